@@ -1,0 +1,266 @@
+"""RabbitMQ on aio-pika: topology declared at start-up, confirmed persistent publishes, consumers that
+ack only after the effect is committed, TTL retry queues and a dead-letter queue per consumer queue.
+
+Topology for a subscription `q` (one per consuming service and purpose):
+- `q`: durable quorum queue bound to the events exchange for exactly its event types; rejected
+  messages and those past the delivery limit are dead-lettered (at-least-once) to `q.dlq`.
+- `q.retry.<ms>`: one delay queue per back-off step; expired messages return to `q`.
+- `q.dlq`: where messages wait for an operator (see shared.deadletters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from pydantic import ValidationError
+
+from shared.events import Envelope, Event, UnknownEvent, parse_event
+from shared.logging import get_logger
+from shared.settings import PlatformSettings
+from shared.telemetry import extract_context, inject_context
+
+EVENTS_EXCHANGE = "league.events"
+DEAD_LETTER_EXCHANGE = "league.dead-letter"
+RETRY_HEADER = "x-league-retries"
+ERROR_HEADER = "x-league-error"
+
+log = get_logger(__name__)
+tracer = trace.get_tracer("shared.bus")
+
+EventHandler = Callable[[Event, Envelope], Awaitable[None]]
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (bad payload, broken invariant): dead-letter at once."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A consumer queue and the handler for each event type it is bound to."""
+
+    queue: str
+    handlers: Mapping[str, EventHandler]
+
+    @property
+    def event_types(self) -> list[str]:
+        return sorted(self.handlers)
+
+
+def dead_letter_queue(queue: str) -> str:
+    return f"{queue}.dlq"
+
+
+def retry_queue(queue: str, delay_ms: int) -> str:
+    return f"{queue}.retry.{delay_ms}"
+
+
+class Bus:
+    def __init__(self, platform: PlatformSettings, name: str) -> None:
+        self.platform = platform
+        self.name = name
+        self._connection: AbstractRobustConnection | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._events: AbstractExchange | None = None
+
+    async def connect(self) -> None:
+        # A robust connection reconnects after a broker restart and re-declares what was declared
+        # through it (exchanges, queues, bindings, consumers).
+        self._connection = await aio_pika.connect_robust(
+            self.platform.amqp_url, client_properties={"connection_name": self.name}
+        )
+        self._publish_channel = await self._connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
+        self._events = await self._publish_channel.declare_exchange(
+            EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        await self._publish_channel.declare_exchange(
+            DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+
+    @property
+    def connection(self) -> AbstractRobustConnection:
+        assert self._connection is not None, "call connect() first"
+        return self._connection
+
+    @property
+    def publish_channel(self) -> AbstractChannel:
+        assert self._publish_channel is not None, "call connect() first"
+        return self._publish_channel
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    async def declare(self, subscription: Subscription) -> AbstractQueue:
+        """Declare a subscription's queues and bindings; safe to repeat."""
+        return await declare_subscription(self.publish_channel, subscription, self.platform)
+
+    async def publish_event(
+        self, body: bytes, *, event_type: str, message_id: str, headers: dict[str, Any]
+    ) -> None:
+        """Persistent, mandatory, and awaited until the broker confirms it."""
+        assert self._events is not None, "call connect() first"
+        message = aio_pika.Message(
+            body,
+            message_id=message_id,
+            type=event_type,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers=headers,
+        )
+        await self._events.publish(message, routing_key=event_type, mandatory=True)
+
+    async def publish_to_queue(self, queue: str, message: aio_pika.Message) -> None:
+        await self.publish_channel.default_exchange.publish(message, routing_key=queue)
+
+    async def consume(self, subscription: Subscription) -> None:
+        channel = await self.connection.channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=self.platform.consumer_prefetch)
+        queue = await declare_subscription(channel, subscription, self.platform)
+        consumer = _Consumer(self, subscription)
+        await queue.consume(consumer.on_message)
+        log.info("consuming", queue=subscription.queue, event_types=subscription.event_types)
+
+
+async def declare_subscription(
+    channel: AbstractChannel, subscription: Subscription, platform: PlatformSettings
+) -> AbstractQueue:
+    events = await channel.declare_exchange(
+        EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    dlx = await channel.declare_exchange(
+        DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+    )
+    name = subscription.queue
+    dlq = await channel.declare_queue(
+        dead_letter_queue(name), durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await dlq.bind(dlx, routing_key=name)
+    queue = await channel.declare_queue(
+        name,
+        durable=True,
+        arguments={
+            "x-queue-type": "quorum",
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+            "x-dead-letter-routing-key": name,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+            "x-delivery-limit": platform.delivery_limit,
+        },
+    )
+    for event_type in subscription.event_types:
+        await queue.bind(events, routing_key=event_type)
+    for delay_ms in platform.retry_delays_ms:
+        await channel.declare_queue(
+            retry_queue(name, delay_ms),
+            durable=True,
+            arguments={
+                "x-message-ttl": delay_ms,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": name,
+            },
+        )
+    return queue
+
+
+class _Consumer:
+    def __init__(self, bus: Bus, subscription: Subscription) -> None:
+        self.bus = bus
+        self.subscription = subscription
+        self.delays = bus.platform.retry_delays_ms
+        self.fail_types = set(bus.platform.fault_fail_event_types)
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        ctx = extract_context(message.headers)
+        with tracer.start_as_current_span(
+            f"{self.subscription.queue} process",
+            context=ctx,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.destination.name": self.subscription.queue,
+                "messaging.message.id": message.message_id or "",
+                "messaging.rabbitmq.destination.routing_key": message.routing_key or "",
+            },
+        ) as span:
+            try:
+                envelope = Envelope.model_validate_json(message.body)
+                handler = self.subscription.handlers.get(envelope.type)
+                if handler is None:
+                    raise PermanentError(f"no handler for {envelope.type}")
+                event = parse_event(envelope)
+                if envelope.type in self.fail_types:
+                    raise RuntimeError(f"injected fault for {envelope.type}")
+                await handler(event, envelope)
+            except (ValidationError, UnknownEvent, PermanentError, json.JSONDecodeError) as exc:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                log.error(
+                    "event_rejected",
+                    queue=self.subscription.queue,
+                    message_id=message.message_id,
+                    error=type(exc).__name__,
+                )
+                await message.reject(requeue=False)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                await self._retry_or_dead_letter(message, exc)
+                return
+            await message.ack()
+
+    async def _retry_or_dead_letter(self, message: AbstractIncomingMessage, exc: Exception) -> None:
+        retries = int(str((message.headers or {}).get(RETRY_HEADER, 0) or 0))
+        if retries >= len(self.delays):
+            log.error(
+                "event_dead_lettered",
+                queue=self.subscription.queue,
+                message_id=message.message_id,
+                retries=retries,
+                error=type(exc).__name__,
+            )
+            await message.reject(requeue=False)
+            return
+        delay = self.delays[retries]
+        headers = dict(message.headers or {})
+        headers[RETRY_HEADER] = retries + 1
+        headers[ERROR_HEADER] = f"{type(exc).__name__}: {exc}"[:500]
+        headers.update(inject_context())
+        copy = aio_pika.Message(
+            message.body,
+            message_id=message.message_id,
+            type=message.type,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers=headers,
+        )
+        # Publish the retry (confirmed) before acking: a crash between the two doubles the
+        # message, which the inbox absorbs; the other order could lose it.
+        await self.bus.publish_to_queue(retry_queue(self.subscription.queue, delay), copy)
+        await message.ack()
+        log.warning(
+            "event_retry_scheduled",
+            queue=self.subscription.queue,
+            message_id=message.message_id,
+            retry=retries + 1,
+            delay_ms=delay,
+            error=type(exc).__name__,
+        )

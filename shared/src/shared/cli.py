@@ -1,0 +1,102 @@
+"""Process entry points every service offers: `<service> api|relay|consume|migrate|topology|dlq`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+import uvicorn
+
+from shared.app import ServiceSpec, create_service_app, run_consumers, run_relay
+from shared.bus import Bus
+from shared.db import ensure_database
+from shared.deadletters import list_dead_letters, replay_dead_letters
+from shared.migrations import upgrade_head
+
+ExtraCommand = Callable[[ServiceSpec, argparse.Namespace], int]
+
+
+def _migrate(spec: ServiceSpec) -> int:
+    url = spec.settings.resolved_database_url()
+    created = asyncio.run(ensure_database(url))
+    upgrade_head(spec.root, url)
+    print(json.dumps({"service": spec.name, "database_created": created, "migrated": True}))
+    return 0
+
+
+async def _topology(spec: ServiceSpec) -> None:
+    from shared.app import build_resources
+
+    resources = build_resources(spec.settings)
+    bus = Bus(spec.settings.platform, f"{spec.name}-topology")
+    await bus.connect()
+    try:
+        for subscription in spec.subscriptions(resources):
+            await bus.declare(subscription)
+    finally:
+        await bus.close()
+        await resources.engine.dispose()
+
+
+async def _dlq(spec: ServiceSpec, action: str, queue: str) -> int:
+    bus = Bus(spec.settings.platform, f"{spec.name}-dlq")
+    await bus.connect()
+    try:
+        if action == "list":
+            for item in await list_dead_letters(bus, queue):
+                print(json.dumps(item, ensure_ascii=False, default=str))
+        else:
+            print(json.dumps({"queue": queue, "replayed": await replay_dead_letters(bus, queue)}))
+    finally:
+        await bus.close()
+    return 0
+
+
+def run_cli(
+    make_spec: Callable[[], ServiceSpec],
+    argv: Sequence[str] | None = None,
+    extra: dict[str, tuple[ExtraCommand, Callable[[argparse.ArgumentParser], None]]] | None = None,
+) -> int:
+    spec = make_spec()
+    parser = argparse.ArgumentParser(prog=f"zhtj-{spec.name}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("api", help="serve the HTTP API")
+    sub.add_parser("relay", help="publish the outbox to the broker")
+    sub.add_parser("consume", help="consume this service's event queues")
+    sub.add_parser("migrate", help="create the database if needed and run migrations")
+    sub.add_parser("topology", help="declare this service's queues and bindings")
+    dlq = sub.add_parser("dlq", help="list or replay dead letters of a queue")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("queue")
+    for name, (_, configure) in (extra or {}).items():
+        configure(sub.add_parser(name))
+    args = parser.parse_args(argv)
+
+    if args.command == "api":
+        app = create_service_app(spec)
+        uvicorn.run(
+            app, host=spec.settings.host, port=spec.settings.port, log_config=None, access_log=False
+        )
+        return 0
+    if args.command == "relay":
+        asyncio.run(run_relay(spec))
+        return 0
+    if args.command == "consume":
+        asyncio.run(run_consumers(spec))
+        return 0
+    if args.command == "migrate":
+        return _migrate(spec)
+    if args.command == "topology":
+        asyncio.run(_topology(spec))
+        return 0
+    if args.command == "dlq":
+        return asyncio.run(_dlq(spec, args.action, args.queue))
+    command, _ = (extra or {})[args.command]
+    return command(spec, args)
+
+
+def main_guard(code: int) -> None:
+    sys.exit(code)

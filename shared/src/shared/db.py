@@ -1,0 +1,56 @@
+"""Async SQLAlchemy engine and session factory, built by the app factory (never at import time)."""
+
+from __future__ import annotations
+
+import asyncpg
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def make_engine(url: str, *, pool_size: int = 10, instrument: bool = True) -> AsyncEngine:
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+    if instrument:
+        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+    return engine
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The plain libpq URL asyncpg takes, from a `postgresql+asyncpg://` one."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def ensure_database(url: str) -> bool:
+    """Create the database `url` names if it does not exist; True when it was created."""
+    u = make_url(url)
+    name = u.database
+    assert name, "database URL names no database"
+    admin = await asyncpg.connect(asyncpg_dsn(u.set(database="postgres").render_as_string(False)))
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        return True
+    finally:
+        await admin.close()
+
+
+async def drop_database(url: str) -> None:
+    u = make_url(url)
+    admin = await asyncpg.connect(asyncpg_dsn(u.set(database="postgres").render_as_string(False)))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
+    finally:
+        await admin.close()

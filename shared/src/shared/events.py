@@ -1,0 +1,149 @@
+"""The event envelope and every event contract: the single definition producers and consumers share.
+
+A change to an event is a new version class registered beside the old one, never an edit in place.
+Events carry no secrets and no personal data (no ID numbers, phone numbers or incomes).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Envelope(BaseModel):
+    """What travels on the bus. `id` is also the AMQP message_id and the inbox key."""
+
+    id: uuid.UUID
+    type: str
+    version: int
+    occurred_at: datetime
+    producer: str
+    data: dict[str, Any]
+
+
+class Event(BaseModel):
+    """Base of every contract; subclasses set `type` and `version`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: ClassVar[str]
+    version: ClassVar[int] = 1
+
+    def envelope(self, producer: str, event_id: uuid.UUID | None = None) -> Envelope:
+        return Envelope(
+            id=event_id or uuid.uuid4(),
+            type=self.type,
+            version=self.version,
+            occurred_at=datetime.now(UTC),
+            producer=producer,
+            data=self.model_dump(mode="json"),
+        )
+
+
+class UnknownEvent(Exception):
+    """No contract for this type and version: a permanent error, the message goes to the DLQ."""
+
+
+_REGISTRY: dict[tuple[str, int], type[Event]] = {}
+
+
+def register(cls: type[Event]) -> type[Event]:
+    _REGISTRY[(cls.type, cls.version)] = cls
+    return cls
+
+
+def parse_event(envelope: Envelope) -> Event:
+    cls = _REGISTRY.get((envelope.type, envelope.version))
+    if cls is None:
+        raise UnknownEvent(f"{envelope.type} v{envelope.version}")
+    return cls.model_validate(envelope.data)
+
+
+def event_class(type_: str, version: int = 1) -> type[Event]:
+    return _REGISTRY[(type_, version)]
+
+
+OrgType = Literal["committee", "working_committee", "general_branch", "branch"]
+OrgStatus = Literal["active", "dissolving", "dissolved"]
+Role = Literal["admin", "member"]
+
+
+# --- org ---------------------------------------------------------------------------------------
+
+
+class OrgSnapshot(Event):
+    """The fields of an organisation other services may keep a copy of."""
+
+    org_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    path: list[uuid.UUID] = Field(description="root .. self")
+    name: str
+    org_type: OrgType
+    status: OrgStatus
+    revision: int = Field(description="grows with every change; copies keep the highest seen")
+
+
+@register
+class OrgCreated(OrgSnapshot):
+    type: ClassVar[str] = "org.created"
+    founded_on: date
+    approved_on: date
+    created_late: bool
+
+
+@register
+class OrgUpdated(OrgSnapshot):
+    type: ClassVar[str] = "org.updated"
+    changed_fields: list[str]
+
+
+@register
+class OrgDissolved(OrgSnapshot):
+    type: ClassVar[str] = "org.dissolved"
+    decided_on: date
+
+
+# --- accounts ----------------------------------------------------------------------------------
+
+
+@register
+class AccountCreated(Event):
+    type: ClassVar[str] = "account.created"
+    account_id: uuid.UUID
+    username: str
+    role: Role
+    org_id: uuid.UUID
+    member_id: uuid.UUID | None = None
+    status: Literal["active", "pending_activation"]
+
+
+@register
+class AccountFrozen(Event):
+    type: ClassVar[str] = "account.frozen"
+    account_id: uuid.UUID
+    frozen_at: datetime
+
+
+@register
+class AccountUnfrozen(Event):
+    type: ClassVar[str] = "account.unfrozen"
+    account_id: uuid.UUID
+    unfrozen_at: datetime
+
+
+@register
+class AccountPasswordChanged(Event):
+    type: ClassVar[str] = "account.password_changed"
+    account_id: uuid.UUID
+    changed_at: datetime
+
+
+ORG_EVENTS = ("org.created", "org.updated", "org.dissolved")
+ACCOUNT_EVENTS = (
+    "account.created",
+    "account.frozen",
+    "account.unfrozen",
+    "account.password_changed",
+)

@@ -1,0 +1,86 @@
+"""FastAPI pieces every service uses: the caller and session dependencies, route policies the
+gateway reads from the OpenAPI document, and list paging."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.caller import CALLER_HEADER, SIGNATURE_HEADER, BadCallerHeader, Caller, verify_caller
+from shared.problems import Problem
+
+POLICY_KEY = "x-league"
+
+
+def route_policy(
+    *,
+    public: bool = False,
+    org_param: str | None = None,
+    allow: Literal["admin", "admin_or_member"] = "admin",
+    any_status: bool = False,
+) -> dict[str, Any]:
+    """What the gateway must check before forwarding, published in the route's OpenAPI entry.
+
+    `org_param` names the path parameter that identifies an organisation; the gateway then checks
+    the caller is admin over it (or, with "admin_or_member", a member inside it). `any_status`
+    lets an account that must still change its password through (the change itself, /me).
+    """
+    policy: dict[str, Any] = {"public": public, "allow": allow, "any_status": any_status}
+    if org_param:
+        policy["org_param"] = org_param
+    return {POLICY_KEY: policy}
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session:
+        yield session
+
+
+def get_caller(request: Request) -> Caller:
+    raw = request.headers.get(CALLER_HEADER)
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if not raw or not signature:
+        raise Problem(401, "auth.not_authenticated", "This request carries no verified caller.")
+    try:
+        return verify_caller(raw, signature, request.app.state.settings.platform.internal_secret)
+    except BadCallerHeader as exc:
+        raise Problem(401, "auth.not_authenticated", "The caller identity is not valid.") from exc
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def encode_cursor(values: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as exc:
+        raise Problem(
+            422, "request.bad_cursor", "The cursor is not one this list gave out."
+        ) from exc
+    if not isinstance(value, dict):
+        raise Problem(422, "request.bad_cursor", "The cursor is not one this list gave out.")
+    return value
+
+
+LimitQuery = Annotated[int, Query(ge=1, le=500)]

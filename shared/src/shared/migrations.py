@@ -1,0 +1,100 @@
+"""Alembic glue every service's migrations use: the env.py body, messaging tables, programmatic upgrade."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command, context, op
+from alembic.config import Config
+from sqlalchemy import MetaData, pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+# The outbox and inbox every service has; created by each service's first migration.
+MESSAGING_DDL = [
+    """
+    CREATE TABLE outbox (
+        id uuid PRIMARY KEY,
+        type text NOT NULL,
+        version integer NOT NULL,
+        envelope jsonb NOT NULL,
+        trace_context jsonb NOT NULL DEFAULT '{}'::jsonb,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        sent_at timestamptz
+    )
+    """,
+    # The relay only ever looks for unsent rows, oldest first.
+    "CREATE INDEX outbox_unsent ON outbox (created_at, id) WHERE sent_at IS NULL",
+    "CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL",
+    """
+    CREATE TABLE inbox (
+        event_id uuid NOT NULL,
+        consumer text NOT NULL,
+        processed_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (event_id, consumer)
+    )
+    """,
+]
+
+# A copy of the organisation tree fed by org.* events (see shared.orgtree).
+ORG_REPLICA_DDL = [
+    """
+    CREATE TABLE org_replica (
+        id uuid PRIMARY KEY,
+        parent_id uuid,
+        path uuid[] NOT NULL,
+        name text NOT NULL,
+        org_type text NOT NULL,
+        status text NOT NULL,
+        revision bigint NOT NULL
+    )
+    """,
+    "CREATE INDEX org_replica_path ON org_replica USING gin (path)",
+]
+
+
+def create_messaging_tables() -> None:
+    for ddl in MESSAGING_DDL:
+        op.execute(ddl)
+
+
+def create_org_replica_table() -> None:
+    for ddl in ORG_REPLICA_DDL:
+        op.execute(ddl)
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """The whole body of a service's migrations/env.py."""
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url, "set sqlalchemy.url (the service's database URL)"
+
+    def do_run(connection: Connection) -> None:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run_async() -> None:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
+        async with engine.connect() as connection:
+            await connection.run_sync(do_run)
+        await engine.dispose()
+
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=target_metadata, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    else:
+        asyncio.run(run_async())
+
+
+def alembic_config(service_root: Path, url: str) -> Config:
+    cfg = Config(str(service_root / "alembic.ini"))
+    cfg.set_main_option("script_location", str(service_root / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+def upgrade_head(service_root: Path, url: str) -> None:
+    """Run in a thread or process without a running event loop (env.py calls asyncio.run)."""
+    command.upgrade(alembic_config(service_root, url), "head")

@@ -1,0 +1,126 @@
+"""Hierarchical permission on materialized paths, and copies of the organisation tree fed by org.* events.
+
+"Admin over X" means the admin's organisation lies on X's path (root .. X). Any service that decides
+by organisation keeps a copy: in memory (the gateway) or in its own `org_replica` table.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.bus import EventHandler
+from shared.caller import Caller
+from shared.events import ORG_EVENTS, Envelope, Event, OrgSnapshot
+from shared.inbox import with_inbox
+
+
+def is_admin_over(caller: Caller, path: Sequence[uuid.UUID]) -> bool:
+    return caller.is_system or (
+        caller.is_admin and caller.org_id is not None and caller.org_id in path
+    )
+
+
+def is_member_inside(
+    caller: Caller, org_id: uuid.UUID, caller_branch_path: Sequence[uuid.UUID]
+) -> bool:
+    """A member sees an organisation when it lies on the path of the member's own branch."""
+    return caller.role == "member" and org_id in caller_branch_path
+
+
+@dataclass(frozen=True)
+class OrgNode:
+    id: uuid.UUID
+    parent_id: uuid.UUID | None
+    path: tuple[uuid.UUID, ...]
+    name: str
+    org_type: str
+    status: str
+    revision: int
+
+    @classmethod
+    def from_event(cls, e: OrgSnapshot) -> OrgNode:
+        return cls(e.org_id, e.parent_id, tuple(e.path), e.name, e.org_type, e.status, e.revision)
+
+
+class OrgTree:
+    """In-memory copy of the tree: applying an older revision after a newer one changes nothing,
+    so events may arrive twice or out of order."""
+
+    def __init__(self) -> None:
+        self._nodes: dict[uuid.UUID, OrgNode] = {}
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def apply(self, node: OrgNode) -> bool:
+        current = self._nodes.get(node.id)
+        if current is not None and current.revision >= node.revision:
+            return False
+        self._nodes[node.id] = node
+        return True
+
+    def apply_all(self, nodes: Iterable[OrgNode]) -> None:
+        for node in nodes:
+            self.apply(node)
+
+    def get(self, org_id: uuid.UUID) -> OrgNode | None:
+        return self._nodes.get(org_id)
+
+
+# --- the table copy -----------------------------------------------------------------------------
+
+
+async def upsert_replica(session: AsyncSession, e: OrgSnapshot) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO org_replica (id, parent_id, path, name, org_type, status, revision) "
+            "VALUES (:id, :parent_id, :path, :name, :org_type, :status, :revision) "
+            "ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, path = excluded.path, "
+            "name = excluded.name, org_type = excluded.org_type, status = excluded.status, "
+            "revision = excluded.revision WHERE org_replica.revision < excluded.revision"
+        ),
+        {
+            "id": e.org_id,
+            "parent_id": e.parent_id,
+            "path": list(e.path),
+            "name": e.name,
+            "org_type": e.org_type,
+            "status": e.status,
+            "revision": e.revision,
+        },
+    )
+
+
+async def replica_node(session: AsyncSession, org_id: uuid.UUID) -> OrgNode | None:
+    row = (
+        await session.execute(
+            text(
+                "SELECT id, parent_id, path, name, org_type, status, revision "
+                "FROM org_replica WHERE id = :id"
+            ),
+            {"id": org_id},
+        )
+    ).first()
+    if row is None:
+        return None
+    return OrgNode(
+        row.id, row.parent_id, tuple(row.path), row.name, row.org_type, row.status, row.revision
+    )
+
+
+def replica_handlers(
+    sessions: async_sessionmaker[AsyncSession], consumer: str
+) -> dict[str, EventHandler]:
+    """Handlers that keep a service's `org_replica` table current; subscribe them to org.*."""
+
+    async def apply(session: AsyncSession, event: Event, _: Envelope) -> None:
+        assert isinstance(event, OrgSnapshot)
+        await upsert_replica(session, event)
+
+    handler = with_inbox(sessions, consumer, apply)
+    return dict.fromkeys(ORG_EVENTS, handler)

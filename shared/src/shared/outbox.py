@@ -1,0 +1,168 @@
+"""Transactional outbox: events written with the state change, published by a separate relay."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from datetime import timedelta
+
+import asyncpg
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.bus import EVENTS_EXCHANGE, Bus
+from shared.events import Event
+from shared.logging import get_logger
+from shared.telemetry import extract_context, inject_context
+
+NOTIFY_CHANNEL = "outbox"
+log = get_logger(__name__)
+tracer = trace.get_tracer("shared.outbox")
+
+
+async def record_event(session: AsyncSession, event: Event, producer: str) -> str:
+    """Add an event to the outbox inside the caller's transaction; returns the event id.
+
+    The current trace context is stored with the row so the relay's publish continues this trace.
+    """
+    envelope = event.envelope(producer)
+    await session.execute(
+        text(
+            "INSERT INTO outbox (id, type, version, envelope, trace_context) "
+            "VALUES (:id, :type, :version, CAST(:envelope AS jsonb), CAST(:trace AS jsonb))"
+        ),
+        {
+            "id": envelope.id,
+            "type": envelope.type,
+            "version": envelope.version,
+            "envelope": envelope.model_dump_json(),
+            "trace": json.dumps(inject_context()),
+        },
+    )
+    # Delivered at commit, never for a rolled-back transaction.
+    await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    return str(envelope.id)
+
+
+class OutboxRelay:
+    """Claims unsent rows with SKIP LOCKED (several relays may run), publishes a window of them and
+    awaits all confirms, then marks them sent in the same transaction that holds the row locks."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        listen_dsn: str,
+        *,
+        batch_size: int = 200,
+        poll_seconds: float = 2.0,
+        keep_sent: timedelta = timedelta(days=7),
+        exit_after_publish: bool = False,
+    ) -> None:
+        self.sessions = sessions
+        self.bus = bus
+        self.listen_dsn = listen_dsn
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.keep_sent = keep_sent
+        self.exit_after_publish = exit_after_publish
+        self._wake = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        listener = await asyncpg.connect(self.listen_dsn)
+        await listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+        log.info("relay_started")
+        try:
+            rounds = 0
+            while not stop.is_set():
+                try:
+                    published = await self.relay_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # Broker or database away: rows stay unsent and are tried again.
+                    log.warning("relay_round_failed", error=type(exc).__name__, detail=str(exc))
+                    await asyncio.sleep(1.0)
+                    continue
+                rounds += 1
+                if rounds % 1000 == 0:
+                    await self.purge_sent()
+                if published < self.batch_size:
+                    self._wake.clear()
+                    waits = [
+                        asyncio.create_task(self._wake.wait()),
+                        asyncio.create_task(stop.wait()),
+                    ]
+                    _, pending = await asyncio.wait(
+                        waits, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for task in pending:
+                        task.cancel()
+        finally:
+            await listener.close()
+
+    async def relay_once(self) -> int:
+        async with self.sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    text(
+                        "SELECT id, type, envelope::text AS body, trace_context FROM outbox "
+                        "WHERE sent_at IS NULL ORDER BY created_at, id "
+                        "LIMIT :n FOR UPDATE SKIP LOCKED"
+                    ),
+                    {"n": self.batch_size},
+                )
+            ).all()
+            if not rows:
+                return 0
+            await asyncio.gather(
+                *(self._publish(r.id, r.type, r.body, r.trace_context) for r in rows)
+            )
+            if self.exit_after_publish:
+                # Fault injection: die after the broker has the events but before they are marked.
+                log.warning("relay_fault_exit_after_publish", count=len(rows))
+                os._exit(17)
+            await session.execute(
+                text("UPDATE outbox SET sent_at = now() WHERE id = ANY(:ids)"),
+                {"ids": [r.id for r in rows]},
+            )
+        log.info("relay_published", count=len(rows))
+        return len(rows)
+
+    async def _publish(
+        self, event_id: object, event_type: str, body: str, trace_ctx: dict[str, str]
+    ) -> None:
+        with tracer.start_as_current_span(
+            f"{event_type} publish",
+            context=extract_context(trace_ctx),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.destination.name": EVENTS_EXCHANGE,
+                "messaging.rabbitmq.destination.routing_key": event_type,
+                "messaging.message.id": str(event_id),
+            },
+        ):
+            await self.bus.publish_event(
+                body.encode(),
+                event_type=event_type,
+                message_id=str(event_id),
+                headers=inject_context(),
+            )
+
+    async def purge_sent(self) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                text("DELETE FROM outbox WHERE sent_at < now() - :keep"), {"keep": self.keep_sent}
+            )
+
+
+async def outbox_backlog(session: AsyncSession) -> int:
+    return int(
+        (
+            await session.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+        ).scalar_one()
+    )

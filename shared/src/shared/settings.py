@@ -1,0 +1,52 @@
+"""Settings every process shares (broker, database host, tracing, secrets) and the base for a service's own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PlatformSettings(BaseSettings):
+    """Read from `LEAGUE_*` variables; the defaults run on a developer's machine."""
+
+    model_config = SettingsConfigDict(env_prefix="LEAGUE_", extra="ignore")
+
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # Databases are named `<db_prefix>_<service>` on this server unless a service is given a URL.
+    database_server_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+    db_prefix: str = "league"
+    # Signs the caller identity the gateway forwards; the launcher generates one per installation.
+    internal_secret: str = "dev-only-internal-secret-change-me"  # noqa: S105 - local default
+    var_dir: Path = Path(".run")
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Finished spans appended as JSON lines: how end-to-end tests follow a trace across processes.
+    span_file: Path | None = None
+    trace_console: bool = False
+    # Back-off before each retry of a failed event; after the last one it goes to the DLQ.
+    retry_delays_ms: list[int] = Field(default_factory=lambda: [1_000, 10_000, 60_000])
+    delivery_limit: int = 10
+    consumer_prefetch: int = 32
+    # Fault injection for reliability tests; never set in production.
+    fault_relay_exit_after_publish: bool = False
+    fault_fail_event_types: list[str] = Field(default_factory=list)
+
+
+class ServiceSettings(BaseSettings):
+    """A service's settings: subclass with `env_prefix="<SERVICE>_"`."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service_name: str = "service"
+    host: str = "127.0.0.1"
+    port: int = 8100
+    database_url: str | None = None
+    platform: PlatformSettings = Field(default_factory=PlatformSettings)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        p = self.platform
+        return f"{p.database_server_url}/{p.db_prefix}_{self.service_name}"

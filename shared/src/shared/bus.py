@@ -35,6 +35,10 @@ from shared.telemetry import extract_context, inject_context
 
 EVENTS_EXCHANGE = "league.events"
 DEAD_LETTER_EXCHANGE = "league.dead-letter"
+# Events no queue is bound for land here (alternate exchange) instead of failing the publish:
+# a type nobody consumes yet must not block the outbox; an operator can still see them.
+UNROUTED_EXCHANGE = "league.unrouted"
+UNROUTED_TTL_MS = 7 * 24 * 3600 * 1000
 RETRY_HEADER = "x-league-retries"
 ERROR_HEADER = "x-league-error"
 
@@ -85,12 +89,7 @@ class Bus:
         self._publish_channel = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
-        self._events = await self._publish_channel.declare_exchange(
-            EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        await self._publish_channel.declare_exchange(
-            DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
-        )
+        self._events = await declare_exchanges(self._publish_channel)
 
     @property
     def connection(self) -> AbstractRobustConnection:
@@ -138,15 +137,31 @@ class Bus:
         log.info("consuming", queue=subscription.queue, event_types=subscription.event_types)
 
 
+async def declare_exchanges(channel: AbstractChannel) -> AbstractExchange:
+    """The events exchange (with its alternate exchange) and the dead-letter exchange."""
+    unrouted = await channel.declare_exchange(
+        UNROUTED_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
+    )
+    unrouted_queue = await channel.declare_queue(
+        UNROUTED_EXCHANGE,
+        durable=True,
+        arguments={"x-queue-type": "quorum", "x-message-ttl": UNROUTED_TTL_MS},
+    )
+    await unrouted_queue.bind(unrouted)
+    await channel.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
+    return await channel.declare_exchange(
+        EVENTS_EXCHANGE,
+        aio_pika.ExchangeType.TOPIC,
+        durable=True,
+        arguments={"alternate-exchange": UNROUTED_EXCHANGE},
+    )
+
+
 async def declare_subscription(
     channel: AbstractChannel, subscription: Subscription, platform: PlatformSettings
 ) -> AbstractQueue:
-    events = await channel.declare_exchange(
-        EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
-    )
-    dlx = await channel.declare_exchange(
-        DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
-    )
+    events = await declare_exchanges(channel)
+    dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE, ensure=False)
     name = subscription.queue
     dlq = await channel.declare_queue(
         dead_letter_queue(name), durable=True, arguments={"x-queue-type": "quorum"}

@@ -98,3 +98,26 @@ def alembic_config(service_root: Path, url: str) -> Config:
 def upgrade_head(service_root: Path, url: str) -> None:
     """Run in a thread or process without a running event loop (env.py calls asyncio.run)."""
     command.upgrade(alembic_config(service_root, url), "head")
+
+
+# Who did what to whom, and under which trace: every write that matters and every reveal.
+AUDIT_DDL = [
+    """
+    CREATE TABLE audit_log (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL DEFAULT now(),
+        actor_account_id uuid,
+        actor_role text NOT NULL,
+        action text NOT NULL,
+        target_type text NOT NULL,
+        target_id text NOT NULL,
+        trace_id text
+    )
+    """,
+    "CREATE INDEX audit_log_target ON audit_log (target_type, target_id, at)",
+]
+
+
+def create_audit_table() -> None:
+    for ddl in AUDIT_DDL:
+        op.execute(ddl)

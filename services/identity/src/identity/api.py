@@ -1,0 +1,316 @@
+"""HTTP routes of the identity service: parse, authorize, call a use case, shape the answer."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from identity import service
+from identity.db import Account
+from identity.settings import IdentitySettings
+from identity.tokens import issue_token
+from shared.http import CallerDep, SessionDep, route_policy
+from shared.orgtree import is_admin_over
+from shared.problems import Problem
+
+router = APIRouter()
+internal = APIRouter(prefix="/internal", include_in_schema=False)
+
+Phone = Annotated[str, Field(pattern=r"^[0-9+\- ]{7,20}$")]
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class AccountOut(BaseModel):
+    id: uuid.UUID
+    username: str
+    role: Literal["admin", "member"]
+    org_id: uuid.UUID
+    org_name: str | None = None
+    member_id: uuid.UUID | None
+    status: Literal["active", "pending_activation", "frozen"]
+
+    @classmethod
+    def of(cls, a: Account, org_name: str | None = None) -> AccountOut:
+        status = "frozen" if a.frozen else a.status
+        return cls(
+            id=a.id,
+            username=a.username,
+            role=a.role,
+            org_id=a.org_id,  # type: ignore[arg-type]
+            org_name=org_name,
+            member_id=a.member_id,
+            status=status,
+        )  # type: ignore[arg-type]
+
+
+class LoginOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a scheme name, not a secret
+    expires_in: int
+    must_change_password: bool
+    account: AccountOut
+
+
+class PasswordIn(BaseModel):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+class ActivateIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    activation_code: str = Field(min_length=4, max_length=64)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+class FreezeIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class CodeOut(BaseModel):
+    code: str
+    expires_at: datetime
+
+
+class FindingOut(BaseModel):
+    account_id: uuid.UUID
+    username: str
+    org_id: uuid.UUID
+    org_name: str
+    findings: list[str]
+
+
+class SecurityCheckOut(BaseModel):
+    org_id: uuid.UUID
+    items: list[FindingOut]
+    counts: dict[str, int]
+
+
+class ApplicationIn(BaseModel):
+    responsible_name: str = Field(min_length=1, max_length=50)
+    responsible_phone: Phone
+    requested_username: str = Field(min_length=1, max_length=64)
+    form_document_id: uuid.UUID
+
+
+class ApplicationOut(BaseModel):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    status: Literal["pending", "approved", "rejected"]
+    requested_username: str
+    reject_reason: str | None = None
+
+
+class ApprovedOut(BaseModel):
+    account_id: uuid.UUID
+    username: str
+    initial_password: str
+
+
+class RejectIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+def _settings(request: Request) -> IdentitySettings:
+    settings: IdentitySettings = request.app.state.settings
+    return settings
+
+
+def _key(request: Request) -> Ed25519PrivateKey:
+    key: Ed25519PrivateKey = request.app.state.resources.extra["signing_key"]
+    return key
+
+
+@router.post("/auth/login", response_model=LoginOut, openapi_extra=route_policy(public=True))
+async def login(body: LoginIn, request: Request, session: SessionDep) -> LoginOut:
+    settings = _settings(request)
+    try:
+        account = await service.login(session, body.username, body.password)
+    finally:
+        # Commit even on failure: a failed attempt must count towards the lockout.
+        await session.commit()
+    token = issue_token(_key(request), account, timedelta(seconds=settings.token_ttl_seconds))
+    node = await service.org_of(session, account.org_id)
+    return LoginOut(
+        access_token=token,
+        expires_in=settings.token_ttl_seconds,
+        must_change_password=account.must_change_password,
+        account=AccountOut.of(account, node.name if node else None),
+    )
+
+
+@router.post("/auth/password", status_code=204, openapi_extra=route_policy(any_status=True))
+async def change_password(body: PasswordIn, session: SessionDep, caller: CallerDep) -> Response:
+    async with session.begin():
+        await service.change_password(session, caller, body.current_password, body.new_password)
+    return Response(status_code=204)
+
+
+@router.post("/auth/activate", status_code=204, openapi_extra=route_policy(public=True))
+async def activate(body: ActivateIn, request: Request, session: SessionDep) -> Response:
+    try:
+        await service.activate(
+            session,
+            body.username,
+            body.activation_code,
+            body.new_password,
+            _settings(request).platform.internal_secret,
+        )
+    except Problem:
+        await session.commit()  # keep the failed attempt on record (brute-force lockout)
+        raise
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=AccountOut, openapi_extra=route_policy(any_status=True))
+async def me(session: SessionDep, caller: CallerDep) -> AccountOut:
+    if caller.account_id is None:
+        raise service.account_not_found()
+    account = await session.get(Account, caller.account_id)
+    if account is None:
+        raise service.account_not_found()
+    node = await service.org_of(session, account.org_id)
+    return AccountOut.of(account, node.name if node else None)
+
+
+@router.post(
+    "/accounts/{account_id}/freeze", status_code=204, openapi_extra=route_policy(any_status=True)
+)
+async def freeze(
+    account_id: uuid.UUID, body: FreezeIn, session: SessionDep, caller: CallerDep
+) -> Response:
+    async with session.begin():
+        await service.freeze(session, caller, account_id, body.reason)
+    return Response(status_code=204)
+
+
+@router.post("/accounts/{account_id}/unfreeze", status_code=204, openapi_extra=route_policy())
+async def unfreeze(account_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> Response:
+    async with session.begin():
+        await service.unfreeze(session, caller, account_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/accounts/{account_id}/one-time-code",
+    status_code=201,
+    response_model=CodeOut,
+    openapi_extra=route_policy(),
+)
+async def one_time_code(
+    account_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
+) -> CodeOut:
+    settings = _settings(request)
+    async with session.begin():
+        code, expires_at = await service.one_time_code(
+            session,
+            caller,
+            account_id,
+            timedelta(hours=settings.one_time_code_ttl_hours),
+            settings.platform.internal_secret,
+        )
+    return CodeOut(code=code, expires_at=expires_at)
+
+
+@router.get(
+    "/orgs/{org_id}/security-check",
+    response_model=SecurityCheckOut,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def security_check(
+    org_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
+) -> SecurityCheckOut:
+    node = await service.node_or_404(session, org_id)
+    if not is_admin_over(caller, node.path):
+        raise Problem(403, "auth.out_of_scope", "This organisation is outside your responsibility.")
+    findings = await service.security_check(
+        session, node, timedelta(days=_settings(request).password_max_age_days)
+    )
+    counts: dict[str, int] = {}
+    for f in findings:
+        for kind in f.findings:
+            counts[kind] = counts.get(kind, 0) + 1
+    return SecurityCheckOut(
+        org_id=org_id, counts=counts, items=[FindingOut(**f.__dict__) for f in findings]
+    )
+
+
+@router.post(
+    "/orgs/{org_id}/admin-applications",
+    status_code=201,
+    response_model=ApplicationOut,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def record_application(
+    org_id: uuid.UUID, body: ApplicationIn, session: SessionDep, caller: CallerDep
+) -> ApplicationOut:
+    async with session.begin():
+        a = await service.record_application(
+            session,
+            caller,
+            org_id,
+            responsible_name=body.responsible_name,
+            responsible_phone=body.responsible_phone,
+            requested_username=body.requested_username,
+            form_document_id=body.form_document_id,
+        )
+    return ApplicationOut(
+        id=a.id, org_id=a.org_id, status="pending", requested_username=a.requested_username
+    )
+
+
+@router.post(
+    "/admin-applications/{application_id}/approve",
+    status_code=201,
+    response_model=ApprovedOut,
+    openapi_extra=route_policy(),
+)
+async def approve_application(
+    application_id: uuid.UUID, session: SessionDep, caller: CallerDep
+) -> ApprovedOut:
+    async with session.begin():
+        account, initial_password = await service.approve_application(
+            session, caller, application_id
+        )
+    return ApprovedOut(
+        account_id=account.id, username=account.username, initial_password=initial_password
+    )
+
+
+@router.post(
+    "/admin-applications/{application_id}/reject",
+    response_model=ApplicationOut,
+    openapi_extra=route_policy(),
+)
+async def reject_application(
+    application_id: uuid.UUID, body: RejectIn, session: SessionDep, caller: CallerDep
+) -> ApplicationOut:
+    async with session.begin():
+        a = await service.reject_application(session, caller, application_id, body.reason)
+    return ApplicationOut(
+        id=a.id,
+        org_id=a.org_id,
+        status="rejected",
+        requested_username=a.requested_username,
+        reject_reason=a.reject_reason,
+    )
+
+
+class FrozenOut(BaseModel):
+    items: list[uuid.UUID]
+
+
+@internal.get("/accounts/frozen", response_model=FrozenOut)
+async def frozen_accounts(session: SessionDep, caller: CallerDep) -> FrozenOut:
+    if not caller.is_system:
+        raise Problem(403, "auth.system_only", "Internal route.")
+    return FrozenOut(items=await service.frozen_account_ids(session))

@@ -1,0 +1,1 @@
+"""Pure rules of accounts: passwords, lockout, one-time codes (no I/O)."""

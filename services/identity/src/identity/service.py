@@ -1,0 +1,493 @@
+"""Use cases of the identity service: one transaction each, state change and outbox rows together."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from identity.db import Account, AdminApplication, LoginFailure, OneTimeCode
+from identity.domain.codes import code_digest, generate_code
+from identity.domain.lockout import MAX_FAILURES, WINDOW, locked_until
+from identity.domain.passwords import generate_password, password_weaknesses
+from identity.passwords import hash_password, verify_password
+from shared.audit import audit
+from shared.caller import Caller
+from shared.events import (
+    AccountCreated,
+    AccountFrozen,
+    AccountPasswordChanged,
+    AccountUnfrozen,
+)
+from shared.orgtree import OrgNode, is_admin_over, replica_node
+from shared.outbox import record_event
+from shared.problems import Problem
+
+PRODUCER = "identity"
+USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{2,31}$")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def invalid_credentials() -> Problem:
+    return Problem(401, "auth.invalid_credentials", "Wrong username or password.")
+
+
+def account_not_found() -> Problem:
+    # Also for accounts outside the caller's scope: their existence is not revealed.
+    return Problem(404, "account.not_found", "No such account.")
+
+
+async def _account_by_username(
+    session: AsyncSession, username: str, *, lock: bool = False
+) -> Account | None:
+    stmt = select(Account).where(Account.username == username.strip().lower())
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def _recent_failures(
+    session: AsyncSession, account_id: uuid.UUID, now: datetime
+) -> list[datetime]:
+    rows = await session.execute(
+        select(LoginFailure.failed_at).where(
+            LoginFailure.account_id == account_id, LoginFailure.failed_at > now - WINDOW
+        )
+    )
+    return list(rows.scalars())
+
+
+def _locked_problem(until: datetime, now: datetime) -> Problem:
+    seconds = max(1, int((until - now).total_seconds()))
+    return Problem(
+        423,
+        "auth.locked",
+        f"Too many failed attempts: the account is locked for {seconds // 60 + 1} minutes.",
+        headers={"Retry-After": str(seconds)},
+        locked_until=until.isoformat(),
+    )
+
+
+async def _check_not_locked(session: AsyncSession, account: Account, now: datetime) -> None:
+    until = locked_until(await _recent_failures(session, account.id, now), now)
+    if until is not None:
+        raise _locked_problem(until, now)
+
+
+async def _record_failure(session: AsyncSession, account: Account, now: datetime) -> int:
+    session.add(LoginFailure(account_id=account.id, failed_at=now))
+    await session.flush()
+    return len(await _recent_failures(session, account.id, now))
+
+
+async def login(session: AsyncSession, username: str, password: str) -> Account:
+    """Check the credentials. A failure is recorded and then raised: the caller must commit even
+    when this raises (see api.login), or the lockout would never count."""
+    now = _now()
+    account = await _account_by_username(session, username, lock=True)
+    if account is None:
+        await verify_password(None, password)
+        raise invalid_credentials()
+    await _check_not_locked(session, account, now)
+    if not await verify_password(account.password_hash, password):
+        failures = await _record_failure(session, account, now)
+        left = MAX_FAILURES - failures
+        raise Problem(
+            401,
+            "auth.invalid_credentials",
+            "Wrong username or password."
+            + (
+                f" {left} attempts left before the account is locked."
+                if left > 0
+                else " The account is now locked for 15 minutes."
+            ),
+        )
+    if account.frozen:
+        raise Problem(403, "auth.frozen", "This account is frozen; ask your organisation's admin.")
+    if account.status == "pending_activation":
+        raise Problem(
+            403, "auth.not_activated", "Activate the account with its activation code first."
+        )
+    await session.execute(delete(LoginFailure).where(LoginFailure.account_id == account.id))
+    account.last_login_at = now
+    return account
+
+
+def _check_strength(new_password: str, username: str) -> None:
+    weaknesses = password_weaknesses(new_password, username)
+    if weaknesses:
+        raise Problem(
+            422,
+            "auth.weak_password",
+            "The new password is too weak: " + "; ".join(weaknesses) + ".",
+            errors=[{"field": "new_password", "message": w} for w in weaknesses],
+        )
+
+
+async def _set_password(session: AsyncSession, account: Account, new_password: str) -> None:
+    _check_strength(new_password, account.username)
+    now = _now()
+    account.password_hash = await hash_password(new_password)
+    account.must_change_password = False
+    account.password_changed_at = now
+    await record_event(
+        session, AccountPasswordChanged(account_id=account.id, changed_at=now), PRODUCER
+    )
+
+
+async def _caller_account(session: AsyncSession, caller: Caller) -> Account:
+    if caller.account_id is None:
+        raise account_not_found()
+    account = await session.get(Account, caller.account_id, with_for_update=True)
+    if account is None:
+        raise account_not_found()
+    return account
+
+
+async def change_password(session: AsyncSession, caller: Caller, current: str, new: str) -> None:
+    account = await _caller_account(session, caller)
+    if not await verify_password(account.password_hash, current):
+        raise Problem(
+            422,
+            "auth.wrong_current_password",
+            "The current password is not right.",
+            errors=[{"field": "current_password", "message": "not right"}],
+        )
+    if current == new:
+        raise Problem(
+            422,
+            "auth.weak_password",
+            "The new password must differ from the current one.",
+            errors=[{"field": "new_password", "message": "same as the current password"}],
+        )
+    await _set_password(session, account, new)
+
+
+async def activate(
+    session: AsyncSession, username: str, code: str, new_password: str, pepper: str
+) -> None:
+    """First log-in of a member account, or a reset after a forgotten password."""
+    now = _now()
+    account = await _account_by_username(session, username, lock=True)
+    invalid = Problem(
+        422, "auth.invalid_code", "The username or the code is not right, or the code has expired."
+    )
+    if account is None:
+        raise invalid
+    await _check_not_locked(session, account, now)
+    found = (
+        await session.execute(
+            select(OneTimeCode).where(
+                OneTimeCode.account_id == account.id,
+                OneTimeCode.code_digest == code_digest(code, pepper),
+                OneTimeCode.used_at.is_(None),
+                OneTimeCode.expires_at > now,
+            )
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        # Codes are guessable by brute force only through this door: count it like a bad password.
+        await _record_failure(session, account, now)
+        raise invalid
+    _check_strength(new_password, account.username)
+    found.used_at = now
+    account.status = "active"
+    await _set_password(session, account, new_password)
+
+
+async def org_of(session: AsyncSession, org_id: uuid.UUID) -> OrgNode | None:
+    return await replica_node(session, org_id)
+
+
+async def _account_in_scope(
+    session: AsyncSession,
+    caller: Caller,
+    account_id: uuid.UUID,
+    *,
+    allow_self: bool,
+    lock: bool = True,
+) -> Account:
+    account = await session.get(Account, account_id, with_for_update=lock)
+    if account is None:
+        raise account_not_found()
+    if allow_self and caller.account_id == account.id:
+        return account
+    node = await replica_node(session, account.org_id)
+    if node is None or not is_admin_over(caller, node.path):
+        raise account_not_found()
+    return account
+
+
+async def freeze(session: AsyncSession, caller: Caller, account_id: uuid.UUID, reason: str) -> None:
+    account = await _account_in_scope(session, caller, account_id, allow_self=True)
+    if account.frozen:
+        return
+    now = _now()
+    account.frozen, account.frozen_reason, account.frozen_at = True, reason, now
+    await audit(session, caller, "account.freeze", "account", account.id)
+    await record_event(session, AccountFrozen(account_id=account.id, frozen_at=now), PRODUCER)
+
+
+async def unfreeze(session: AsyncSession, caller: Caller, account_id: uuid.UUID) -> None:
+    if caller.account_id == account_id:
+        raise Problem(
+            403, "account.cannot_unfreeze_self", "Another admin must unfreeze your account."
+        )
+    account = await _account_in_scope(session, caller, account_id, allow_self=False)
+    if not account.frozen:
+        return
+    now = _now()
+    account.frozen, account.frozen_reason, account.frozen_at = False, None, None
+    await audit(session, caller, "account.unfreeze", "account", account.id)
+    await record_event(session, AccountUnfrozen(account_id=account.id, unfrozen_at=now), PRODUCER)
+
+
+async def issue_code(
+    session: AsyncSession,
+    account: Account,
+    purpose: Literal["activation", "reset"],
+    ttl: timedelta,
+    pepper: str,
+    created_by: uuid.UUID | None,
+) -> tuple[str, datetime]:
+    code = generate_code()
+    expires_at = _now() + ttl
+    session.add(
+        OneTimeCode(
+            account_id=account.id,
+            purpose=purpose,
+            code_digest=code_digest(code, pepper),
+            expires_at=expires_at,
+            created_by=created_by,
+        )
+    )
+    await session.flush()
+    return code, expires_at
+
+
+async def one_time_code(
+    session: AsyncSession, caller: Caller, account_id: uuid.UUID, ttl: timedelta, pepper: str
+) -> tuple[str, datetime]:
+    account = await _account_in_scope(session, caller, account_id, allow_self=False)
+    await audit(session, caller, "account.one_time_code", "account", account.id)
+    return await issue_code(session, account, "reset", ttl, pepper, caller.account_id)
+
+
+@dataclass(frozen=True)
+class SecurityFinding:
+    account_id: uuid.UUID
+    username: str
+    org_id: uuid.UUID
+    org_name: str
+    findings: list[str]
+
+
+async def security_check(
+    session: AsyncSession, org: OrgNode, max_age: timedelta
+) -> list[SecurityFinding]:
+    """Admin accounts in the subtree with something to look at (安全检查)."""
+    now = _now()
+    rows = await session.execute(
+        text(
+            """
+            SELECT a.id, a.username, a.org_id, o.name AS org_name, a.frozen, a.last_login_at,
+                   coalesce(a.password_changed_at, a.created_at) AS password_set_at,
+                   (SELECT count(*) FROM login_failures f
+                     WHERE f.account_id = a.id AND f.failed_at > :window_start) AS failures
+            FROM accounts a JOIN org_replica o ON o.id = a.org_id
+            WHERE a.role = 'admin' AND o.path @> ARRAY[CAST(:org AS uuid)]
+            ORDER BY o.path, a.username
+            """
+        ),
+        {"org": org.id, "window_start": now - WINDOW},
+    )
+    results = []
+    for r in rows:
+        findings = []
+        if now - r.password_set_at > max_age:
+            findings.append("password_older_than_90_days")
+        if r.last_login_at is None:
+            findings.append("never_logged_in")
+        if r.frozen:
+            findings.append("frozen")
+        if r.failures >= MAX_FAILURES:
+            findings.append("locked")
+        if findings:
+            results.append(SecurityFinding(r.id, r.username, r.org_id, r.org_name, findings))
+    return results
+
+
+async def node_or_404(session: AsyncSession, org_id: uuid.UUID) -> OrgNode:
+    node = await replica_node(session, org_id)
+    if node is None:
+        raise Problem(
+            404, "org.not_found", "No such organisation (or not yet known to this service)."
+        )
+    return node
+
+
+def _check_admin_over_parent(caller: Caller, node: OrgNode) -> None:
+    # Admin accounts of an organisation are opened by its parent (上级组织).
+    if node.parent_id is None or not is_admin_over(caller, node.path[:-1]):
+        raise Problem(
+            403, "auth.out_of_scope", "Only an admin over the parent organisation may do this."
+        )
+
+
+def _check_username(username: str) -> str:
+    username = username.strip().lower()
+    if not USERNAME.match(username):
+        raise Problem(
+            422,
+            "account.bad_username",
+            "Usernames are 3-32 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter.",
+            errors=[{"field": "requested_username", "message": "not a valid username"}],
+        )
+    return username
+
+
+async def record_application(
+    session: AsyncSession,
+    caller: Caller,
+    org_id: uuid.UUID,
+    *,
+    responsible_name: str,
+    responsible_phone: str,
+    requested_username: str,
+    form_document_id: uuid.UUID,
+) -> AdminApplication:
+    node = await node_or_404(session, org_id)
+    _check_admin_over_parent(caller, node)
+    if node.status != "active":
+        raise Problem(409, "org.not_active", "The organisation is dissolved.")
+    username = _check_username(requested_username)
+    if await _account_by_username(session, username) is not None:
+        raise Problem(409, "account.username_taken", "This username is already taken.")
+    application = AdminApplication(
+        org_id=node.id,
+        parent_org_id=node.parent_id,
+        responsible_name=responsible_name,
+        responsible_phone=responsible_phone,
+        requested_username=username,
+        form_document_id=form_document_id,
+        status="pending",
+        created_by=caller.account_id,
+    )
+    session.add(application)
+    await session.flush()
+    await audit(session, caller, "admin_application.record", "admin_application", application.id)
+    return application
+
+
+async def _pending_application(
+    session: AsyncSession, caller: Caller, application_id: uuid.UUID
+) -> tuple[AdminApplication, OrgNode]:
+    application = await session.get(AdminApplication, application_id, with_for_update=True)
+    if application is None:
+        raise Problem(404, "application.not_found", "No such application.")
+    node = await node_or_404(session, application.org_id)
+    if not is_admin_over(caller, node.path[:-1]):
+        raise Problem(404, "application.not_found", "No such application.")
+    if application.status != "pending":
+        raise Problem(
+            409,
+            "application.already_decided",
+            f"This application was already {application.status}.",
+        )
+    return application, node
+
+
+async def create_account(
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str | None,
+    role: Literal["admin", "member"],
+    org_id: uuid.UUID,
+    member_id: uuid.UUID | None,
+    must_change: bool,
+    created_by: uuid.UUID | None,
+) -> Account:
+    account = Account(
+        id=uuid.uuid4(),
+        username=username,
+        role=role,
+        org_id=org_id,
+        member_id=member_id,
+        password_hash=await hash_password(password) if password else None,
+        status="active" if password else "pending_activation",
+        frozen=False,
+        must_change_password=must_change,
+        password_changed_at=None if must_change else _now(),
+        created_by=created_by,
+    )
+    session.add(account)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Problem(409, "account.username_taken", "This username is already taken.") from exc
+    await record_event(
+        session,
+        AccountCreated(
+            account_id=account.id,
+            username=account.username,
+            role=role,
+            org_id=org_id,
+            member_id=member_id,
+            status="active" if password else "pending_activation",
+        ),
+        PRODUCER,
+    )
+    return account
+
+
+async def approve_application(
+    session: AsyncSession, caller: Caller, application_id: uuid.UUID
+) -> tuple[Account, str]:
+    application, node = await _pending_application(session, caller, application_id)
+    initial_password = generate_password()
+    account = await create_account(
+        session,
+        username=application.requested_username,
+        password=initial_password,
+        role="admin",
+        org_id=node.id,
+        member_id=None,
+        must_change=True,
+        created_by=caller.account_id,
+    )
+    application.status, application.decided_by, application.decided_at = (
+        "approved",
+        caller.account_id,
+        _now(),
+    )
+    application.account_id = account.id
+    await audit(session, caller, "admin_application.approve", "admin_application", application.id)
+    return account, initial_password
+
+
+async def reject_application(
+    session: AsyncSession, caller: Caller, application_id: uuid.UUID, reason: str
+) -> AdminApplication:
+    application, _ = await _pending_application(session, caller, application_id)
+    application.status, application.decided_by, application.decided_at = (
+        "rejected",
+        caller.account_id,
+        _now(),
+    )
+    application.reject_reason = reason
+    await audit(session, caller, "admin_application.reject", "admin_application", application.id)
+    return application
+
+
+async def frozen_account_ids(session: AsyncSession) -> list[uuid.UUID]:
+    return list((await session.execute(select(Account.id).where(Account.frozen))).scalars())

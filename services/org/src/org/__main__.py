@@ -1,0 +1,3 @@
+from org.main import cli
+
+cli()

@@ -1,0 +1,332 @@
+"""HTTP routes of the org service: parse, authorize, call a use case, shape the answer."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from pydantic import BaseModel, Field
+
+from org import service
+from org.db import Document, Org
+from org.service import NewOrg
+from org.settings import OrgSettings
+from org.storage import DocumentStorage
+from shared.calendar import WorkingDayCalendar
+from shared.http import (
+    CallerDep,
+    LimitQuery,
+    SessionDep,
+    decode_cursor,
+    encode_cursor,
+    route_policy,
+)
+from shared.problems import Problem
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+router = APIRouter()
+internal = APIRouter(prefix="/internal", include_in_schema=False)
+
+Phone = Annotated[str, Field(pattern=r"^[0-9+\- ]{7,20}$", description="mobile or landline")]
+
+
+class OrgCreate(BaseModel):
+    parent_id: uuid.UUID
+    name: str = Field(min_length=1, max_length=100)
+    type: Literal["committee", "working_committee", "general_branch", "branch"]
+    founded_on: date
+    approved_on: date
+    leader_name: str = Field(min_length=1, max_length=50)
+    leader_phone: Phone
+    approval_document_id: uuid.UUID
+
+
+class OrgPatch(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    leader_name: str | None = Field(default=None, min_length=1, max_length=50)
+    leader_phone: Phone | None = None
+
+
+class Dissolution(BaseModel):
+    decided_on: date
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class OrgOut(BaseModel):
+    id: uuid.UUID
+    parent_id: uuid.UUID | None
+    path: list[uuid.UUID]
+    name: str
+    type: str
+    status: str
+    founded_on: date
+    approved_on: date
+    created_late: bool
+    member_count: int
+    leader_name: str | None
+    leader_phone: str | None
+    approval_document_id: uuid.UUID | None
+    dissolution_due_by: date | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, org: Org) -> OrgOut:
+        return cls(
+            id=org.id,
+            parent_id=org.parent_id,
+            path=list(org.path),
+            name=org.name,
+            type=org.org_type,
+            status=org.status,
+            founded_on=org.founded_on,
+            approved_on=org.approved_on,
+            created_late=org.created_late,
+            member_count=org.member_count,
+            leader_name=org.leader_name,
+            leader_phone=org.leader_phone,
+            approval_document_id=org.approval_document_id,
+            dissolution_due_by=org.dissolution_due_by,
+            created_at=org.created_at,
+        )
+
+
+class OrgPage(BaseModel):
+    items: list[OrgOut]
+    next_cursor: str | None
+
+
+class DocumentOut(BaseModel):
+    id: uuid.UUID
+    sha256: str
+    size: int
+    content_type: str
+
+    @classmethod
+    def of(cls, d: Document) -> DocumentOut:
+        return cls(id=d.id, sha256=d.sha256, size=d.size, content_type=d.content_type)
+
+
+class NodeOut(BaseModel):
+    """The slice of an organisation other services keep a copy of (see shared.orgtree)."""
+
+    id: uuid.UUID
+    parent_id: uuid.UUID | None
+    path: list[uuid.UUID]
+    name: str
+    org_type: str
+    status: str
+    revision: int
+
+    @classmethod
+    def of(cls, org: Org) -> NodeOut:
+        return cls(
+            id=org.id,
+            parent_id=org.parent_id,
+            path=list(org.path),
+            name=org.name,
+            org_type=org.org_type,
+            status=org.status,
+            revision=org.revision,
+        )
+
+
+def _today() -> date:
+    return datetime.now(SHANGHAI).date()
+
+
+def _settings(request: Request) -> OrgSettings:
+    settings: OrgSettings = request.app.state.settings
+    return settings
+
+
+def _calendar(request: Request) -> WorkingDayCalendar:
+    calendar: WorkingDayCalendar = request.app.state.resources.extra["calendar"]
+    return calendar
+
+
+def _storage(request: Request) -> DocumentStorage:
+    storage: DocumentStorage = request.app.state.resources.extra["storage"]
+    return storage
+
+
+@router.post("/orgs", status_code=201, response_model=OrgOut, openapi_extra=route_policy())
+async def create_org(
+    body: OrgCreate, request: Request, session: SessionDep, caller: CallerDep
+) -> OrgOut:
+    new = NewOrg(
+        parent_id=body.parent_id,
+        name=body.name,
+        org_type=body.type,
+        founded_on=body.founded_on,
+        approved_on=body.approved_on,
+        leader_name=body.leader_name,
+        leader_phone=body.leader_phone,
+        approval_document_id=body.approval_document_id,
+    )
+    async with session.begin():
+        org = await service.create_org(
+            session,
+            caller,
+            new,
+            today=_today(),
+            calendar=_calendar(request),
+            settings=_settings(request),
+        )
+    return OrgOut.of(org)
+
+
+@router.get(
+    "/orgs/{org_id}",
+    response_model=OrgOut,
+    openapi_extra=route_policy(org_param="org_id", allow="admin_or_member"),
+)
+async def read_org(org_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> OrgOut:
+    org = await service.get_org(session, org_id)
+    await service.check_can_view(session, caller, org)
+    return OrgOut.of(org)
+
+
+@router.get(
+    "/orgs/{org_id}/children",
+    response_model=OrgPage,
+    openapi_extra=route_policy(org_param="org_id", allow="admin_or_member"),
+)
+async def list_children(
+    org_id: uuid.UUID,
+    session: SessionDep,
+    caller: CallerDep,
+    limit: LimitQuery = 50,
+    cursor: str | None = None,
+) -> OrgPage:
+    org = await service.get_org(session, org_id)
+    await service.check_can_view(session, caller, org)
+    position = decode_cursor(cursor)
+    after = None
+    if position is not None:
+        try:
+            after = (str(position["name"]), uuid.UUID(str(position["id"])))
+        except (KeyError, ValueError) as exc:
+            raise Problem(
+                422, "request.bad_cursor", "The cursor is not one this list gave out."
+            ) from exc
+    children = await service.list_children(session, org, after, limit + 1)
+    more = len(children) > limit
+    children = children[:limit]
+    next_cursor = (
+        encode_cursor({"name": children[-1].name, "id": str(children[-1].id)}) if more else None
+    )
+    return OrgPage(items=[OrgOut.of(c) for c in children], next_cursor=next_cursor)
+
+
+@router.patch(
+    "/orgs/{org_id}", response_model=OrgOut, openapi_extra=route_policy(org_param="org_id")
+)
+async def patch_org(
+    org_id: uuid.UUID, body: OrgPatch, session: SessionDep, caller: CallerDep
+) -> OrgOut:
+    changes = body.model_dump(exclude_unset=True)
+    if any(v is None for v in changes.values()):
+        raise Problem(
+            422,
+            "request.invalid",
+            "Fields cannot be cleared.",
+            errors=[
+                {"field": k, "message": "must not be null"} for k, v in changes.items() if v is None
+            ],
+        )
+    async with session.begin():
+        org = await service.update_org(session, caller, org_id, changes)
+    return OrgOut.of(org)
+
+
+@router.post(
+    "/orgs/{org_id}/dissolution",
+    status_code=202,
+    response_model=OrgOut,
+    openapi_extra=route_policy(),
+)
+async def dissolve_org(
+    org_id: uuid.UUID, body: Dissolution, request: Request, session: SessionDep, caller: CallerDep
+) -> OrgOut:
+    # The gateway cannot check "admin over the parent" from the path; the use case does.
+    async with session.begin():
+        org = await service.dissolve_org(
+            session,
+            caller,
+            org_id,
+            body.decided_on,
+            body.reason,
+            calendar=_calendar(request),
+            settings=_settings(request),
+        )
+    return OrgOut.of(org)
+
+
+@router.post(
+    "/documents", status_code=201, response_model=DocumentOut, openapi_extra=route_policy()
+)
+async def upload_document(
+    request: Request, session: SessionDep, caller: CallerDep, file: Annotated[UploadFile, File()]
+) -> DocumentOut:
+    if not caller.is_admin:
+        raise Problem(403, "auth.admin_only", "Only admins upload documents.")
+    limit = _settings(request).max_document_bytes
+    content = await file.read(limit + 1)
+    if len(content) > limit:
+        raise Problem(
+            413, "document.too_large", f"A document may be at most {limit // (1024 * 1024)} MB."
+        )
+    async with session.begin():
+        document = await service.store_document(
+            session, caller, content, file.filename, _storage(request)
+        )
+    return DocumentOut.of(document)
+
+
+# --- internal: for other services and the gateway, never routed by the gateway ----------------
+
+
+def _require_system(caller: CallerDep) -> None:
+    if not caller.is_system:
+        raise Problem(403, "auth.system_only", "Internal route.")
+
+
+class RootIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class NodePage(BaseModel):
+    items: list[NodeOut]
+
+
+@internal.post("/orgs/root", response_model=NodeOut)
+async def create_root(body: RootIn, session: SessionDep, caller: CallerDep) -> NodeOut:
+    _require_system(caller)
+    async with session.begin():
+        org, _ = await service.create_root(session, body.name, _today())
+    return NodeOut.of(org)
+
+
+@internal.get("/orgs", response_model=NodePage)
+async def all_nodes(
+    session: SessionDep,
+    caller: CallerDep,
+    after: Annotated[uuid.UUID | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 100_000,
+) -> NodePage:
+    _require_system(caller)
+    from sqlalchemy import select
+
+    stmt = select(Org).order_by(Org.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(Org.id > after)
+    return NodePage(items=[NodeOut.of(o) for o in (await session.execute(stmt)).scalars()])
+
+
+@internal.get("/orgs/{org_id}", response_model=NodeOut)
+async def one_node(org_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> NodeOut:
+    _require_system(caller)
+    return NodeOut.of(await service.get_org(session, org_id))

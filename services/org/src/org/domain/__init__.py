@@ -1,0 +1,1 @@
+"""Pure rules of the organisation tree (no I/O)."""

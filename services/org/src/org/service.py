@@ -1,0 +1,339 @@
+"""Use cases of the org service: one transaction each, state change and outbox rows together."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import TypedDict, cast
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from org.db import Document, Org
+from org.domain.rules import (
+    Occupancy,
+    can_have_children,
+    creation_is_late,
+    dissolution_due_by,
+    sniff_content_type,
+)
+from org.settings import OrgSettings
+from org.storage import DocumentStorage
+from shared.calendar import WorkingDayCalendar
+from shared.caller import Caller
+from shared.events import OrgCreated, OrgDissolved, OrgStatus, OrgType, OrgUpdated
+from shared.orgtree import is_admin_over, is_member_inside
+from shared.outbox import record_event
+from shared.problems import Problem
+
+PRODUCER = "org"
+
+
+@dataclass(frozen=True)
+class NewOrg:
+    parent_id: uuid.UUID
+    name: str
+    org_type: str
+    founded_on: date
+    approved_on: date
+    leader_name: str
+    leader_phone: str
+    approval_document_id: uuid.UUID
+
+
+class _SnapshotFields(TypedDict):
+    org_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    path: list[uuid.UUID]
+    name: str
+    org_type: OrgType
+    status: OrgStatus
+    revision: int
+
+
+def _snapshot(org: Org) -> _SnapshotFields:
+    return {
+        "org_id": org.id,
+        "parent_id": org.parent_id,
+        "path": list(org.path),
+        "name": org.name,
+        "org_type": cast(OrgType, org.org_type),
+        "status": cast(OrgStatus, org.status),
+        "revision": org.revision,
+    }
+
+
+def not_found() -> Problem:
+    return Problem(404, "org.not_found", "No such organisation.")
+
+
+def out_of_scope() -> Problem:
+    return Problem(403, "auth.out_of_scope", "This organisation is outside your responsibility.")
+
+
+async def get_org(session: AsyncSession, org_id: uuid.UUID, *, lock: bool = False) -> Org:
+    stmt = select(Org).where(Org.id == org_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    org = (await session.execute(stmt)).scalar_one_or_none()
+    if org is None:
+        raise not_found()
+    return org
+
+
+async def _path_of(session: AsyncSession, org_id: uuid.UUID | None) -> list[uuid.UUID]:
+    if org_id is None:
+        return []
+    path = (await session.execute(select(Org.path).where(Org.id == org_id))).scalar_one_or_none()
+    return list(path or [])
+
+
+async def check_can_view(session: AsyncSession, caller: Caller, org: Org) -> None:
+    """Admins over it, and members whose branch lies inside it."""
+    if is_admin_over(caller, org.path):
+        return
+    if caller.role == "member" and is_member_inside(
+        caller, org.id, await _path_of(session, caller.org_id)
+    ):
+        return
+    raise out_of_scope()
+
+
+def check_admin_over(caller: Caller, org: Org) -> None:
+    if not is_admin_over(caller, org.path):
+        raise out_of_scope()
+
+
+async def create_org(
+    session: AsyncSession,
+    caller: Caller,
+    new: NewOrg,
+    *,
+    today: date,
+    calendar: WorkingDayCalendar,
+    settings: OrgSettings,
+) -> Org:
+    parent = (
+        await session.execute(select(Org).where(Org.id == new.parent_id).with_for_update())
+    ).scalar_one_or_none()
+    if parent is None:
+        raise Problem(
+            422,
+            "org.parent_not_found",
+            "The parent organisation does not exist.",
+            errors=[{"field": "parent_id", "message": "no such organisation"}],
+        )
+    check_admin_over(caller, parent)
+    if not can_have_children(parent.org_type):
+        raise Problem(
+            422, "org.parent_is_branch", "A branch (团支部) cannot have child organisations."
+        )
+    if parent.status != "active":
+        raise Problem(409, "org.parent_inactive", "The parent organisation is being dissolved.")
+    for field, value in (("founded_on", new.founded_on), ("approved_on", new.approved_on)):
+        if value > today:
+            raise Problem(
+                422,
+                "org.date_in_future",
+                f"{field} lies in the future.",
+                errors=[{"field": field, "message": "must not be in the future"}],
+            )
+    document = await session.get(Document, new.approval_document_id)
+    if document is None:
+        raise Problem(
+            422,
+            "org.document_not_found",
+            "The approval document was not uploaded.",
+            errors=[{"field": "approval_document_id", "message": "no such document"}],
+        )
+    org_id = uuid.uuid4()
+    org = Org(
+        id=org_id,
+        parent_id=parent.id,
+        path=[*parent.path, org_id],
+        name=new.name.strip(),
+        org_type=new.org_type,
+        status="active",
+        founded_on=new.founded_on,
+        approved_on=new.approved_on,
+        created_late=creation_is_late(
+            new.approved_on, today, calendar, settings.creation_deadline_working_days
+        ),
+        leader_name=new.leader_name,
+        leader_phone=new.leader_phone,
+        approval_document_id=document.id,
+        member_count=0,
+        revision=1,
+        created_by=caller.account_id,
+    )
+    session.add(org)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Problem(
+            409, "org.duplicate_name", "The parent already has an organisation of this name."
+        ) from exc
+    await record_event(
+        session,
+        OrgCreated(
+            **_snapshot(org),
+            founded_on=org.founded_on,
+            approved_on=org.approved_on,
+            created_late=org.created_late,
+        ),
+        PRODUCER,
+    )
+    return org
+
+
+async def create_root(session: AsyncSession, name: str, today: date) -> tuple[Org, bool]:
+    """The provincial committee (团省委); idempotent: an existing root is returned as it is."""
+    existing = (
+        await session.execute(select(Org).where(Org.parent_id.is_(None)))
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing, False
+    org_id = uuid.uuid4()
+    org = Org(
+        id=org_id,
+        parent_id=None,
+        path=[org_id],
+        name=name,
+        org_type="committee",
+        status="active",
+        founded_on=today,
+        approved_on=today,
+        created_late=False,
+        member_count=0,
+        revision=1,
+    )
+    session.add(org)
+    await session.flush()
+    await record_event(
+        session,
+        OrgCreated(**_snapshot(org), founded_on=today, approved_on=today, created_late=False),
+        PRODUCER,
+    )
+    return org, True
+
+
+async def update_org(
+    session: AsyncSession, caller: Caller, org_id: uuid.UUID, changes: dict[str, str | None]
+) -> Org:
+    org = await get_org(session, org_id, lock=True)
+    check_admin_over(caller, org)
+    if org.status == "dissolved":
+        raise Problem(409, "org.dissolved", "A dissolved organisation cannot be changed.")
+    changed = [k for k, v in changes.items() if getattr(org, k) != v]
+    if not changed:
+        return org
+    for key in changed:
+        setattr(org, key, changes[key])
+    org.revision += 1
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Problem(
+            409, "org.duplicate_name", "The parent already has an organisation of this name."
+        ) from exc
+    # Phone numbers are personal data: events say which fields changed, not their values.
+    await record_event(
+        session, OrgUpdated(**_snapshot(org), changed_fields=sorted(changed)), PRODUCER
+    )
+    return org
+
+
+async def occupancy(session: AsyncSession, org: Org) -> Occupancy:
+    active_children = (
+        await session.execute(
+            select(func.count()).where(Org.parent_id == org.id, Org.status != "dissolved")
+        )
+    ).scalar_one()
+    return Occupancy(members=org.member_count, active_children=int(active_children))
+
+
+async def dissolve_org(
+    session: AsyncSession,
+    caller: Caller,
+    org_id: uuid.UUID,
+    decided_on: date,
+    reason: str,
+    *,
+    calendar: WorkingDayCalendar,
+    settings: OrgSettings,
+) -> Org:
+    org = await get_org(session, org_id, lock=True)
+    if org.parent_id is None:
+        raise Problem(422, "org.is_root", "The provincial committee cannot be dissolved.")
+    parent = await get_org(session, org.parent_id)
+    if not is_admin_over(caller, parent.path):
+        raise Problem(
+            403, "auth.out_of_scope", "Only an admin over the parent organisation can dissolve it."
+        )
+    if org.status != "active":
+        raise Problem(409, "org.already_dissolved", "This organisation is already dissolved.")
+    occupied = await occupancy(session, org)
+    if not occupied.empty:
+        raise Problem(
+            409,
+            "org.not_empty",
+            "Transfer every member out and dissolve every child organisation first.",
+            members=occupied.members,
+            active_children=occupied.active_children,
+        )
+    # With no members and no active children nothing remains to hand over, so dissolution
+    # completes at once; the 15-working-day deadline is kept for the record.
+    org.status = "dissolved"
+    org.dissolution_decided_on = decided_on
+    org.dissolution_reason = reason
+    org.dissolution_due_by = dissolution_due_by(
+        decided_on, calendar, settings.dissolution_deadline_working_days
+    )
+    org.revision += 1
+    await session.flush()
+    await record_event(session, OrgDissolved(**_snapshot(org), decided_on=decided_on), PRODUCER)
+    return org
+
+
+async def list_children(
+    session: AsyncSession, org: Org, after: tuple[str, uuid.UUID] | None, limit: int
+) -> list[Org]:
+    stmt = select(Org).where(Org.parent_id == org.id).order_by(Org.name, Org.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where((Org.name, Org.id) > after)  # type: ignore[operator]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def store_document(
+    session: AsyncSession,
+    caller: Caller,
+    content: bytes,
+    original_name: str | None,
+    storage: DocumentStorage,
+) -> Document:
+    if not content:
+        raise Problem(422, "document.empty", "The file is empty.")
+    content_type = sniff_content_type(content[:16])
+    if content_type is None:
+        raise Problem(
+            415,
+            "document.unsupported_type",
+            "Only PDF, JPEG and PNG files are accepted (recognised by their content).",
+        )
+    digest = hashlib.sha256(content).hexdigest()
+    storage.put(digest, content)
+    document = Document(
+        id=uuid.uuid4(),
+        sha256=digest,
+        size=len(content),
+        content_type=content_type,
+        storage_key=digest,
+        original_name=original_name,
+        uploaded_by=caller.account_id,
+    )
+    session.add(document)
+    await session.flush()
+    return document

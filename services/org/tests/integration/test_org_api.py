@@ -1,0 +1,228 @@
+"""The organisation tree through the org service's own API, on a real database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+import httpx
+import pytest
+
+from org.settings import OrgSettings
+from shared.testing import caller_headers
+
+PDF = b"%PDF-1.4\n% approval\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def admin(settings: OrgSettings, org_id: str) -> dict[str, str]:
+    return caller_headers(settings.platform.internal_secret, "admin", org_id)
+
+
+async def upload(
+    client: httpx.AsyncClient, headers: dict[str, str], content: bytes = PDF, name: str = "批复.pdf"
+) -> str:
+    r = await client.post("/documents", files={"file": (name, content)}, headers=headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def create(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    parent: str,
+    name: str,
+    type_: str = "committee",
+    approved_on: date | None = None,
+) -> httpx.Response:
+    doc = await upload(client, headers)
+    approved = approved_on or date.today()
+    return await client.post(
+        "/orgs",
+        headers=headers,
+        json={
+            "parent_id": parent,
+            "name": name,
+            "type": type_,
+            "founded_on": str(approved),
+            "approved_on": str(approved),
+            "leader_name": "王书记",
+            "leader_phone": "13800138000",
+            "approval_document_id": doc,
+        },
+    )
+
+
+async def test_a_new_org_hangs_below_its_parent_with_its_path(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str
+) -> None:
+    r = await create(client, admin(settings, root_id), root_id, f"市委{uuid.uuid4().hex[:6]}")
+    assert r.status_code == 201, r.text
+    city = r.json()
+    assert city["path"] == [root_id, city["id"]] and city["status"] == "active"
+    children = (
+        await client.get(f"/orgs/{root_id}/children", headers=admin(settings, root_id))
+    ).json()
+    assert city["id"] in [c["id"] for c in children["items"]]
+
+
+async def test_creation_long_after_approval_is_recorded_late(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str
+) -> None:
+    late = await create(
+        client,
+        admin(settings, root_id),
+        root_id,
+        f"迟建{uuid.uuid4().hex[:6]}",
+        approved_on=date.today() - timedelta(days=90),
+    )
+    on_time = await create(client, admin(settings, root_id), root_id, f"按时{uuid.uuid4().hex[:6]}")
+    assert late.json()["created_late"] is True
+    assert on_time.json()["created_late"] is False
+
+
+async def test_a_branch_cannot_get_a_child(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str
+) -> None:
+    branch = (
+        await create(
+            client, admin(settings, root_id), root_id, f"支部{uuid.uuid4().hex[:6]}", "branch"
+        )
+    ).json()
+    r = await create(client, admin(settings, root_id), branch["id"], "子支部")
+    assert r.status_code == 422 and r.json()["code"] == "org.parent_is_branch"
+
+
+async def test_an_admin_cannot_create_outside_its_subtree(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str
+) -> None:
+    a = (
+        await create(client, admin(settings, root_id), root_id, f"甲{uuid.uuid4().hex[:6]}")
+    ).json()
+    b = (
+        await create(client, admin(settings, root_id), root_id, f"乙{uuid.uuid4().hex[:6]}")
+    ).json()
+    r = await create(client, admin(settings, a["id"]), b["id"], "越权")
+    assert r.status_code == 403 and r.json()["code"] == "auth.out_of_scope"
+    assert (
+        await client.get(f"/orgs/{b['id']}", headers=admin(settings, a["id"]))
+    ).status_code == 403
+    assert (
+        await client.get(f"/orgs/{root_id}", headers=admin(settings, a["id"]))
+    ).status_code == 403
+
+
+async def test_two_live_siblings_cannot_share_a_name(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str
+) -> None:
+    name = f"同名{uuid.uuid4().hex[:6]}"
+    assert (await create(client, admin(settings, root_id), root_id, name)).status_code == 201
+    r = await create(client, admin(settings, root_id), root_id, name)
+    assert r.status_code == 409 and r.json()["code"] == "org.duplicate_name"
+
+
+async def test_dissolving_a_committee_with_an_active_child_is_refused_with_counts(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str, outbox_types
+) -> None:
+    headers = admin(settings, root_id)
+    parent = (await create(client, headers, root_id, f"待撤{uuid.uuid4().hex[:6]}")).json()
+    child = (await create(client, headers, parent["id"], "下级支部", "branch")).json()
+    body = {"decided_on": str(date.today()), "reason": "机构调整"}
+    r = await client.post(f"/orgs/{parent['id']}/dissolution", json=body, headers=headers)
+    assert r.status_code == 409
+    assert (r.json()["code"], r.json()["active_children"], r.json()["members"]) == (
+        "org.not_empty",
+        1,
+        0,
+    )
+
+    assert (
+        await client.post(f"/orgs/{child['id']}/dissolution", json=body, headers=headers)
+    ).status_code == 202
+    r = await client.post(f"/orgs/{parent['id']}/dissolution", json=body, headers=headers)
+    assert r.status_code == 202 and r.json()["status"] == "dissolved"
+    assert (await outbox_types())[-2:] == ["org.dissolved", "org.dissolved"]
+
+
+async def test_an_org_admin_cannot_dissolve_its_own_org(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str
+) -> None:
+    org = (
+        await create(client, admin(settings, root_id), root_id, f"自撤{uuid.uuid4().hex[:6]}")
+    ).json()
+    r = await client.post(
+        f"/orgs/{org['id']}/dissolution",
+        json={"decided_on": str(date.today()), "reason": "x"},
+        headers=admin(settings, org["id"]),
+    )
+    assert r.status_code == 403
+
+
+async def test_a_rename_is_published_without_personal_data(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str, outbox_types
+) -> None:
+    org = (
+        await create(client, admin(settings, root_id), root_id, f"改名{uuid.uuid4().hex[:6]}")
+    ).json()
+    r = await client.patch(
+        f"/orgs/{org['id']}",
+        json={"name": "新名字" + org["id"][:4], "leader_phone": "13900139000"},
+        headers=admin(settings, org["id"]),
+    )
+    assert r.status_code == 200 and r.json()["name"].startswith("新名字")
+    assert (await outbox_types())[-1] == "org.updated"
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "code"),
+    [
+        (b"just text pretending to be a pdf", 415, "document.unsupported_type"),
+        (b"", 422, "document.empty"),
+    ],
+)
+async def test_documents_are_recognised_by_content(
+    client: httpx.AsyncClient,
+    settings: OrgSettings,
+    root_id: str,
+    content: bytes,
+    status: int,
+    code: str,
+) -> None:
+    r = await client.post(
+        "/documents", files={"file": ("批复.pdf", content)}, headers=admin(settings, root_id)
+    )
+    assert (r.status_code, r.json()["code"]) == (status, code)
+
+
+async def test_a_png_is_stored_with_its_hash(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str
+) -> None:
+    import hashlib
+
+    r = await client.post(
+        "/documents", files={"file": ("章.png", PNG)}, headers=admin(settings, root_id)
+    )
+    assert r.status_code == 201
+    assert (
+        r.json()["content_type"] == "image/png"
+        and r.json()["sha256"] == hashlib.sha256(PNG).hexdigest()
+    )
+
+
+async def test_a_document_over_10_mb_is_refused(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str
+) -> None:
+    big = PDF + b"0" * (10 * 1024 * 1024)
+    r = await client.post(
+        "/documents", files={"file": ("big.pdf", big)}, headers=admin(settings, root_id)
+    )
+    assert (r.status_code, r.json()["code"]) == (413, "document.too_large")
+
+
+async def test_a_request_without_a_signed_caller_is_401(
+    client: httpx.AsyncClient, root_id: str
+) -> None:
+    r = await client.get(
+        f"/orgs/{root_id}", headers={"x-league-caller": "eyJ9", "x-league-caller-signature": "00"}
+    )
+    assert r.status_code == 401 and r.json()["code"] == "auth.not_authenticated"

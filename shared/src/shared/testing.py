@@ -1,0 +1,100 @@
+"""Helpers for integration tests on the real PostgreSQL and RabbitMQ: throw-away databases migrated
+with Alembic, and a throw-away RabbitMQ virtual host per test run."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import quote
+
+from shared.db import drop_database, ensure_database
+from shared.migrations import upgrade_head
+from shared.settings import PlatformSettings
+
+
+def run_id() -> str:
+    return secrets.token_hex(4)
+
+
+def rabbitmqctl(*args: str) -> None:
+    exe = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    subprocess.run([exe, *args], check=True, capture_output=True, timeout=60)
+
+
+def create_vhost(name: str) -> str:
+    """Create a vhost for guest and return the AMQP URL that uses it."""
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    return f"amqp://guest:guest@127.0.0.1:5672/{quote(name, safe='')}"
+
+
+def delete_vhost(name: str) -> None:
+    rabbitmqctl("delete_vhost", name)
+
+
+def test_platform(prefix: str, amqp_url: str, **overrides: object) -> PlatformSettings:
+    values: dict[str, object] = {
+        "db_prefix": prefix,
+        "amqp_url": amqp_url,
+        "retry_delays_ms": [50, 100],
+        "delivery_limit": 3,
+        "log_json": True,
+    }
+    values.update(overrides)
+    return PlatformSettings(**values)  # type: ignore[arg-type]
+
+
+async def migrated_database(url: str, service_root: Path) -> None:
+    """A fresh database at `url`, migrated to head exactly as production does."""
+    await drop_database(url)
+    await ensure_database(url)
+    # Alembic's env.py runs its own event loop: give it a thread of its own.
+    await asyncio.to_thread(upgrade_head, service_root, url)
+
+
+async def eventually(check: object, within: float = 10.0, interval: float = 0.05) -> object:
+    """Poll an async (or plain) callable until it returns something truthy; fail after `within` seconds."""
+    import inspect
+
+    assert callable(check)
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {within}s (last value: {value!r})")
+        await asyncio.sleep(interval)
+
+
+def caller_headers(
+    secret: str,
+    role: str,
+    org_id: object,
+    account_id: object = None,
+    member_id: object = None,
+) -> dict[str, str]:
+    """Headers as the gateway would forward them for this caller."""
+    import uuid as _uuid
+
+    from shared.caller import Caller, sign_caller
+
+    def as_uuid(value: object) -> _uuid.UUID | None:
+        return (
+            value if isinstance(value, _uuid.UUID) else (_uuid.UUID(str(value)) if value else None)
+        )
+
+    return sign_caller(
+        Caller(
+            account_id=as_uuid(account_id) or _uuid.uuid4(),
+            role=role,  # type: ignore[arg-type]
+            org_id=as_uuid(org_id),
+            member_id=as_uuid(member_id),
+        ),
+        secret,
+    )

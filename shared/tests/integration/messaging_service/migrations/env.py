@@ -1,0 +1,5 @@
+from sqlalchemy import MetaData
+
+from shared.migrations import run_env
+
+run_env(MetaData())

@@ -1,0 +1,249 @@
+"""Outbox, relay, bus, inbox and dead letters on the real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date
+
+import aio_pika
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.bus import Bus, Subscription
+from shared.db import asyncpg_dsn
+from shared.deadletters import list_dead_letters, replay_dead_letters
+from shared.events import Envelope, Event, OrgCreated
+from shared.inbox import with_inbox
+from shared.outbox import OutboxRelay, record_event
+from shared.settings import PlatformSettings
+from shared.testing import eventually
+
+
+def org_created(name: str = "测试团委") -> OrgCreated:
+    org_id = uuid.uuid4()
+    return OrgCreated(
+        org_id=org_id,
+        parent_id=None,
+        path=[org_id],
+        name=name,
+        org_type="committee",
+        status="active",
+        revision=1,
+        founded_on=date(2026, 1, 5),
+        approved_on=date(2026, 1, 5),
+        created_late=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def spans() -> InMemorySpanExporter:
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@pytest.fixture
+async def bus(platform: PlatformSettings) -> AsyncIterator[Bus]:
+    bus = Bus(platform, "test")
+    await bus.connect()
+    yield bus
+    await bus.close()
+
+
+@pytest.fixture
+async def relay(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, platform: PlatformSettings
+) -> OutboxRelay:
+    # Earlier tests may have left events behind; publish them now so each test sees only its own.
+    relay = OutboxRelay(
+        sessions, bus, asyncpg_dsn(str(sessions.kw["bind"].url.render_as_string(False)))
+    )
+    while await relay.relay_once():
+        pass
+    return relay
+
+
+async def effects(sessions: async_sessionmaker[AsyncSession], consumer: str) -> list[str]:
+    async with sessions() as s:
+        rows = await s.execute(
+            text("SELECT note FROM effects WHERE consumer = :c"), {"c": consumer}
+        )
+        return [r.note for r in rows]
+
+
+def recording_handler(consumer: str, fail_times: dict[str, int] | None = None):  # type: ignore[no-untyped-def]
+    """A handler whose effect is one row in `effects`; it fails while fail_times["left"] > 0."""
+
+    async def handle(session: AsyncSession, event: Event, envelope: Envelope) -> None:
+        if fail_times is not None and fail_times["left"] > 0:
+            fail_times["left"] -= 1
+            raise RuntimeError("downstream not ready")
+        assert isinstance(event, OrgCreated)
+        await session.execute(
+            text("INSERT INTO effects (event_id, consumer, note) VALUES (:id, :c, :note)"),
+            {"id": envelope.id, "c": consumer, "note": event.name},
+        )
+
+    return handle
+
+
+async def test_event_of_a_rolled_back_transaction_is_never_published(
+    sessions: async_sessionmaker[AsyncSession], relay: OutboxRelay
+) -> None:
+    async with sessions() as session:
+        await session.begin()
+        await record_event(session, org_created(), "test")
+        await session.rollback()
+    assert await relay.relay_once() == 0
+
+
+async def test_relay_publishes_confirmed_and_marks_the_row_sent(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, relay: OutboxRelay
+) -> None:
+    queue_name = f"q.{uuid.uuid4().hex[:8]}"
+    queue = await bus.declare(
+        Subscription(queue_name, {"org.created": recording_handler(queue_name)})
+    )
+    async with sessions() as session, session.begin():
+        event_id = await record_event(session, org_created("东城区团委"), "test")
+    assert await relay.relay_once() == 1
+    message = await eventually(lambda: queue.get(no_ack=True, fail=False))
+    assert isinstance(message, aio_pika.abc.AbstractIncomingMessage)
+    envelope = Envelope.model_validate_json(message.body)
+    assert (str(envelope.id), envelope.type, envelope.data["name"]) == (
+        event_id,
+        "org.created",
+        "东城区团委",
+    )
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    async with sessions() as session:
+        sent_at = (
+            await session.execute(
+                text("SELECT sent_at FROM outbox WHERE id = :id"), {"id": uuid.UUID(event_id)}
+            )
+        ).scalar_one()
+    assert sent_at is not None
+
+
+async def test_an_event_delivered_twice_takes_effect_once(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, relay: OutboxRelay
+) -> None:
+    consumer = f"c.{uuid.uuid4().hex[:8]}"
+    inner = with_inbox(sessions, consumer, recording_handler(consumer))
+    deliveries: list[uuid.UUID] = []
+
+    async def counted(event: Event, envelope: Envelope) -> None:
+        await inner(event, envelope)
+        deliveries.append(envelope.id)
+
+    await bus.consume(Subscription(consumer, {"org.created": counted}))
+    async with sessions() as session, session.begin():
+        event_id = await record_event(session, org_created("西城区团委"), "test")
+    assert await relay.relay_once() == 1
+    # As if the relay died after publishing and before marking: the row is published again.
+    async with sessions() as session, session.begin():
+        await session.execute(
+            text("UPDATE outbox SET sent_at = NULL WHERE id = :id"), {"id": uuid.UUID(event_id)}
+        )
+    assert await relay.relay_once() == 1
+    await eventually(lambda: len(deliveries) == 2)
+    assert deliveries == [uuid.UUID(event_id)] * 2
+    assert await effects(sessions, consumer) == ["西城区团委"]
+
+
+async def test_a_transient_failure_is_retried_until_it_succeeds(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, relay: OutboxRelay
+) -> None:
+    consumer = f"c.{uuid.uuid4().hex[:8]}"
+    failures = {"left": 2}
+    await bus.consume(
+        Subscription(
+            consumer,
+            {"org.created": with_inbox(sessions, consumer, recording_handler(consumer, failures))},
+        )
+    )
+    async with sessions() as session, session.begin():
+        await record_event(session, org_created("朝阳区团委"), "test")
+    await relay.relay_once()
+    assert await eventually(lambda: effects(sessions, consumer)) == ["朝阳区团委"]
+    assert failures["left"] == 0
+    assert await list_dead_letters(bus, consumer) == []
+
+
+async def test_a_poison_message_waits_in_the_dlq_and_replays_after_the_fix(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, relay: OutboxRelay
+) -> None:
+    consumer = f"c.{uuid.uuid4().hex[:8]}"
+    broken = {"left": 10**6}  # fails every time, until "fixed"
+    await bus.consume(
+        Subscription(
+            consumer,
+            {"org.created": with_inbox(sessions, consumer, recording_handler(consumer, broken))},
+        )
+    )
+    async with sessions() as session, session.begin():
+        event_id = await record_event(session, org_created("海淀区团委"), "test")
+    await relay.relay_once()
+    dead = await eventually(lambda: list_dead_letters(bus, consumer))
+    assert isinstance(dead, list)
+    assert [d["message_id"] for d in dead] == [event_id]
+    assert dead[0]["retries"] == 2 and "downstream not ready" in str(dead[0]["last_error"])
+    assert await effects(sessions, consumer) == []
+
+    broken["left"] = 0  # the fix is deployed
+    assert await replay_dead_letters(bus, consumer) == 1
+    assert await eventually(lambda: effects(sessions, consumer)) == ["海淀区团委"]
+    assert await list_dead_letters(bus, consumer) == []
+
+
+async def test_a_malformed_message_is_dead_lettered_at_once(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus
+) -> None:
+    consumer = f"c.{uuid.uuid4().hex[:8]}"
+    calls = {"left": 0}
+    await bus.consume(
+        Subscription(
+            consumer,
+            {"org.created": with_inbox(sessions, consumer, recording_handler(consumer, calls))},
+        )
+    )
+    await bus.publish_event(
+        b"{not json", event_type="org.created", message_id="garbage-1", headers={}
+    )
+    dead = await eventually(lambda: list_dead_letters(bus, consumer))
+    assert isinstance(dead, list)
+    assert dead[0]["message_id"] == "garbage-1" and dead[0]["reason"] == "rejected"
+    assert await effects(sessions, consumer) == []
+
+
+async def test_the_consumer_span_continues_the_trace_of_the_writing_transaction(
+    sessions: async_sessionmaker[AsyncSession],
+    bus: Bus,
+    relay: OutboxRelay,
+    spans: InMemorySpanExporter,
+) -> None:
+    consumer = f"c.{uuid.uuid4().hex[:8]}"
+    await bus.consume(
+        Subscription(
+            consumer, {"org.created": with_inbox(sessions, consumer, recording_handler(consumer))}
+        )
+    )
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("use case") as span:
+        trace_id = span.get_span_context().trace_id
+        async with sessions() as session, session.begin():
+            await record_event(session, org_created("丰台区团委"), "test")
+    await relay.relay_once()
+    await eventually(lambda: effects(sessions, consumer))
+    names = {s.name for s in spans.get_finished_spans() if s.context.trace_id == trace_id}
+    assert {"use case", "org.created publish", f"{consumer} process"} <= names

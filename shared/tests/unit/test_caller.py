@@ -1,0 +1,43 @@
+"""The signed caller header services trust."""
+
+import uuid
+
+import pytest
+
+from shared.caller import (
+    CALLER_HEADER,
+    SIGNATURE_HEADER,
+    BadCallerHeader,
+    Caller,
+    sign_caller,
+    verify_caller,
+)
+
+SECRET = "s3cret"
+ADMIN = Caller(account_id=uuid.uuid4(), role="admin", org_id=uuid.uuid4(), username="county")
+
+
+def test_a_signed_caller_round_trips() -> None:
+    headers = sign_caller(ADMIN, SECRET, now=1000)
+    assert (
+        verify_caller(headers[CALLER_HEADER], headers[SIGNATURE_HEADER], SECRET, now=1001) == ADMIN
+    )
+
+
+def test_a_caller_signed_with_another_secret_is_refused() -> None:
+    headers = sign_caller(ADMIN, "other", now=1000)
+    with pytest.raises(BadCallerHeader):
+        verify_caller(headers[CALLER_HEADER], headers[SIGNATURE_HEADER], SECRET, now=1000)
+
+
+def test_a_caller_header_edited_to_claim_another_org_is_refused() -> None:
+    headers = sign_caller(ADMIN, SECRET, now=1000)
+    forged = sign_caller(Caller(ADMIN.account_id, "admin", uuid.uuid4()), SECRET, now=1000)
+    with pytest.raises(BadCallerHeader):
+        verify_caller(forged[CALLER_HEADER], headers[SIGNATURE_HEADER], SECRET, now=1000)
+
+
+def test_a_replayed_old_caller_header_is_refused() -> None:
+    headers = sign_caller(ADMIN, SECRET, now=1000)
+    with pytest.raises(BadCallerHeader):
+        verify_caller(headers[CALLER_HEADER], headers[SIGNATURE_HEADER], SECRET, now=1000 + 3600)

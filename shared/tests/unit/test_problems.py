@@ -1,0 +1,57 @@
+"""Every error is application/problem+json with a stable code."""
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from shared.problems import Problem, install_problem_handlers
+
+
+class Body(BaseModel):
+    name: str
+    count: int
+
+
+def make_app() -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/things")
+    def create(body: Body) -> dict[str, str]:
+        if body.name == "taken":
+            raise Problem(409, "thing.duplicate", "Already there.", existing=1)
+        return {"ok": "yes"}
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("bug")
+
+    return app
+
+
+client = TestClient(make_app(), raise_server_exceptions=False)
+
+
+def test_a_problem_is_rendered_with_its_code_and_extra_fields() -> None:
+    r = client.post("/things", json={"name": "taken", "count": 1})
+    assert r.status_code == 409
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "thing.duplicate" and r.json()["existing"] == 1
+
+
+def test_a_body_that_fails_validation_is_422_naming_each_field() -> None:
+    r = client.post("/things", json={"count": "many"})
+    assert r.status_code == 422
+    assert r.json()["code"] == "request.invalid"
+    assert {e["field"] for e in r.json()["errors"]} == {"name", "count"}
+
+
+def test_an_unknown_route_is_a_problem_too() -> None:
+    r = client.get("/nowhere")
+    assert (r.status_code, r.json()["code"]) == (404, "route.not_found")
+
+
+def test_a_bug_answers_a_problem_500_without_internals() -> None:
+    r = client.get("/boom")
+    assert r.status_code == 500 and r.json()["code"] == "internal.error"
+    assert "bug" not in r.text

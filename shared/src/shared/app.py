@@ -114,6 +114,10 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not spec.has_database:
+            log.info("api_started", port=settings.port)
+            yield
+            return
         resources = build_resources(settings)
         app.state.resources = resources
         app.state.sessions = resources.sessions
@@ -133,8 +137,9 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> dict[str, str]:
         try:
-            async with request.app.state.sessions() as session:
-                await session.execute(text("SELECT 1"))
+            if spec.has_database:
+                async with request.app.state.sessions() as session:
+                    await session.execute(text("SELECT 1"))
         except Exception as exc:
             raise Problem(503, "ops.database_unreachable", "The database does not answer.") from exc
         if not broker_reachable(settings.platform.amqp_url):

@@ -1,0 +1,1 @@
+"""The activities service: activities, sign-ups, notifications, announcements."""

@@ -1,0 +1,1 @@
+"""The fees service: dues profiles, cycles, bills, payments, remittances."""

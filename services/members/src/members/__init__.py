@@ -1,0 +1,1 @@
+"""The members service: member records, batch import, reviews, spot checks."""

@@ -1,0 +1,1 @@
+"""The transfers service: organisation-relationship transfers."""

@@ -1,0 +1,3 @@
+from activities.main import cli
+
+cli()

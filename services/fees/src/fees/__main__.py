@@ -1,0 +1,3 @@
+from fees.main import cli
+
+cli()

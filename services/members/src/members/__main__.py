@@ -1,0 +1,3 @@
+from members.main import cli
+
+cli()

@@ -1,0 +1,3 @@
+from transfers.main import cli
+
+cli()

@@ -1,0 +1,33 @@
+"""Entry points of the transfers service (organisation-relationship transfers).
+
+A skeleton for now: the process shape, settings and /healthz; its domain arrives with its issue.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from shared.app import ServiceSpec, create_service_app
+from shared.cli import run_cli
+from transfers.settings import TransfersSettings
+
+SERVICE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_spec(settings: TransfersSettings | None = None) -> ServiceSpec:
+    return ServiceSpec(
+        name="transfers",
+        settings=settings or TransfersSettings(),
+        root=SERVICE_ROOT,
+        has_database=False,
+    )
+
+
+def create_app(settings: TransfersSettings | None = None) -> FastAPI:
+    return create_service_app(make_spec(settings))
+
+
+def cli() -> None:
+    raise SystemExit(run_cli(make_spec))

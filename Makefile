@@ -1,0 +1,77 @@
+# 智慧团建 — developer entry points. `make` (or `make help`) lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+PYTHON3 ?= python3
+# `pip install --user` puts uv here (often not on PATH); `.tools` is the local fallback.
+USER_BIN := $(shell $(PYTHON3) -m site --user-base 2>/dev/null)/bin
+TOOLS_DIR := $(CURDIR)/.tools
+# uv on PATH, else where `make uv` installed it. Recursive (=), so it is resolved again after
+# `make uv` ran; override with `make UV=/path/to/uv ...`.
+UV ?= $(or $(shell command -v uv 2>/dev/null),$(wildcard $(USER_BIN)/uv),$(wildcard $(TOOLS_DIR)/bin/uv),uv)
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# Everything mypy checks (strict settings in pyproject.toml).
+MYPY_PATHS := shared/src gateway/src $(sort $(wildcard services/*/src)) deploy
+PYTEST_ARGS ?=
+PSQL ?= psql -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1
+
+.PHONY: help uv print-uv sync up up-detached down infra test lint pytest bench clean-test-dbs
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) \
+	  | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
+
+uv: ## install uv if missing (pip --user, else a local .tools venv)
+	@if command -v "$(UV)" >/dev/null 2>&1; then exit 0; fi; \
+	echo "uv not found: installing uv==$(UV_VERSION) with pip --user"; \
+	if $(PYTHON3) -m pip install --user --quiet 'uv==$(UV_VERSION)' && [ -x "$(USER_BIN)/uv" ]; then \
+	  echo "installed $(USER_BIN)/uv"; \
+	else \
+	  echo "pip --user did not work: installing uv into $(TOOLS_DIR)"; \
+	  $(PYTHON3) -m venv "$(TOOLS_DIR)" && "$(TOOLS_DIR)/bin/pip" install --quiet 'uv==$(UV_VERSION)' \
+	  || { echo "cannot install uv: install python3-venv (or uv itself) and retry" >&2; exit 1; }; \
+	fi
+
+print-uv: ## print the uv this Makefile uses
+	@echo "$(UV)"
+
+sync: uv ## install the workspace into .venv exactly as uv.lock says
+	"$(UV)" sync --frozen
+
+up: sync ## start everything in the foreground (Ctrl-C stops it)
+	$(PY) -m deploy.launcher up
+
+up-detached: sync ## start everything in the background (log in .run/logs/launcher.log)
+	$(PY) -m deploy.launcher up --detach
+
+down: ## stop what `make up-detached` started
+	@$(if $(wildcard $(PY)),$(PY),$(PYTHON3)) -m deploy.launcher down
+
+infra: ## only start (or, as root on Debian, install) PostgreSQL and RabbitMQ
+	$(if $(wildcard $(PY)),$(PY),$(PYTHON3)) -m deploy.launcher infra
+
+test: lint pytest ## lint, type-check, import contracts, then every test
+
+lint: sync ## ruff, ruff format --check, mypy, import contracts
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(MYPY_PATHS)
+	$(VENV)/bin/lint-imports
+
+pytest: sync ## run the tests (PYTEST_ARGS=...); collecting no test is a failure
+	@rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests (exit 5): that counts as a failure" >&2; fi; \
+	exit $$rc
+
+bench: sync ## gateway latency benchmark (needs `make up-detached`)
+	$(PY) bench/gateway_latency.py
+
+clean-test-dbs: ## drop the databases test runs left behind (named test_*)
+	@dbs=$$($(PSQL) -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'test\_%'") || exit 1; \
+	if [ -z "$$dbs" ]; then echo "no test databases"; exit 0; fi; \
+	for db in $$dbs; do \
+	  echo "dropping $$db"; $(PSQL) -qc "DROP DATABASE \"$$db\" WITH (FORCE)" || exit 1; \
+	done

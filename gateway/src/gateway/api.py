@@ -1,0 +1,152 @@
+"""The gateway's routes: the checked forward of /api/v1, readiness, and the merged OpenAPI."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from gateway.auth import Claims, TokenVerifier, bearer_token, not_authenticated
+from gateway.handlers import StateFeed
+from gateway.openapi import PREFIX, TITLE, merge_documents
+from gateway.proxy import Upstreams, check_declared_length, read_body
+from gateway.ratelimit import RateLimiter
+from gateway.routes import Policy, RouteCatalog
+from gateway.scope import FrozenAccounts, Scope
+from gateway.settings import GatewaySettings
+from shared.caller import Caller
+from shared.problems import Problem
+
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+router = APIRouter()
+
+
+@dataclass
+class Gateway:
+    """What the routes need, built once per process by the app's lifespan."""
+
+    settings: GatewaySettings
+    upstreams: Upstreams
+    catalog: RouteCatalog
+    scope: Scope
+    frozen: FrozenAccounts
+    verifier: TokenVerifier
+    limiter: RateLimiter
+    feed: StateFeed
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def _service_path(request: Request) -> str:
+    """The path to forward, as the client encoded it, without the /api/v1 prefix."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else quote(request.scope["path"])
+    path = path.split("?", 1)[0]
+    if not path.startswith(PREFIX + "/"):
+        # Only an encoded prefix (/api%2Fv1/...) gets here: no route is meant by it.
+        raise Problem(404, "route.not_found", "No route has this path.")
+    return path[len(PREFIX) :]
+
+
+def _authorize(gateway: Gateway, policy: Policy, claims: Claims | None) -> Caller:
+    if claims is None:
+        raise not_authenticated()
+    if claims.account_id in gateway.frozen:
+        raise Problem(403, "auth.frozen", "This account is frozen.")
+    if claims.password_change_required and not policy.any_status:
+        raise Problem(
+            403,
+            "auth.password_change_required",
+            "Change your password before doing anything else.",
+        )
+    return claims.caller()
+
+
+@router.api_route(PREFIX + "/{path:path}", methods=METHODS, include_in_schema=False)
+async def forward(request: Request) -> Response:
+    gateway = _gateway(request)
+    # Cheap refusals first: nothing is read or verified for a body declared too large.
+    check_declared_length(request, gateway.settings.max_body_bytes)
+    path = _service_path(request)
+    match = await gateway.catalog.match(request.method, path)
+    policy = match.operation.policy
+
+    claims: Claims | None = None
+    token_problem: Problem | None = None
+    try:
+        token = bearer_token(request.headers.get("authorization"))
+        if token is not None:
+            claims = gateway.verifier.verify(token)
+    except Problem as problem:
+        token_problem = problem
+    # Limit before answering a bad token, so guessing tokens is limited too.
+    address = request.client.host if request.client else "unknown"
+    gateway.limiter.check(f"account:{claims.account_id}" if claims else f"address:{address}")
+
+    caller: Caller | None = None
+    if policy.public:
+        # A public route works with or without a token; a usable one still tells who calls.
+        if claims is not None and claims.account_id not in gateway.frozen:
+            caller = claims.caller()
+    else:
+        if token_problem is not None:
+            raise token_problem
+        caller = _authorize(gateway, policy, claims)
+        await gateway.scope.check(caller, policy, match.params)
+
+    body = await read_body(request, gateway.settings.max_body_bytes)
+    return await gateway.upstreams.forward(request, match.operation.service, path, body, caller)
+
+
+@router.get("/readyz", include_in_schema=False)
+async def readyz(request: Request) -> dict[str, str]:
+    gateway = _gateway(request)
+    services = list(gateway.upstreams.services)
+
+    async def service_ready(service: str) -> bool:
+        try:
+            response = await gateway.upstreams.system_get(service, "/readyz", time_limit=2.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    answers = await asyncio.gather(*(service_ready(s) for s in services))
+    not_ready = [s for s, ok in zip(services, answers, strict=True) if not ok]
+    not_ready += [f"gateway.routes.{s}" for s in gateway.catalog.missing]
+    feed = gateway.feed
+    checks = {
+        "gateway.events": feed.consuming,
+        "gateway.org_snapshot": feed.orgs_loaded,
+        "gateway.frozen_snapshot": feed.frozen_loaded,
+        "gateway.token_key": gateway.verifier.ready,
+    }
+    not_ready += [name for name, ok in checks.items() if not ok]
+    if not_ready:
+        raise Problem(503, "ops.not_ready", "Not every part is ready.", not_ready=not_ready)
+    return {"status": "ready"}
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi(request: Request) -> JSONResponse:
+    catalog = _gateway(request).catalog
+    await catalog.fetch_missing()
+    document: dict[str, Any] = merge_documents(catalog.ordered_documents())
+    if catalog.missing:
+        # A partial document must not pass for the whole API.
+        document["x-unavailable-services"] = catalog.missing
+    return JSONResponse(document)
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs() -> HTMLResponse:
+    return get_swagger_ui_html(openapi_url="/openapi.json", title=TITLE)

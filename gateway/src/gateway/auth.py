@@ -1,0 +1,154 @@
+"""Access tokens: checking identity's Ed25519 signature and reading the caller from the claims."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from shared.caller import Caller
+from shared.logging import get_logger
+from shared.problems import Problem
+
+log = get_logger(__name__)
+
+ALGORITHMS = ["EdDSA"]
+# Tolerated clock difference between identity and the gateway.
+LEEWAY_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Claims:
+    account_id: uuid.UUID
+    role: Literal["admin", "member"]
+    org_id: uuid.UUID
+    member_id: uuid.UUID | None
+    username: str | None
+    password_change_required: bool
+
+    def caller(self) -> Caller:
+        return Caller(self.account_id, self.role, self.org_id, self.member_id, self.username)
+
+
+def not_authenticated() -> Problem:
+    return Problem(
+        401,
+        "auth.not_authenticated",
+        "This route needs an access token.",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def invalid_token(detail: str = "The access token is not valid.") -> Problem:
+    return Problem(
+        401,
+        "auth.invalid_token",
+        detail,
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer` header; None when there is no header at all."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise invalid_token("Send the access token as `Authorization: Bearer <token>`.")
+    return token.strip()
+
+
+class PublicKeyFile:
+    """Identity's public key, re-read whenever the file changes.
+
+    Identity may create the key after the gateway starts, and an operator may rotate it in
+    place; a file that vanishes for a moment (rename-over) keeps the last key in use.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._stamp: tuple[int, int] | None = None
+        self._key: Ed25519PublicKey | None = None
+        self._missing_logged = False
+
+    def get(self) -> Ed25519PublicKey | None:
+        if self._path is None:
+            return None
+        try:
+            stat = self._path.stat()
+        except OSError:
+            if not self._missing_logged:
+                log.warning("jwt_public_key_missing", path=str(self._path))
+                self._missing_logged = True
+            return self._key
+        self._missing_logged = False
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp != self._stamp:
+            # Remember the stamp even when the content is bad: a half-written file is read
+            # again once it changes, not on every request.
+            self._stamp = stamp
+            try:
+                key = load_pem_public_key(self._path.read_bytes())
+                if not isinstance(key, Ed25519PublicKey):
+                    raise ValueError("not an Ed25519 public key")
+                self._key = key
+            except (OSError, ValueError, UnsupportedAlgorithm) as exc:
+                log.warning("jwt_public_key_unreadable", path=str(self._path), error=str(exc))
+        return self._key
+
+
+class TokenVerifier:
+    def __init__(self, keys: PublicKeyFile) -> None:
+        self._keys = keys
+
+    @property
+    def ready(self) -> bool:
+        return self._keys.get() is not None
+
+    def verify(self, token: str) -> Claims:
+        key = self._keys.get()
+        if key is None:
+            raise Problem(
+                503, "gateway.auth_unavailable", "The gateway has no key to check tokens with."
+            )
+        try:
+            payload = jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["sub", "exp", "iat", "role", "org"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise invalid_token("The access token has expired.") from exc
+        except jwt.PyJWTError as exc:
+            raise invalid_token() from exc
+        try:
+            return claims_from_payload(payload)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise invalid_token() from exc
+
+
+def claims_from_payload(payload: dict[str, Any]) -> Claims:
+    role = payload["role"]
+    if role not in ("admin", "member"):
+        raise ValueError("unknown role")
+    member = payload.get("mid")
+    username = payload.get("usr")
+    pcr = payload.get("pcr", False)
+    if not isinstance(pcr, bool) or not (username is None or isinstance(username, str)):
+        raise ValueError("malformed claims")
+    return Claims(
+        account_id=uuid.UUID(str(payload["sub"])),
+        role=role,
+        org_id=uuid.UUID(str(payload["org"])),
+        member_id=uuid.UUID(str(member)) if member else None,
+        username=username,
+        password_change_required=pcr,
+    )

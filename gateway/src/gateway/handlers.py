@@ -1,0 +1,165 @@
+"""Keeping the in-memory state current: event consumers, and the snapshots they start from.
+
+The handlers need no inbox: applying an org revision or a freeze twice changes nothing more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from gateway.proxy import Upstreams
+from gateway.scope import FrozenAccounts, node_from_json
+from shared.bus import Bus, EventHandler, PermanentError, Subscription
+from shared.events import ORG_EVENTS, AccountFrozen, AccountUnfrozen, Envelope, Event, OrgSnapshot
+from shared.logging import get_logger
+from shared.orgtree import OrgNode, OrgTree
+
+log = get_logger(__name__)
+
+BusFactory = Callable[[], Bus]
+
+
+def state_handlers(tree: OrgTree, frozen: FrozenAccounts) -> dict[str, EventHandler]:
+    async def on_org(event: Event, _: Envelope) -> None:
+        if not isinstance(event, OrgSnapshot):
+            raise PermanentError(f"not an organisation event: {event.type}")
+        tree.apply(OrgNode.from_event(event))
+
+    async def on_frozen(event: Event, _: Envelope) -> None:
+        if not isinstance(event, AccountFrozen):
+            raise PermanentError(f"not account.frozen: {event.type}")
+        frozen.freeze(event.account_id)
+
+    async def on_unfrozen(event: Event, _: Envelope) -> None:
+        if not isinstance(event, AccountUnfrozen):
+            raise PermanentError(f"not account.unfrozen: {event.type}")
+        frozen.unfreeze(event.account_id)
+
+    handlers: dict[str, EventHandler] = dict.fromkeys(ORG_EVENTS, on_org)
+    handlers["account.frozen"] = on_frozen
+    handlers["account.unfrozen"] = on_unfrozen
+    return handlers
+
+
+def state_subscription(instance: str, tree: OrgTree, frozen: FrozenAccounts) -> Subscription:
+    # One queue per gateway instance: each process keeps its own full copy of the state.
+    return Subscription(f"gateway.{instance}.state", state_handlers(tree, frozen))
+
+
+async def _items(upstreams: Upstreams, service: str, path: str) -> list[Any]:
+    """All items of an internal list, following `next_cursor` should the service page it."""
+    items: list[Any] = []
+    cursor: str | None = None
+    while True:
+        response = await upstreams.system_get(
+            service, path, params={"cursor": cursor} if cursor else None
+        )
+        response.raise_for_status()
+        body = response.json()
+        items.extend(body["items"])
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return items
+
+
+class StateFeed:
+    """Consumes events first, then loads snapshots, so nothing falls between the two.
+
+    An unreachable broker or service is retried in the background; the gateway serves
+    meanwhile, and loads the snapshots again once the broker is back (events may have been
+    missed while it was not consuming).
+    """
+
+    def __init__(
+        self,
+        upstreams: Upstreams,
+        tree: OrgTree,
+        frozen: FrozenAccounts,
+        instance: str,
+        bus_factory: BusFactory | None,
+        retry_delay: float = 1.0,
+    ) -> None:
+        self.upstreams = upstreams
+        self.tree = tree
+        self.frozen = frozen
+        self.instance = instance
+        self._bus_factory = bus_factory
+        self._bus: Bus | None = None
+        self._retry_delay = retry_delay
+        self.consuming = False
+        self.orgs_loaded = False
+        self.frozen_loaded = False
+
+    async def run(self) -> None:
+        connected = await self._connect()
+        await self.load_snapshots()
+        delay = self._retry_delay
+        while not connected:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            connected = await self._connect()
+            if connected:
+                await self.load_snapshots()
+
+    async def _connect(self) -> bool:
+        if self._bus_factory is None:
+            return True
+        bus = self._bus_factory()
+        try:
+            await asyncio.wait_for(bus.connect(), timeout=10.0)
+            await bus.consume(state_subscription(self.instance, self.tree, self.frozen))
+        except Exception as exc:  # the broker can fail in many ways; all mean "try again later"
+            log.warning("broker_unavailable", error=type(exc).__name__)
+            await _close_quietly(bus)
+            return False
+        self._bus = bus
+        self.consuming = True
+        return True
+
+    async def load_snapshots(self) -> None:
+        await asyncio.gather(
+            _retry("org_snapshot", self.load_orgs), _retry("frozen_snapshot", self.load_frozen)
+        )
+
+    async def load_orgs(self) -> None:
+        items = await _items(self.upstreams, "org", "/internal/orgs")
+        self.tree.apply_all(node_from_json(item) for item in items)
+        self.orgs_loaded = True
+        log.info("org_snapshot_loaded", orgs=len(self.tree))
+
+    async def load_frozen(self) -> None:
+        self.frozen.begin_snapshot()
+        items = await _items(self.upstreams, "identity", "/internal/accounts/frozen")
+        self.frozen.finish_snapshot(uuid.UUID(str(item)) for item in items)
+        self.frozen_loaded = True
+        log.info("frozen_snapshot_loaded", accounts=len(self.frozen))
+
+    async def close(self) -> None:
+        if self._bus is not None:
+            await _close_quietly(self._bus)
+            self._bus = None
+            self.consuming = False
+
+
+async def _retry(what: str, load: Callable[[], Awaitable[None]]) -> None:
+    delay = 0.25
+    while True:
+        try:
+            await load()
+            return
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            log.warning("snapshot_unavailable", snapshot=what, error=type(exc).__name__)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
+
+
+async def _close_quietly(bus: Bus) -> None:
+    try:
+        await bus.close()
+    except Exception as exc:  # closing a half-open connection may fail; nothing to recover
+        log.debug("bus_close_failed", error=type(exc).__name__)

@@ -1,0 +1,130 @@
+"""The gateway process: the app factory and the `zhtj-gateway` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+
+from gateway.api import Gateway, router
+from gateway.auth import PublicKeyFile, TokenVerifier
+from gateway.handlers import BusFactory, StateFeed
+from gateway.proxy import Upstreams
+from gateway.ratelimit import RateLimiter
+from gateway.routes import RouteCatalog
+from gateway.scope import FrozenAccounts, Scope, org_lookup
+from gateway.settings import GatewaySettings
+from shared.app import install_observability
+from shared.bus import Bus
+from shared.logging import configure_logging, get_logger
+from shared.orgtree import OrgTree
+from shared.problems import install_problem_handlers
+from shared.telemetry import setup_tracing
+
+log = get_logger(__name__)
+
+
+def build_gateway(
+    settings: GatewaySettings, client: httpx.AsyncClient, bus_factory: BusFactory | None
+) -> Gateway:
+    upstreams = Upstreams(client, settings.services, settings.platform.internal_secret)
+    tree = OrgTree()
+    frozen = FrozenAccounts()
+    return Gateway(
+        settings=settings,
+        upstreams=upstreams,
+        catalog=RouteCatalog(upstreams, settings.routes_refresh_seconds),
+        scope=Scope(tree, org_lookup(upstreams)),
+        frozen=frozen,
+        verifier=TokenVerifier(PublicKeyFile(settings.jwt_public_key_file)),
+        limiter=RateLimiter(settings.rate_per_second, settings.rate_burst),
+        feed=StateFeed(upstreams, tree, frozen, settings.instance, bus_factory),
+    )
+
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    tracer_provider: TracerProvider | None = None,
+    events: bool = True,
+) -> FastAPI:
+    """The gateway app. Tests hand in a transport standing for the services, their own tracer
+    provider, and `events=False` to run without a broker."""
+    settings = settings or GatewaySettings()
+    bus_factory: BusFactory | None = (
+        (lambda: Bus(settings.platform, f"gateway-{settings.instance}")) if events else None
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=5.0),
+            limits=httpx.Limits(
+                max_connections=settings.upstream_max_connections,
+                max_keepalive_connections=settings.upstream_max_connections,
+            ),
+        )
+        HTTPXClientInstrumentor.instrument_client(client, tracer_provider=tracer_provider)
+        gateway = build_gateway(settings, client, bus_factory)
+        app.state.gateway = gateway
+        tasks = [
+            asyncio.create_task(gateway.catalog.run(), name="gateway-routes"),
+            asyncio.create_task(gateway.feed.run(), name="gateway-state"),
+        ]
+        log.info("gateway_started", port=settings.port, services=list(settings.services))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await gateway.feed.close()
+            await client.aclose()
+
+    app = FastAPI(
+        title="智慧团建 gateway",
+        version="1.0.0",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    install_observability(app)
+    app.include_router(router)
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=tracer_provider,
+        excluded_urls="healthz,readyz,metrics",
+        # Per-chunk receive/send spans would multiply the span count of every forwarded call.
+        exclude_spans=["receive", "send"],
+    )
+    return app
+
+
+def cli(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="zhtj-gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("api", help="serve the public API")
+    parser.parse_args(argv)
+    settings = GatewaySettings()
+    configure_logging("gateway", settings.platform.log_level, settings.platform.log_json)
+    setup_tracing("gateway", settings.platform)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )

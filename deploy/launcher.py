@@ -924,6 +924,11 @@ class System:
         proc = self._proc(name)
         return proc is not None and proc.popen.poll() is None
 
+    def pid(self, name: str) -> int | None:
+        """The process id of a running process (benchmarks read its memory from /proc)."""
+        proc = self._proc(name)
+        return proc.popen.pid if proc is not None and proc.popen.poll() is None else None
+
     def logs(self, name: str) -> list[str]:
         """The last lines (prefixed) a process wrote."""
         proc = self._proc(name)

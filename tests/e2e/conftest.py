@@ -1,0 +1,209 @@
+"""The whole system as real processes (the launcher behind `make up`), on throw-away databases, a
+throw-away RabbitMQ vhost and its own ports, with spans written to a file we can read back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from deploy.launcher import System, amqp_url_with_vhost, create_vhost, delete_vhost
+
+REPO = Path(__file__).resolve().parents[2]
+STRONG = "Tuan-Wei-2026!x"
+PDF = b"%PDF-1.4\n% approval document\n"
+
+
+@dataclass
+class Running:
+    system: System
+    prefix: str
+    span_file: Path
+    bootstrap: dict[str, Any]
+
+    def db(self, service: str, query: str, *args: object) -> list[asyncpg.Record]:
+        """Read a service's database directly: only to see effects no API shows yet."""
+
+        async def run() -> list[asyncpg.Record]:
+            conn = await asyncpg.connect(
+                f"postgresql://postgres@127.0.0.1:5432/{self.prefix}_{service}"
+            )
+            try:
+                return list(await conn.fetch(query, *args))
+            finally:
+                await conn.close()
+
+        return asyncio.run(run())
+
+    def spans(self) -> list[dict[str, Any]]:
+        if not self.span_file.exists():
+            return []
+        return [
+            json.loads(line) for line in self.span_file.read_text().splitlines() if line.strip()
+        ]
+
+
+@pytest.fixture(scope="session")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    run = secrets.token_hex(3)
+    prefix, vhost = f"test_e2e_{run}", f"test_e2e_{run}"
+    var_dir = tmp_path_factory.mktemp("var")
+    span_file = var_dir / "spans.jsonl"
+    create_vhost(vhost)
+    env = {
+        "LEAGUE_DB_PREFIX": prefix,
+        "LEAGUE_PORT_BASE": str(20000 + secrets.randbelow(200) * 200),
+        "LEAGUE_AMQP_URL": amqp_url_with_vhost(vhost),
+        "LEAGUE_VAR_DIR": str(var_dir),
+        "LEAGUE_SPAN_FILE": str(span_file),
+        "LEAGUE_RETRY_DELAYS_MS": "[100,300]",
+        "LEAGUE_ROOT_ORG_NAME": "共青团测试省委员会",
+        "LEAGUE_ADMIN_USERNAME": "admin",
+        "LEAGUE_ADMIN_PASSWORD": "",
+    }
+    system = System(REPO, env, output=var_dir / "system.log")
+    try:
+        system.prepare()
+        system.start_all()
+        system.wait_ready(timeout=120)
+        result = system.bootstrap()
+        wait_gateway_ready(system.gateway_url)
+        yield Running(system, prefix, span_file, result)
+    finally:
+        system.shutdown()
+        asyncio.run(drop_databases(prefix))
+        delete_vhost(vhost)
+
+
+def wait_gateway_ready(url: str, within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"gateway not ready: {httpx.get(f'{url}/readyz').text}")
+
+
+async def drop_databases(prefix: str) -> None:
+    conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        names = await conn.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{prefix}_%"
+        )
+        for row in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+class Api:
+    """A client of the public API, as one user."""
+
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=f"{base_url}/api/v1", headers=headers, timeout=30)
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.get(path, **kw)
+
+    def post(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.post(path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.patch(path, **kw)
+
+    def upload(self) -> str:
+        r = self.post("/documents", files={"file": ("批复.pdf", PDF, "application/pdf")})
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    def create_org(self, parent: str, name: str, type_: str = "committee") -> httpx.Response:
+        today = str(date.today())
+        return self.post(
+            "/orgs",
+            json={
+                "parent_id": parent,
+                "name": name,
+                "type": type_,
+                "founded_on": today,
+                "approved_on": today,
+                "leader_name": "王书记",
+                "leader_phone": "13800138000",
+                "approval_document_id": self.upload(),
+            },
+        )
+
+
+def login(base_url: str, username: str, password: str) -> httpx.Response:
+    return httpx.post(
+        f"{base_url}/api/v1/auth/login",
+        json={"username": username, "password": password},
+        timeout=30,
+    )
+
+
+def first_login(
+    base_url: str, username: str, initial_password: str, new_password: str = STRONG
+) -> Api:
+    """Log in with a one-time password, change it as forced, and log in again."""
+    r = login(base_url, username, initial_password)
+    assert r.status_code == 200, r.text
+    assert r.json()["must_change_password"] is True
+    restricted = Api(base_url, r.json()["access_token"])
+    changed = restricted.post(
+        "/auth/password", json={"current_password": initial_password, "new_password": new_password}
+    )
+    assert changed.status_code == 204, changed.text
+    again = login(base_url, username, new_password)
+    assert again.status_code == 200 and again.json()["must_change_password"] is False
+    return Api(base_url, again.json()["access_token"])
+
+
+@dataclass
+class Tree:
+    root: str
+    city: str
+    county_a: str
+    county_b: str
+    branch_a: str
+    branch_b: str
+
+
+@pytest.fixture(scope="session")
+def root_admin(running: Running) -> Api:
+    return first_login(running.system.gateway_url, "admin", running.bootstrap["initial_password"])
+
+
+@pytest.fixture(scope="session")
+def tree(running: Running, root_admin: Api) -> Tree:
+    root = running.bootstrap["root_org_id"]
+    city = root_admin.create_org(root, "测试市委").json()["id"]
+    county_a = root_admin.create_org(city, "甲县委").json()["id"]
+    county_b = root_admin.create_org(city, "乙县委").json()["id"]
+    branch_a = root_admin.create_org(county_a, "甲县第一团支部", "branch").json()["id"]
+    branch_b = root_admin.create_org(county_b, "乙县第一团支部", "branch").json()["id"]
+    return Tree(root, city, county_a, county_b, branch_a, branch_b)
+
+
+def eventually(check: Any, within: float = 10.0, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within}s; last value: {value!r}")
+        time.sleep(interval)

@@ -66,7 +66,7 @@ pytest: sync ## run the tests (PYTEST_ARGS=...); collecting no test is a failure
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests (exit 5): that counts as a failure" >&2; fi; \
 	exit $$rc
 
-bench: sync ## gateway latency benchmark (needs `make up-detached`)
+bench: sync ## gateway latency and idle memory (brings up its own copy of the system)
 	$(PY) bench/gateway_latency.py
 
 clean-test-dbs: ## drop the databases test runs left behind (named test_*)

@@ -140,6 +140,25 @@ class AccountPasswordChanged(Event):
     changed_at: datetime
 
 
+# --- members -----------------------------------------------------------------------------------
+
+
+@register
+class MemberCreated(Event):
+    """A member record exists; identity opens the member's account (pending activation).
+
+    The name is here because the branch hands out activation codes by name; ID and phone numbers
+    never are.
+    """
+
+    type: ClassVar[str] = "member.created"
+    member_id: uuid.UUID
+    branch_id: uuid.UUID
+    member_no: str
+    name: str
+    joined_on: date
+
+
 ORG_EVENTS = ("org.created", "org.updated", "org.dissolved")
 ACCOUNT_EVENTS = (
     "account.created",

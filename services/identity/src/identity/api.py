@@ -14,6 +14,7 @@ from identity import service
 from identity.db import Account
 from identity.settings import IdentitySettings
 from identity.tokens import issue_token
+from shared.audit import audit
 from shared.http import CallerDep, SessionDep, route_policy
 from shared.orgtree import is_admin_over
 from shared.problems import Problem
@@ -303,6 +304,37 @@ async def reject_application(
         requested_username=a.requested_username,
         reject_reason=a.reject_reason,
     )
+
+
+class ActivationCodeOut(BaseModel):
+    member_id: uuid.UUID | None
+    name: str | None
+    username: str
+    activation_code: str | None
+    expires_at: datetime | None
+
+
+class ActivationCodesOut(BaseModel):
+    items: list[ActivationCodeOut]
+
+
+@router.get(
+    "/orgs/{org_id}/activation-codes",
+    response_model=ActivationCodesOut,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def activation_codes(
+    org_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
+) -> ActivationCodesOut:
+    """Members of the branch still pending activation, with the code to hand each of them."""
+    sealer = service.activation_sealer(_settings(request).platform.internal_secret)
+    async with session.begin():
+        node = await service.node_or_404(session, org_id)
+        if not is_admin_over(caller, node.path):
+            raise Problem(403, "auth.out_of_scope", "This organisation is outside your responsibility.")
+        await audit(session, caller, "activation_codes.list", "org", org_id)
+        pending = await service.pending_activations(session, org_id, sealer)
+    return ActivationCodesOut(items=[ActivationCodeOut(**p.__dict__) for p in pending])
 
 
 class FrozenOut(BaseModel):

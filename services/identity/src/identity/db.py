@@ -19,6 +19,7 @@ class Account(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
     username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(Text)
     password_hash: Mapped[str | None] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(16))
     org_id: Mapped[uuid.UUID] = mapped_column(UUID)
@@ -49,6 +50,7 @@ class OneTimeCode(Base):
     account_id: Mapped[uuid.UUID] = mapped_column(UUID)
     purpose: Mapped[str] = mapped_column(String(16))  # activation | reset
     code_digest: Mapped[str] = mapped_column(String(64))
+    code_sealed: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID)

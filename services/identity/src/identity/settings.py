@@ -16,6 +16,7 @@ class IdentitySettings(ServiceSettings):
     jwt_private_key_file: Path | None = None
     token_ttl_seconds: int = 2 * 3600
     one_time_code_ttl_hours: int = 48
+    activation_code_ttl_days: int = 30
     password_max_age_days: int = 90
     # Where bootstrap asks the org service to create the root organisation.
     org_url: str = "http://127.0.0.1:8102"

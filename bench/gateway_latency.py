@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from deploy.launcher import System, amqp_url_with_vhost, create_vhost, delete_vhost  # noqa: E402
 from shared.caller import Caller, sign_caller  # noqa: E402
 
-PASSWORD = "Bench-Mark-2026!"
+PASSWORD = "Bench-Mark-2026!"  # noqa: S105 - a throw-away installation
 
 
 def percentile(samples: list[float], p: float) -> float:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import uuid
 
+import httpx
+
 from .conftest import Api, Running, Tree, eventually
 
 ORG_TREE_QUEUE = "identity.org-tree"
@@ -130,3 +132,33 @@ def test_a_poison_message_lands_in_the_dlq_and_replays_after_the_fix(
     assert json.loads(replayed.stdout.strip().splitlines()[-1])["replayed"] >= 1
     eventually(lambda: identity_knows(running, org_id)[0]["name"] == new_name, within=10)  # type: ignore[index]
     assert dead_letters(running) == []
+
+
+def test_a_broker_restart_loses_no_event_and_doubles_none(
+    running: Running, root_admin: Api, tree: Tree
+) -> None:
+    from shared.testing import rabbitmqctl
+
+    rabbitmqctl("stop_app")
+    try:
+        # The public API keeps working: writes land in the outbox while the broker is away.
+        created = root_admin.create_org(tree.city, f"停机县委{uuid.uuid4().hex[:4]}")
+        assert created.status_code == 201
+    finally:
+        rabbitmqctl("start_app")
+    org_id = created.json()["id"]
+    event_id = outbox_event_id(running, org_id, "org.created")
+    # Relays and consumers reconnect by themselves and the event arrives, once.
+    eventually(lambda: identity_knows(running, org_id), within=60, interval=0.5)
+    inbox = running.db(
+        "identity", "SELECT count(*) AS n FROM inbox WHERE event_id = $1", uuid.UUID(event_id)
+    )
+    assert inbox[0]["n"] == 1
+    # Consumers keep consuming after the restart, and the gateway's state consumer is back.
+    later = root_admin.create_org(tree.city, f"恢复县委{uuid.uuid4().hex[:4]}")
+    assert later.status_code == 201
+    eventually(lambda: identity_knows(running, later.json()["id"]), within=30, interval=0.2)
+    gateway_ready = eventually(
+        lambda: httpx.get(f"{running.system.gateway_url}/readyz").status_code == 200, within=30
+    )
+    assert gateway_ready

@@ -38,7 +38,9 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def timed(client: httpx.Client, path: str, n: int, headers: dict[str, str] | None = None) -> list[float]:
+def timed(
+    client: httpx.Client, path: str, n: int, headers: dict[str, str] | None = None
+) -> list[float]:
     out = []
     for _ in range(n):
         started = time.perf_counter()
@@ -61,7 +63,9 @@ def rss_mib(pid: int | None) -> float | None:
 async def drop_databases(prefix: str) -> None:
     conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
     try:
-        for row in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", f"{prefix}_%"):
+        for row in await conn.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{prefix}_%"
+        ):
             await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
     finally:
         await conn.close()
@@ -77,14 +81,22 @@ def main() -> None:
     prefix = f"bench_{run}"
     var_dir = Path(tempfile.mkdtemp(prefix="zhtj-bench-"))
     create_vhost(prefix)
-    system = System(REPO, {
-        "LEAGUE_DB_PREFIX": prefix, "LEAGUE_PORT_BASE": "30000",
-        "LEAGUE_AMQP_URL": amqp_url_with_vhost(prefix), "LEAGUE_VAR_DIR": str(var_dir),
-        "LEAGUE_ADMIN_USERNAME": "admin", "LEAGUE_ADMIN_PASSWORD": PASSWORD,
-        "LEAGUE_LOG_LEVEL": "WARNING",
-        # The benchmark measures routing and checks, not the per-account limiter.
-        "GATEWAY_RATE_PER_SECOND": "1000000", "GATEWAY_RATE_BURST": "1000000",
-    }, output=var_dir / "system.log")
+    system = System(
+        REPO,
+        {
+            "LEAGUE_DB_PREFIX": prefix,
+            "LEAGUE_PORT_BASE": "30000",
+            "LEAGUE_AMQP_URL": amqp_url_with_vhost(prefix),
+            "LEAGUE_VAR_DIR": str(var_dir),
+            "LEAGUE_ADMIN_USERNAME": "admin",
+            "LEAGUE_ADMIN_PASSWORD": PASSWORD,
+            "LEAGUE_LOG_LEVEL": "WARNING",
+            # The benchmark measures routing and checks, not the per-account limiter.
+            "GATEWAY_RATE_PER_SECOND": "1000000",
+            "GATEWAY_RATE_BURST": "1000000",
+        },
+        output=var_dir / "system.log",
+    )
     try:
         system.prepare()
         system.start_all()
@@ -95,17 +107,32 @@ def main() -> None:
             if httpx.get(f"{system.gateway_url}/readyz").status_code == 200:
                 break
             time.sleep(0.2)
-        token = gateway.post("/auth/login", json={"username": "admin", "password": PASSWORD}).json()["access_token"]
+        token = gateway.post(
+            "/auth/login", json={"username": "admin", "password": PASSWORD}
+        ).json()["access_token"]
         gateway.headers["Authorization"] = f"Bearer {token}"
         doc = gateway.post("/documents", files={"file": ("a.pdf", b"%PDF-1.4 bench")}).json()["id"]
         today = str(date.today())
-        org = gateway.post("/orgs", json={
-            "parent_id": boot["root_org_id"], "name": "基准测试市委", "type": "committee",
-            "founded_on": today, "approved_on": today, "leader_name": "测", "leader_phone": "13800138000",
-            "approval_document_id": doc}).json()["id"]
+        org = gateway.post(
+            "/orgs",
+            json={
+                "parent_id": boot["root_org_id"],
+                "name": "基准测试市委",
+                "type": "committee",
+                "founded_on": today,
+                "approved_on": today,
+                "leader_name": "测",
+                "leader_phone": "13800138000",
+                "approval_document_id": doc,
+            },
+        ).json()["id"]
         direct = httpx.Client(base_url=system.service_url("org"), timeout=30)
-        root_admin = Caller(account_id=uuid.UUID(boot["account_id"]) if "account_id" in boot else None,
-                            role="admin", org_id=uuid.UUID(boot["root_org_id"]), username="admin")
+        root_admin = Caller(
+            account_id=uuid.UUID(boot["account_id"]) if "account_id" in boot else None,
+            role="admin",
+            org_id=uuid.UUID(boot["root_org_id"]),
+            username="admin",
+        )
         secret = system.secrets().internal_secret
 
         def direct_headers() -> dict[str, str]:
@@ -122,11 +149,15 @@ def main() -> None:
         print(f"GET /orgs/{{id}}, {args.requests} requests each, one client, keep-alive")
         print(f"{'':16}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'req/s':>10}")
         for label, samples in (("via gateway", through), ("org directly", straight)):
-            print(f"{label:16}{percentile(samples, 50):10.2f}{percentile(samples, 99):10.2f}"
-                  f"{statistics.mean(samples):10.2f}{1000 / statistics.mean(samples):10.0f}")
-        print(f"{'gateway adds':16}{percentile(through, 50) - percentile(straight, 50):10.2f}"
-              f"{percentile(through, 99) - percentile(straight, 99):10.2f}"
-              f"{statistics.mean(through) - statistics.mean(straight):10.2f}")
+            print(
+                f"{label:16}{percentile(samples, 50):10.2f}{percentile(samples, 99):10.2f}"
+                f"{statistics.mean(samples):10.2f}{1000 / statistics.mean(samples):10.0f}"
+            )
+        print(
+            f"{'gateway adds':16}{percentile(through, 50) - percentile(straight, 50):10.2f}"
+            f"{percentile(through, 99) - percentile(straight, 99):10.2f}"
+            f"{statistics.mean(through) - statistics.mean(straight):10.2f}"
+        )
 
         time.sleep(5)
         print("\nidle resident memory (RSS) per process")

@@ -19,6 +19,7 @@ from deploy.launcher import (
     amqp_url_with_vhost,
     bootstrap_message,
     ensure_secrets,
+    infra,
     parse_bootstrap_output,
     parse_endpoint,
     port_base,
@@ -105,7 +106,10 @@ def test_process_table_names_and_ports() -> None:
         "identity-consume",
         "org-api",
         "org-relay",
+        "org-consume",
         "members-api",
+        "members-relay",
+        "members-consume",
         "fees-api",
         "activities-api",
         "transfers-api",
@@ -118,10 +122,10 @@ def test_process_table_names_and_ports() -> None:
 
 
 def test_topology_runs_for_every_service_with_a_relay_or_consumer() -> None:
-    assert {s.name for s in SERVICES if s.needs_topology} == {"identity", "org"}
+    assert {s.name for s in SERVICES if s.needs_topology} == {"identity", "org", "members"}
     assert not launcher.GATEWAY.needs_topology
     assert Service("x", 1, False, ("api",), declares_queues=True).needs_topology
-    assert {s.name for s in SERVICES if s.has_db} == {"identity", "org"}
+    assert {s.name for s in SERVICES if s.has_db} == {"identity", "org", "members"}
 
 
 def test_var_dir_relative_to_the_repo(tmp_path: Path) -> None:
@@ -329,14 +333,14 @@ class FakeMachine:
         self.commands: list[list[str]] = []
         self.trust_configured = False
         m = monkeypatch
-        m.setattr(launcher, "tcp_reachable", self.reachable)
-        m.setattr(launcher, "_run_infra_command", self.run)
-        m.setattr(launcher, "postgres_clusters", self.clusters)
-        m.setattr(launcher, "_postgres_versions", lambda: [])
-        m.setattr(launcher, "_which", self.which)
-        m.setattr(launcher, "_can_apt_install", lambda: can_apt)
-        m.setattr(launcher, "_is_root", lambda: can_apt)
-        m.setattr(launcher, "_configure_postgres_trust", self.configure_trust)
+        m.setattr(infra, "tcp_reachable", self.reachable)
+        m.setattr(infra, "_run_infra_command", self.run)
+        m.setattr(infra, "postgres_clusters", self.clusters)
+        m.setattr(infra, "_postgres_versions", lambda: [])
+        m.setattr(infra, "_which", self.which)
+        m.setattr(infra, "_can_apt_install", lambda: can_apt)
+        m.setattr(infra, "_is_root", lambda: can_apt)
+        m.setattr(infra, "_configure_postgres_trust", self.configure_trust)
 
     def reachable(self, host: str, port: int, timeout: float = 1.0) -> bool:
         return {5432: "postgresql", 5672: "rabbitmq-server"}[port] in self.running

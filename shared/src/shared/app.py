@@ -158,43 +158,44 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def run_relay(spec: ServiceSpec) -> None:
+@contextlib.asynccontextmanager
+async def _background_process(
+    spec: ServiceSpec, role: str
+) -> AsyncIterator[tuple[Resources, Bus, asyncio.Event]]:
+    """The set-up a relay or consumer process runs in, torn down when it ends.
+
+    Logging and tracing under `<service>-<role>`, the resources, a connected bus, and an event
+    that SIGINT or SIGTERM sets.
+    """
     settings = spec.settings
-    configure_logging(f"{spec.name}-relay", settings.platform.log_level, settings.platform.log_json)
+    name = f"{spec.name}-{role}"
+    configure_logging(name, settings.platform.log_level, settings.platform.log_json)
     setup_tracing(spec.name, settings.platform)
     resources = build_resources(settings)
-    bus = Bus(settings.platform, f"{spec.name}-relay")
+    bus = Bus(settings.platform, name)
     await bus.connect()
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    relay = OutboxRelay(
-        resources.sessions,
-        bus,
-        asyncpg_dsn(settings.resolved_database_url()),
-        exit_after_publish=settings.platform.fault_relay_exit_after_publish,
-    )
     try:
-        await relay.run(stop)
+        yield resources, bus, stop
     finally:
         await bus.close()
         await resources.engine.dispose()
+
+
+async def run_relay(spec: ServiceSpec) -> None:
+    async with _background_process(spec, "relay") as (resources, bus, stop):
+        relay = OutboxRelay(
+            resources.sessions,
+            bus,
+            asyncpg_dsn(spec.settings.resolved_database_url()),
+            exit_after_publish=spec.settings.platform.fault_relay_exit_after_publish,
+        )
+        await relay.run(stop)
 
 
 async def run_consumers(spec: ServiceSpec) -> None:
-    settings = spec.settings
-    configure_logging(
-        f"{spec.name}-consumer", settings.platform.log_level, settings.platform.log_json
-    )
-    setup_tracing(spec.name, settings.platform)
-    resources = build_resources(settings)
-    bus = Bus(settings.platform, f"{spec.name}-consumer")
-    await bus.connect()
-    stop = asyncio.Event()
-    _stop_on_signals(stop)
-    try:
+    async with _background_process(spec, "consumer") as (resources, bus, stop):
         for subscription in spec.subscriptions(resources):
             await bus.consume(subscription)
         await stop.wait()
-    finally:
-        await bus.close()
-        await resources.engine.dispose()

@@ -72,6 +72,18 @@ def retry_queue(queue: str, delay_ms: int) -> str:
     return f"{queue}.retry.{delay_ms}"
 
 
+def copy_message(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+    """A persistent copy of a received message (body, id, type) with `headers` instead of its own."""
+    return aio_pika.Message(
+        message.body,
+        message_id=message.message_id,
+        type=message.type,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        headers=headers,
+    )
+
+
 class Bus:
     def __init__(self, platform: PlatformSettings, name: str) -> None:
         self.platform = platform
@@ -259,14 +271,7 @@ class _Consumer:
         headers[RETRY_HEADER] = retries + 1
         headers[ERROR_HEADER] = f"{type(exc).__name__}: {exc}"[:500]
         headers.update(inject_context())
-        copy = aio_pika.Message(
-            message.body,
-            message_id=message.message_id,
-            type=message.type,
-            content_type=message.content_type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            headers=headers,
-        )
+        copy = copy_message(message, headers)
         # Publish the retry (confirmed) before acking: a crash between the two doubles the
         # message, which the inbox absorbs; the other order could lose it.
         await self.bus.publish_to_queue(retry_queue(self.subscription.queue, delay), copy)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import asyncpg
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from sqlalchemy import ColumnElement, literal, tuple_
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -54,3 +58,9 @@ async def drop_database(url: str) -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+def keyset_after(columns: Sequence[Any], values: Sequence[object]) -> ColumnElement[bool]:
+    """`(a, b, c) > (x, y, z)` for keyset pagination: the next page starts after the last row seen,
+    and the database walks the index that has these columns in this order."""
+    return tuple_(*columns) > tuple_(*(literal(v) for v in values))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import aio_pika
-
-from shared.bus import ERROR_HEADER, RETRY_HEADER, Bus, dead_letter_queue
+from shared.bus import ERROR_HEADER, RETRY_HEADER, Bus, copy_message, dead_letter_queue
 
 
 def _death_reason(headers: dict[str, Any]) -> str | None:
@@ -62,16 +60,8 @@ async def replay_dead_letters(bus: Bus, queue: str, limit: int = 10_000) -> int:
                 and not k.startswith("x-first-death")
                 and not k.startswith("x-last-death")
             }
-            copy = aio_pika.Message(
-                message.body,
-                message_id=message.message_id,
-                type=message.type,
-                content_type=message.content_type,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                headers=headers,
-            )
             # Confirmed publish first, then ack: a crash in between doubles, the inbox absorbs it.
-            await bus.publish_to_queue(queue, copy)
+            await bus.publish_to_queue(queue, copy_message(message, headers))
             await message.ack()
             moved += 1
         return moved

@@ -159,6 +159,53 @@ class MemberCreated(Event):
     joined_on: date
 
 
+# Values other services may see; phone, email, hobbies, birth date and ID number never travel.
+MEMBER_PUBLIC_FIELDS = ("name", "gender", "ethnicity", "joined_on", "joined_place", "status")
+
+
+@register
+class MemberUpdated(Event):
+    type: ClassVar[str] = "member.updated"
+    member_id: uuid.UUID
+    branch_id: uuid.UUID
+    changed_fields: list[str]
+    values: dict[str, str] = Field(
+        description="new values of the changed MEMBER_PUBLIC_FIELDS only"
+    )
+
+
+@register
+class MemberChangeRequested(Event):
+    type: ClassVar[str] = "member.change_requested"
+    member_id: uuid.UUID
+    branch_id: uuid.UUID
+    request_id: uuid.UUID
+    fields: list[str]
+    due_by: date
+
+
+@register
+class MemberChangeApproved(Event):
+    type: ClassVar[str] = "member.change_approved"
+    member_id: uuid.UUID
+    branch_id: uuid.UUID
+    request_id: uuid.UUID
+    fields: list[str]
+
+
+@register
+class MemberChangeRejected(Event):
+    """The activities service turns this into a notification asking the member to correct."""
+
+    type: ClassVar[str] = "member.change_rejected"
+    member_id: uuid.UUID
+    branch_id: uuid.UUID
+    request_id: uuid.UUID
+    kind: Literal["self_edit", "change_request"]
+    fields: list[str]
+    reason: str
+
+
 ORG_EVENTS = ("org.created", "org.updated", "org.dissolved")
 ACCOUNT_EVENTS = (
     "account.created",

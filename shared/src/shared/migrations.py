@@ -121,3 +121,24 @@ AUDIT_DDL = [
 def create_audit_table() -> None:
     for ddl in AUDIT_DDL:
         op.execute(ddl)
+
+
+# Responses kept for `Idempotency-Key`: a retried POST gets the first answer (see shared.idempotency).
+IDEMPOTENCY_DDL = [
+    """
+    CREATE TABLE idempotency_keys (
+        account_id uuid NOT NULL,
+        key text NOT NULL,
+        request_hash varchar(64) NOT NULL,
+        status_code integer NOT NULL,
+        response jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (account_id, key)
+    )
+    """,
+]
+
+
+def create_idempotency_table() -> None:
+    for ddl in IDEMPOTENCY_DDL:
+        op.execute(ddl)

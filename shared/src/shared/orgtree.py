@@ -76,24 +76,7 @@ class OrgTree:
 
 
 async def upsert_replica(session: AsyncSession, e: OrgSnapshot) -> None:
-    await session.execute(
-        text(
-            "INSERT INTO org_replica (id, parent_id, path, name, org_type, status, revision) "
-            "VALUES (:id, :parent_id, :path, :name, :org_type, :status, :revision) "
-            "ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, path = excluded.path, "
-            "name = excluded.name, org_type = excluded.org_type, status = excluded.status, "
-            "revision = excluded.revision WHERE org_replica.revision < excluded.revision"
-        ),
-        {
-            "id": e.org_id,
-            "parent_id": e.parent_id,
-            "path": list(e.path),
-            "name": e.name,
-            "org_type": e.org_type,
-            "status": e.status,
-            "revision": e.revision,
-        },
-    )
+    await upsert_replica_node(session, OrgNode.from_event(e))
 
 
 async def replica_node(session: AsyncSession, org_id: uuid.UUID) -> OrgNode | None:
@@ -124,3 +107,79 @@ def replica_handlers(
 
     handler = with_inbox(sessions, consumer, apply)
     return dict.fromkeys(ORG_EVENTS, handler)
+
+
+def node_from_internal_json(body: dict[str, object]) -> OrgNode:
+    """An organisation as the org service's internal routes give it."""
+    parent = body.get("parent_id")
+    path = body["path"]
+    assert isinstance(path, list)
+    return OrgNode(
+        id=uuid.UUID(str(body["id"])),
+        parent_id=uuid.UUID(str(parent)) if parent else None,
+        path=tuple(uuid.UUID(str(p)) for p in path),
+        name=str(body["name"]),
+        org_type=str(body["org_type"]),
+        status=str(body["status"]),
+        revision=int(str(body["revision"])),
+    )
+
+
+class OrgDirectory:
+    """The table copy, read through to the org service for an organisation not seen yet (created a
+    moment ago, its event still on the way): a secretary may import members into a branch right
+    after creating it."""
+
+    def __init__(self, org_url: str, internal_secret: str) -> None:
+        self.org_url = org_url.rstrip("/")
+        self.internal_secret = internal_secret
+
+    async def node(self, session: AsyncSession, org_id: uuid.UUID) -> OrgNode | None:
+        node = await replica_node(session, org_id)
+        if node is not None:
+            return node
+        import httpx
+
+        from shared.caller import SYSTEM_CALLER, sign_caller
+        from shared.problems import Problem
+
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                response = await client.get(
+                    f"{self.org_url}/internal/orgs/{org_id}",
+                    headers=sign_caller(SYSTEM_CALLER, self.internal_secret),
+                )
+        except httpx.HTTPError as exc:
+            raise Problem(
+                503, "ops.org_unreachable", "The organisation directory does not answer; try again."
+            ) from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise Problem(
+                503, "ops.org_unreachable", "The organisation directory does not answer; try again."
+            )
+        fetched = node_from_internal_json(response.json())
+        await upsert_replica_node(session, fetched)
+        return fetched
+
+
+async def upsert_replica_node(session: AsyncSession, node: OrgNode) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO org_replica (id, parent_id, path, name, org_type, status, revision) "
+            "VALUES (:id, :parent_id, :path, :name, :org_type, :status, :revision) "
+            "ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, path = excluded.path, "
+            "name = excluded.name, org_type = excluded.org_type, status = excluded.status, "
+            "revision = excluded.revision WHERE org_replica.revision < excluded.revision"
+        ),
+        {
+            "id": node.id,
+            "parent_id": node.parent_id,
+            "path": list(node.path),
+            "name": node.name,
+            "org_type": node.org_type,
+            "status": node.status,
+            "revision": node.revision,
+        },
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -28,23 +29,33 @@ async def record_event(session: AsyncSession, event: Event, producer: str) -> st
 
     The current trace context is stored with the row so the relay's publish continues this trace.
     """
-    envelope = event.envelope(producer)
+    return (await record_events(session, [event], producer))[0]
+
+
+async def record_events(session: AsyncSession, events: Sequence[Event], producer: str) -> list[str]:
+    """Add many events in one statement (a batch import writes thousands)."""
+    if not events:
+        return []
+    envelopes = [event.envelope(producer) for event in events]
+    trace_context = json.dumps(inject_context())
     await session.execute(
         text(
             "INSERT INTO outbox (id, type, version, envelope, trace_context) "
-            "VALUES (:id, :type, :version, CAST(:envelope AS jsonb), CAST(:trace AS jsonb))"
+            "SELECT id, type, version, envelope::jsonb, CAST(:trace AS jsonb) "
+            "FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:versions AS int[]), "
+            "CAST(:envelopes AS text[])) AS e(id, type, version, envelope)"
         ),
         {
-            "id": envelope.id,
-            "type": envelope.type,
-            "version": envelope.version,
-            "envelope": envelope.model_dump_json(),
-            "trace": json.dumps(inject_context()),
+            "ids": [e.id for e in envelopes],
+            "types": [e.type for e in envelopes],
+            "versions": [e.version for e in envelopes],
+            "envelopes": [e.model_dump_json() for e in envelopes],
+            "trace": trace_context,
         },
     )
     # Delivered at commit, never for a rolled-back transaction.
     await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-    return str(envelope.id)
+    return [str(e.id) for e in envelopes]
 
 
 class OutboxRelay:

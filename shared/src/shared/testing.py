@@ -7,10 +7,14 @@ import asyncio
 import secrets
 import shutil
 import subprocess
+import uuid
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from urllib.parse import quote
 
 from shared.db import drop_database, ensure_database
+from shared.events import OrgCreated, OrgType
 from shared.migrations import upgrade_head
 from shared.settings import PlatformSettings
 
@@ -53,6 +57,28 @@ async def migrated_database(url: str, service_root: Path) -> None:
     await ensure_database(url)
     # Alembic's env.py runs its own event loop: give it a thread of its own.
     await asyncio.to_thread(upgrade_head, service_root, url)
+
+
+def org_created(
+    name: str = "测试团委",
+    path: Sequence[uuid.UUID] | None = None,
+    *,
+    org_type: OrgType = "committee",
+) -> OrgCreated:
+    """`org.created` of an active organisation at `path` (root .. itself; default: a new root)."""
+    ids = list(path) if path is not None else [uuid.uuid4()]
+    return OrgCreated(
+        org_id=ids[-1],
+        parent_id=ids[-2] if len(ids) > 1 else None,
+        path=ids,
+        name=name,
+        org_type=org_type,
+        status="active",
+        revision=1,
+        founded_on=date(2026, 1, 5),
+        approved_on=date(2026, 1, 5),
+        created_late=False,
+    )
 
 
 async def eventually(check: object, within: float = 10.0, interval: float = 0.05) -> object:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
 
 import aio_pika
 import pytest
@@ -22,23 +21,7 @@ from shared.events import Envelope, Event, OrgCreated
 from shared.inbox import with_inbox
 from shared.outbox import OutboxRelay, record_event
 from shared.settings import PlatformSettings
-from shared.testing import eventually
-
-
-def org_created(name: str = "测试团委") -> OrgCreated:
-    org_id = uuid.uuid4()
-    return OrgCreated(
-        org_id=org_id,
-        parent_id=None,
-        path=[org_id],
-        name=name,
-        org_type="committee",
-        status="active",
-        revision=1,
-        founded_on=date(2026, 1, 5),
-        approved_on=date(2026, 1, 5),
-        created_late=False,
-    )
+from shared.testing import eventually, org_created
 
 
 @pytest.fixture(scope="module")

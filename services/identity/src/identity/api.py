@@ -331,7 +331,9 @@ async def activation_codes(
     async with session.begin():
         node = await service.node_or_404(session, org_id)
         if not is_admin_over(caller, node.path):
-            raise Problem(403, "auth.out_of_scope", "This organisation is outside your responsibility.")
+            raise Problem(
+                403, "auth.out_of_scope", "This organisation is outside your responsibility."
+            )
         await audit(session, caller, "activation_codes.list", "org", org_id)
         pending = await service.pending_activations(session, org_id, sealer)
     return ActivationCodesOut(items=[ActivationCodeOut(**p.__dict__) for p in pending])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import httpx
@@ -16,11 +15,10 @@ from sqlalchemy import text
 from identity.main import SERVICE_ROOT, create_app
 from identity.service import create_account
 from identity.settings import IdentitySettings
-from shared.app import build_resources
+from shared.app import Resources, build_resources
 from shared.db import drop_database
-from shared.events import OrgCreated
 from shared.orgtree import upsert_replica
-from shared.testing import migrated_database, run_id, test_platform
+from shared.testing import migrated_database, org_created, run_id, test_platform
 from shared.testing_app import running_app
 
 
@@ -46,34 +44,26 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Id
 
 
 @pytest.fixture(scope="session")
-async def tree(settings: IdentitySettings) -> AsyncIterator[Tree]:
+async def resources(settings: IdentitySettings) -> AsyncIterator[Resources]:
+    """The service's engine and sessions, for fixtures that set up or read its database."""
+    resources = build_resources(settings)
+    yield resources
+    await resources.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def tree(resources: Resources) -> Tree:
     root, city, a, b = (uuid.uuid4() for _ in range(4))
     nodes = [
-        (root, None, [root], "省委"),
-        (city, root, [root, city], "市委"),
-        (a, city, [root, city, a], "甲县委"),
-        (b, city, [root, city, b], "乙县委"),
+        ("省委", [root]),
+        ("市委", [root, city]),
+        ("甲县委", [root, city, a]),
+        ("乙县委", [root, city, b]),
     ]
-    resources = build_resources(settings)
     async with resources.sessions() as session, session.begin():
-        for org_id, parent, path, name in nodes:
-            await upsert_replica(
-                session,
-                OrgCreated(
-                    org_id=org_id,
-                    parent_id=parent,
-                    path=path,
-                    name=name,
-                    org_type="committee",
-                    status="active",
-                    revision=1,
-                    founded_on=date(2026, 1, 5),
-                    approved_on=date(2026, 1, 5),
-                    created_late=False,
-                ),
-            )
-    yield Tree(root, city, a, b)
-    await resources.engine.dispose()
+        for name, path in nodes:
+            await upsert_replica(session, org_created(name, path))
+    return Tree(root, city, a, b)
 
 
 @pytest.fixture(scope="session")
@@ -83,9 +73,8 @@ async def client(settings: IdentitySettings) -> AsyncIterator[httpx.AsyncClient]
 
 
 @pytest.fixture
-async def make_account(settings: IdentitySettings):  # type: ignore[no-untyped-def]
+def make_account(resources: Resources):  # type: ignore[no-untyped-def]
     """Create an active account directly: (username, password) -> account id."""
-    resources = build_resources(settings)
 
     async def make(
         org_id: uuid.UUID,
@@ -107,14 +96,11 @@ async def make_account(settings: IdentitySettings):  # type: ignore[no-untyped-d
             )
         return username, str(account.id)
 
-    yield make
-    await resources.engine.dispose()
+    return make
 
 
 @pytest.fixture
-async def outbox_types(settings: IdentitySettings):  # type: ignore[no-untyped-def]
-    resources = build_resources(settings)
-
+def outbox_types(resources: Resources):  # type: ignore[no-untyped-def]
     async def read() -> list[str]:
         async with resources.sessions() as session:
             return [
@@ -124,5 +110,4 @@ async def outbox_types(settings: IdentitySettings):  # type: ignore[no-untyped-d
                 )
             ]
 
-    yield read
-    await resources.engine.dispose()
+    return read

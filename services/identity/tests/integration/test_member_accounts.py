@@ -16,11 +16,18 @@ from shared.testing import caller_headers
 from .conftest import Tree
 
 
-async def deliver_member_created(settings: IdentitySettings, branch: uuid.UUID, name: str, times: int = 1) -> str:
+async def deliver_member_created(
+    settings: IdentitySettings, branch: uuid.UUID, name: str, times: int = 1
+) -> str:
     """Run the real consumer handler (inbox included) as the bus would, `times` times."""
     member_no = f"m{uuid.uuid4().hex[:10]}"
-    event = MemberCreated(member_id=uuid.uuid4(), branch_id=branch, member_no=member_no, name=name,
-                          joined_on=date(2026, 5, 4))
+    event = MemberCreated(
+        member_id=uuid.uuid4(),
+        branch_id=branch,
+        member_no=member_no,
+        name=name,
+        joined_on=date(2026, 5, 4),
+    )
     envelope = event.envelope("members")
     resources = build_resources(settings)
     try:
@@ -44,16 +51,26 @@ async def test_a_new_member_gets_an_account_and_activates_it_with_the_listed_cod
 
     before = await client.post("/auth/login", json={"username": member_no, "password": "anything"})
     assert before.status_code in (401, 403)
-    activated = await client.post("/auth/activate", json={
-        "username": member_no, "activation_code": mine[0]["activation_code"], "new_password": "Member-Pass-2026"})
+    activated = await client.post(
+        "/auth/activate",
+        json={
+            "username": member_no,
+            "activation_code": mine[0]["activation_code"],
+            "new_password": "Member-Pass-2026",
+        },
+    )
     assert activated.status_code == 204
-    login = await client.post("/auth/login", json={"username": member_no, "password": "Member-Pass-2026"})
+    login = await client.post(
+        "/auth/login", json={"username": member_no, "password": "Member-Pass-2026"}
+    )
     assert login.status_code == 200 and login.json()["account"]["role"] == "member"
     after = await client.get(f"/orgs/{tree.county_a}/activation-codes", headers=admin)
     assert member_no not in [i["username"] for i in after.json()["items"]]
 
 
-async def test_another_orgs_admin_cannot_read_the_codes(client: httpx.AsyncClient, settings: IdentitySettings, tree: Tree) -> None:
+async def test_another_orgs_admin_cannot_read_the_codes(
+    client: httpx.AsyncClient, settings: IdentitySettings, tree: Tree
+) -> None:
     await deliver_member_created(settings, tree.county_a, "李小红")
     other = caller_headers(settings.platform.internal_secret, "admin", tree.county_b)
     r = await client.get(f"/orgs/{tree.county_a}/activation-codes", headers=other)

@@ -1,19 +1,33 @@
-"""Entry points of the members service (member records, batch import, reviews, spot checks).
-
-A skeleton for now: the process shape, settings and /healthz; its domain arrives with its issue.
-"""
+"""Entry points of the members service: `zhtj-members api|relay|consume|migrate|topology|dlq|rotate-id-key`."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from members.api import router
+from members.handlers import subscriptions
+from members.keys import rotate
+from members.protection import id_protection
 from members.settings import MembersSettings
-from shared.app import ServiceSpec, create_service_app
+from shared.app import Resources, ServiceSpec, build_resources, create_service_app
+from shared.calendar import default_calendar
 from shared.cli import run_cli
+from shared.orgtree import OrgDirectory
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _on_startup(resources: Resources, _: FastAPI) -> None:
+    settings = resources.settings
+    assert isinstance(settings, MembersSettings)
+    resources.extra["protection"] = id_protection(settings)
+    resources.extra["directory"] = OrgDirectory(settings.org_url, settings.platform.internal_secret)
+    resources.extra["calendar"] = default_calendar()
 
 
 def make_spec(settings: MembersSettings | None = None) -> ServiceSpec:
@@ -21,7 +35,9 @@ def make_spec(settings: MembersSettings | None = None) -> ServiceSpec:
         name="members",
         settings=settings or MembersSettings(),
         root=SERVICE_ROOT,
-        has_database=False,
+        routers=[router],
+        subscriptions=subscriptions,
+        on_startup=_on_startup,
     )
 
 
@@ -29,5 +45,25 @@ def create_app(settings: MembersSettings | None = None) -> FastAPI:
     return create_service_app(make_spec(settings))
 
 
+def _rotate(spec: ServiceSpec, _: argparse.Namespace) -> int:
+    settings = spec.settings
+    assert isinstance(settings, MembersSettings)
+
+    async def run() -> int:
+        resources = build_resources(settings)
+        try:
+            return await rotate(resources, id_protection(settings))
+        finally:
+            await resources.engine.dispose()
+
+    count = asyncio.run(run())
+    print(
+        json.dumps(
+            {"re_encrypted": count, "active_key": id_protection(settings).sealer.active_key_id}
+        )
+    )
+    return 0
+
+
 def cli() -> None:
-    raise SystemExit(run_cli(make_spec))
+    raise SystemExit(run_cli(make_spec, extra={"rotate-id-key": (_rotate, lambda _: None)}))

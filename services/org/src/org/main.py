@@ -1,4 +1,4 @@
-"""Entry points of the org service: `zhtj-org api|relay|migrate|topology|dlq`."""
+"""Entry points of the org service: `zhtj-org api|relay|consume|migrate|topology|dlq`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from org.api import internal, router
+from org.handlers import subscriptions
 from org.settings import OrgSettings
 from org.storage import LocalDiskStorage
 from shared.app import Resources, ServiceSpec, create_service_app
@@ -29,6 +30,7 @@ def make_spec(settings: OrgSettings | None = None) -> ServiceSpec:
         settings=settings or OrgSettings(),
         root=SERVICE_ROOT,
         routers=[router, internal],
+        subscriptions=subscriptions,
         on_startup=_on_startup,
     )
 

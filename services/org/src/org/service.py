@@ -24,6 +24,7 @@ from org.settings import OrgSettings
 from org.storage import DocumentStorage
 from shared.calendar import WorkingDayCalendar
 from shared.caller import Caller
+from shared.db import keyset_after
 from shared.events import OrgCreated, OrgDissolved, OrgStatus, OrgType, OrgUpdated
 from shared.orgtree import is_admin_over, is_member_inside
 from shared.outbox import record_event
@@ -89,6 +90,16 @@ async def _path_of(session: AsyncSession, org_id: uuid.UUID | None) -> list[uuid
         return []
     path = (await session.execute(select(Org.path).where(Org.id == org_id))).scalar_one_or_none()
     return list(path or [])
+
+
+async def _flush_unique_name(session: AsyncSession) -> None:
+    """Flush; an integrity error here is a live sibling with the same name (409)."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Problem(
+            409, "org.duplicate_name", "The parent already has an organisation of this name."
+        ) from exc
 
 
 async def check_can_view(session: AsyncSession, caller: Caller, org: Org) -> None:
@@ -170,12 +181,7 @@ async def create_org(
         created_by=caller.account_id,
     )
     session.add(org)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Problem(
-            409, "org.duplicate_name", "The parent already has an organisation of this name."
-        ) from exc
+    await _flush_unique_name(session)
     await record_event(
         session,
         OrgCreated(
@@ -233,12 +239,7 @@ async def update_org(
     for key in changed:
         setattr(org, key, changes[key])
     org.revision += 1
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Problem(
-            409, "org.duplicate_name", "The parent already has an organisation of this name."
-        ) from exc
+    await _flush_unique_name(session)
     # Phone numbers are personal data: events say which fields changed, not their values.
     await record_event(
         session, OrgUpdated(**_snapshot(org), changed_fields=sorted(changed)), PRODUCER
@@ -303,7 +304,7 @@ async def list_children(
 ) -> list[Org]:
     stmt = select(Org).where(Org.parent_id == org.id).order_by(Org.name, Org.id).limit(limit)
     if after is not None:
-        stmt = stmt.where((Org.name, Org.id) > after)  # type: ignore[operator]
+        stmt = stmt.where(keyset_after([Org.name, Org.id], after))
     return list((await session.execute(stmt)).scalars())
 
 

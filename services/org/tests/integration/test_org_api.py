@@ -226,3 +226,25 @@ async def test_a_request_without_a_signed_caller_is_401(
         f"/orgs/{root_id}", headers={"x-league-caller": "eyJ9", "x-league-caller-signature": "00"}
     )
     assert r.status_code == 401 and r.json()["code"] == "auth.not_authenticated"
+
+
+async def test_children_are_listed_page_by_page_each_once(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str
+) -> None:
+    headers = admin(settings, root_id)
+    parent = (await create(client, headers, root_id, f"分页{uuid.uuid4().hex[:6]}")).json()
+    names = {f"支部{i}" for i in range(5)}
+    for name in names:
+        assert (await create(client, headers, parent["id"], name, "branch")).status_code == 201
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (
+            await client.get(f"/orgs/{parent['id']}/children", params=params, headers=headers)
+        ).json()
+        seen += [c["name"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(names)

@@ -1,0 +1,129 @@
+"""The process table: every service, its port and processes, and the environment they get."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from deploy.launcher.secrets import SECRET_VAR, VarLayout
+
+Role = Literal["api", "relay", "consume"]
+
+
+@dataclass(frozen=True)
+class Service:
+    """One deployable: its port (base + offset), whether it owns a database, its processes."""
+
+    name: str
+    port_offset: int
+    has_db: bool
+    processes: tuple[Role, ...]
+    # Set when a process other than `consume` (say the API) consumes events: its
+    # `zhtj-<name> topology` then runs before any relay starts, like the consumers' does.
+    declares_queues: bool = False
+
+    @property
+    def needs_topology(self) -> bool:
+        """Queues (and the exchanges) must exist before any relay publishes."""
+        return self.declares_queues or "relay" in self.processes or "consume" in self.processes
+
+
+# THE process table: a new process or service is one entry here.
+SERVICES: tuple[Service, ...] = (
+    Service("identity", port_offset=101, has_db=True, processes=("api", "relay", "consume")),
+    Service("org", port_offset=102, has_db=True, processes=("api", "relay", "consume")),
+    Service("members", port_offset=103, has_db=True, processes=("api", "relay", "consume")),
+    Service("fees", port_offset=104, has_db=False, processes=("api",)),
+    Service("activities", port_offset=105, has_db=False, processes=("api",)),
+    Service("transfers", port_offset=106, has_db=False, processes=("api",)),
+)
+GATEWAY = Service("gateway", port_offset=0, has_db=False, processes=("api",))
+# Direct HTTP calls between services (caller, callee): the caller gets `<CALLER>_<CALLEE>_URL`.
+SERVICE_CALLS: tuple[tuple[str, str], ...] = (("identity", "org"), ("members", "org"))
+# The service whose `bootstrap` command creates the root organisation and the first admin.
+BOOTSTRAP_SERVICE = "identity"
+
+DEFAULT_PORT_BASE = 8000
+LOCALHOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str  # "identity-api", "org-relay", "gateway"
+    service: str
+    role: Role
+    port: int | None  # the HTTP port of an API
+
+    @property
+    def command(self) -> tuple[str, str]:
+        return (f"zhtj-{self.service}", self.role)
+
+
+def port_base(env: Mapping[str, str]) -> int:
+    raw = env.get("LEAGUE_PORT_BASE", "").strip()
+    if not raw:
+        return DEFAULT_PORT_BASE
+    try:
+        base = int(raw)
+    except ValueError:
+        raise ValueError(f"LEAGUE_PORT_BASE must be a number, not {raw!r}") from None
+    if not 1 <= base <= 65535 - 200:
+        raise ValueError(f"LEAGUE_PORT_BASE {base} leaves no room for the service ports")
+    return base
+
+
+def service_ports(base: int, services: Sequence[Service] = SERVICES) -> dict[str, int]:
+    """Gateway = base, each service = base + its offset."""
+    ports = {GATEWAY.name: base + GATEWAY.port_offset}
+    ports.update({s.name: base + s.port_offset for s in services})
+    return ports
+
+
+def process_table(base: int, services: Sequence[Service] = SERVICES) -> list[ProcessSpec]:
+    ports = service_ports(base, services)
+    specs = [
+        ProcessSpec(f"{s.name}-{role}", s.name, role, ports[s.name] if role == "api" else None)
+        for s in services
+        for role in s.processes
+    ]
+    specs.append(ProcessSpec(GATEWAY.name, GATEWAY.name, "api", ports[GATEWAY.name]))
+    return specs
+
+
+def url_for(port: int) -> str:
+    return f"http://{LOCALHOST}:{port}"
+
+
+def process_env(
+    env: Mapping[str, str],
+    layout: VarLayout,
+    internal_secret: str,
+    services: Sequence[Service] = SERVICES,
+) -> dict[str, str]:
+    """Every variable the launcher sets for its processes (on top of the inherited ones).
+
+    The one place the names live: a service that needs another setting gets it here.
+    """
+    base = port_base(env)
+    ports = service_ports(base, services)
+    out = {
+        "LEAGUE_PORT_BASE": str(base),
+        "LEAGUE_VAR_DIR": str(layout.root),
+        SECRET_VAR: internal_secret,
+        "IDENTITY_JWT_PRIVATE_KEY_FILE": str(layout.jwt_private_key),
+        "GATEWAY_JWT_PUBLIC_KEY_FILE": str(layout.jwt_public_key),
+        "ORG_DOCUMENTS_DIR": str(layout.documents_dir),
+        # Log lines reach the launcher as they are written, not when a buffer fills.
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name, port in ports.items():
+        out[f"{name.upper()}_PORT"] = str(port)
+    urls = {s.name: url_for(ports[s.name]) for s in services}
+    # The gateway's settings take one variable per service (`GATEWAY_ORG_URL`).
+    out.update({f"GATEWAY_{name.upper()}_URL": url for name, url in urls.items()})
+    # Service-to-service calls: `<CALLER>_<CALLEE>_URL`.
+    for caller, callee in SERVICE_CALLS:
+        if callee in urls:
+            out[f"{caller.upper()}_{callee.upper()}_URL"] = urls[callee]
+    return out

@@ -1,0 +1,584 @@
+"""HTTP routes of the members service: parse, authorize, call a use case, shape the answer."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from members.db import Member, Review, SpotCheckItem
+from members.domain.member import validate_member
+from members.protection import IdProtection
+from members.service import (
+    access_to,
+    branch_for_new_members,
+    load_member,
+    org_in_scope,
+    records,
+    reviews,
+    spot_checks,
+    today,
+)
+from members.service import imports as import_service
+from members.settings import MembersSettings
+from members.sheets import XLSX, read_sheet, template_csv, template_xlsx
+from shared.calendar import WorkingDayCalendar
+from shared.http import (
+    CallerDep,
+    LimitQuery,
+    SessionDep,
+    decode_cursor,
+    encode_cursor,
+    route_policy,
+)
+from shared.idempotency import remember, replay, request_hash
+from shared.orgtree import OrgDirectory
+from shared.problems import Problem
+
+router = APIRouter()
+
+
+class MemberIn(BaseModel):
+    name: str
+    gender: str = Field(description="male | female (男 | 女 accepted)")
+    ethnicity: str
+    birth_date: str
+    id_number: str
+    joined_on: str
+    joined_place: str
+    phone: str | None = None
+    email: str | None = None
+    employer: str | None = None
+
+
+class MemberOut(BaseModel):
+    id: uuid.UUID
+    member_no: str
+    branch_id: uuid.UUID
+    name: str
+    gender: str
+    ethnicity: str
+    birth_date: date
+    id_number: str = Field(description="masked (first 3 and last 4) unless revealed")
+    joined_on: date
+    joined_place: str
+    phone: str | None
+    email: str | None
+    employer: str | None
+    hobbies: str | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, m: Member, id_number: str | None = None) -> MemberOut:
+        return cls(
+            id=m.id,
+            member_no=m.member_no,
+            branch_id=m.branch_id,
+            name=m.name,
+            gender=m.gender,
+            ethnicity=m.ethnicity,
+            birth_date=m.birth_date,
+            id_number=id_number or m.id_number_masked,
+            joined_on=m.joined_on,
+            joined_place=m.joined_place,
+            phone=m.phone,
+            email=m.email,
+            employer=m.employer,
+            hobbies=m.hobbies,
+            status=m.status,
+            created_at=m.created_at,
+            updated_at=m.updated_at,
+        )
+
+
+class MemberPage(BaseModel):
+    items: list[MemberOut]
+    next_cursor: str | None
+
+
+class ImportOut(BaseModel):
+    imported: int
+    dry_run: bool = False
+    valid_rows: int
+    members: list[MemberOut]
+
+
+class ChangeRequestIn(BaseModel):
+    changes: dict[str, Any] = Field(description="key fields and their new values")
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ReviewOut(BaseModel):
+    id: uuid.UUID
+    kind: Literal["self_edit", "change_request"]
+    member_id: uuid.UUID
+    status: str
+    fields: list[str]
+    due_by: date
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, r: Review) -> ReviewOut:
+        return cls(
+            id=r.id,
+            kind=r.kind,
+            member_id=r.member_id,
+            status=r.status,  # type: ignore[arg-type]
+            fields=sorted(r.changes),
+            due_by=r.due_by,
+            reason=r.decision_reason or r.reason,
+        )
+
+
+class RejectIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class PendingOut(BaseModel):
+    id: uuid.UUID
+    kind: str
+    member_id: uuid.UUID
+    member_no: str
+    name: str
+    branch_id: uuid.UUID
+    changes: dict[str, Any]
+    reason: str | None
+    submitted_at: datetime
+    due_by: date
+    overdue: bool
+
+
+class LateAccountOut(BaseModel):
+    member_id: uuid.UUID
+    member_no: str
+    name: str
+    branch_id: uuid.UUID
+    joined_on: date
+    due_by: date
+    account_created_at: datetime | None
+
+
+class ReviewsOut(BaseModel):
+    items: list[PendingOut]
+    overdue_count: int
+    late_accounts: list[LateAccountOut]
+
+
+class SpotCheckIn(BaseModel):
+    from_: date = Field(alias="from")
+    to: date
+    ratio: float
+
+
+class SpotItemOut(BaseModel):
+    id: uuid.UUID
+    member_id: uuid.UUID
+    member_no: str
+    name: str
+    branch_id: uuid.UUID
+    result: str | None = None
+
+
+class SpotCheckOut(BaseModel):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    from_: date = Field(serialization_alias="from")
+    to: date
+    ratio: float
+    population: int
+    sample_size: int
+    items: list[SpotItemOut]
+
+
+class ResultIn(BaseModel):
+    result: Literal["pass", "fail"]
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ResultOut(BaseModel):
+    id: uuid.UUID
+    result: str
+    rectification_id: uuid.UUID | None
+    rectification_due_by: date | None
+
+
+class AccuracyOut(BaseModel):
+    org_id: uuid.UUID
+    checked: int
+    passed: int
+    accuracy: float | None
+
+
+def _settings(request: Request) -> MembersSettings:
+    settings: MembersSettings = request.app.state.settings
+    return settings
+
+
+def _protection(request: Request) -> IdProtection:
+    protection: IdProtection = request.app.state.resources.extra["protection"]
+    return protection
+
+
+def _directory(request: Request) -> OrgDirectory:
+    directory: OrgDirectory = request.app.state.resources.extra["directory"]
+    return directory
+
+
+def _calendar(request: Request) -> WorkingDayCalendar:
+    calendar: WorkingDayCalendar = request.app.state.resources.extra["calendar"]
+    return calendar
+
+
+@router.post(
+    "/orgs/{org_id}/members",
+    status_code=201,
+    response_model=MemberOut,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def create_member(
+    org_id: uuid.UUID, body: MemberIn, request: Request, session: SessionDep, caller: CallerDep
+) -> MemberOut:
+    fields, problems = validate_member(body.model_dump(), today())
+    if problems or fields is None:
+        raise reviews.problems_to_422(problems)
+    async with session.begin():
+        branch = await branch_for_new_members(session, _directory(request), caller, org_id)
+        member = await records.create_member(session, caller, branch, fields, _protection(request))
+    return MemberOut.of(member)
+
+
+@router.post(
+    "/orgs/{org_id}/members/import",
+    response_model=ImportOut,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def import_members(
+    org_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    file: Annotated[
+        UploadFile, File(description=".xlsx or UTF-8 .csv, Chinese or English headers")
+    ],
+    dry_run: Annotated[bool, Form()] = False,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    settings = _settings(request)
+    content = await file.read(settings.max_import_bytes + 1)
+    if len(content) > settings.max_import_bytes:
+        raise Problem(
+            413,
+            "member.import_too_large",
+            f"The file is larger than {settings.max_import_bytes // (1024 * 1024)} MB.",
+        )
+    fingerprint = request_hash(str(org_id), str(dry_run), content)
+    async with session.begin():
+        if idempotency_key and caller.account_id:
+            stored = await replay(session, caller.account_id, idempotency_key, fingerprint)
+            if stored is not None:
+                return JSONResponse(stored.body, status_code=stored.status_code)
+        branch = await branch_for_new_members(session, _directory(request), caller, org_id)
+        sheet = read_sheet(content, file.filename)
+        outcome = await import_service.import_sheet(
+            session,
+            caller,
+            branch,
+            sheet,
+            _protection(request),
+            today(),
+            max_rows=settings.max_import_rows,
+            dry_run=dry_run,
+        )
+        body = ImportOut(
+            imported=0 if dry_run else len(outcome.members),
+            dry_run=dry_run,
+            valid_rows=outcome.valid_rows,
+            members=[MemberOut.of(m) for m in outcome.members],
+        ).model_dump(mode="json")
+        if idempotency_key and caller.account_id:
+            await remember(session, caller.account_id, idempotency_key, fingerprint, 200, body)
+    return JSONResponse(body)
+
+
+@router.get(
+    "/orgs/{org_id}/members/import-template",
+    openapi_extra=route_policy(org_param="org_id"),
+    responses={200: {"content": {XLSX: {}, "text/csv": {}}}},
+)
+async def import_template(org_id: uuid.UUID, format: Literal["xlsx", "csv"] = "xlsx") -> Response:
+    if format == "csv":
+        content, media, name = template_csv(), "text/csv; charset=utf-8", "团员导入模板.csv"
+    else:
+        content, media, name = template_xlsx(), XLSX, "团员导入模板.xlsx"
+    return Response(
+        content,
+        media_type=media,
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )
+
+
+@router.get(
+    "/orgs/{org_id}/members",
+    response_model=MemberPage,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def list_members(
+    org_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    recursive: bool = False,
+    q: Annotated[str | None, Query(max_length=50)] = None,
+    limit: LimitQuery = 50,
+    cursor: str | None = None,
+) -> MemberPage:
+    position = decode_cursor(cursor)
+    after = None
+    if position is not None:
+        try:
+            after = records.ListPosition(
+                str(position["p"]), str(position["n"]), uuid.UUID(str(position["i"]))
+            )
+        except (KeyError, ValueError) as exc:
+            raise Problem(
+                422, "request.bad_cursor", "The cursor is not one this list gave out."
+            ) from exc
+    async with session.begin():
+        org = await org_in_scope(session, _directory(request), caller, org_id)
+        found = await records.list_members(
+            session, org, recursive=recursive, query=q, after=after, limit=limit + 1
+        )
+    page = found[:limit]
+    next_cursor = None
+    if len(found) > limit:
+        last = page[-1]
+        next_cursor = encode_cursor({"p": last.org_path, "n": last.name, "i": str(last.id)})
+    return MemberPage(items=[MemberOut.of(m) for m in page], next_cursor=next_cursor)
+
+
+@router.get("/members/{member_id}", response_model=MemberOut, openapi_extra=route_policy())
+async def read_member(
+    member_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    reveal: Literal["id_number"] | None = None,
+) -> MemberOut:
+    async with session.begin():
+        member = await load_member(session, member_id)
+        access_to(caller, member)
+        revealed = None
+        if reveal == "id_number":
+            revealed = await records.reveal_id_number(session, caller, member, _protection(request))
+    return MemberOut.of(member, revealed)
+
+
+@router.patch("/members/{member_id}", response_model=MemberOut, openapi_extra=route_policy())
+async def edit_member(
+    member_id: uuid.UUID,
+    body: dict[str, Any],
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+) -> MemberOut:
+    settings = _settings(request)
+    async with session.begin():
+        member, _ = await reviews.edit_member(
+            session,
+            caller,
+            member_id,
+            body,
+            _protection(request),
+            today(),
+            _calendar(request),
+            settings.review_due_working_days,
+        )
+    return MemberOut.of(member)
+
+
+@router.post(
+    "/members/{member_id}/change-requests",
+    status_code=201,
+    response_model=ReviewOut,
+    openapi_extra=route_policy(),
+)
+async def request_change(
+    member_id: uuid.UUID,
+    body: ChangeRequestIn,
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+) -> ReviewOut:
+    settings = _settings(request)
+    async with session.begin():
+        review = await reviews.request_change(
+            session,
+            caller,
+            member_id,
+            body.changes,
+            body.reason,
+            _protection(request),
+            today(),
+            _calendar(request),
+            settings.review_due_working_days,
+        )
+    return ReviewOut.of(review)
+
+
+@router.post(
+    "/change-requests/{review_id}/approve", response_model=ReviewOut, openapi_extra=route_policy()
+)
+async def approve_change(
+    review_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
+) -> ReviewOut:
+    async with session.begin():
+        review = await reviews.approve(session, caller, review_id, _protection(request), today())
+    return ReviewOut.of(review)
+
+
+@router.post(
+    "/change-requests/{review_id}/reject", response_model=ReviewOut, openapi_extra=route_policy()
+)
+async def reject_change(
+    review_id: uuid.UUID, body: RejectIn, session: SessionDep, caller: CallerDep
+) -> ReviewOut:
+    async with session.begin():
+        review = await reviews.reject(session, caller, review_id, body.reason)
+    return ReviewOut.of(review)
+
+
+@router.get(
+    "/orgs/{org_id}/reviews",
+    response_model=ReviewsOut,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def list_reviews(
+    org_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    limit: LimitQuery = 200,
+) -> ReviewsOut:
+    settings = _settings(request)
+    async with session.begin():
+        org = await org_in_scope(session, _directory(request), caller, org_id)
+        pending = await reviews.pending_reviews(session, org, today(), limit)
+        late = await reviews.late_accounts(
+            session, org, today(), _calendar(request), settings.account_due_working_days
+        )
+    items = [
+        PendingOut(
+            id=p.review.id,
+            kind=p.review.kind,
+            member_id=p.review.member_id,
+            member_no=p.member_no,
+            name=p.name,
+            branch_id=p.review.branch_id,
+            changes={
+                k: {kk: vv for kk, vv in v.items() if kk != "sealed"}
+                for k, v in p.review.changes.items()
+            },
+            reason=p.review.reason,
+            submitted_at=p.review.submitted_at,
+            due_by=p.review.due_by,
+            overdue=p.overdue,
+        )
+        for p in pending
+    ]
+    return ReviewsOut(
+        items=items,
+        overdue_count=sum(i.overdue for i in items),
+        late_accounts=[LateAccountOut(**a.__dict__) for a in late],
+    )
+
+
+@router.post(
+    "/orgs/{org_id}/spot-checks",
+    status_code=201,
+    response_model=SpotCheckOut,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def draw_spot_check(
+    org_id: uuid.UUID, body: SpotCheckIn, request: Request, session: SessionDep, caller: CallerDep
+) -> SpotCheckOut:
+    async with session.begin():
+        org = await org_in_scope(session, _directory(request), caller, org_id)
+        check, items = await spot_checks.draw(session, caller, org, body.from_, body.to, body.ratio)
+    return SpotCheckOut(
+        id=check.id,
+        org_id=check.org_id,
+        from_=check.period_from,
+        to=check.period_to,
+        ratio=check.ratio,
+        population=check.population,
+        sample_size=len(items),
+        items=[_item_out(i, m) for i, m in items],
+    )
+
+
+def _item_out(item: SpotCheckItem, member: Member) -> SpotItemOut:
+    return SpotItemOut(
+        id=item.id,
+        member_id=member.id,
+        member_no=member.member_no,
+        name=member.name,
+        branch_id=item.branch_id,
+        result=item.result,
+    )
+
+
+@router.post(
+    "/spot-checks/{check_id}/items/{item_id}",
+    response_model=ResultOut,
+    openapi_extra=route_policy(),
+)
+async def record_spot_result(
+    check_id: uuid.UUID,
+    item_id: uuid.UUID,
+    body: ResultIn,
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+) -> ResultOut:
+    async with session.begin():
+        item, rectification = await spot_checks.record_result(
+            session,
+            caller,
+            check_id,
+            item_id,
+            body.result,
+            body.note,
+            today(),
+            _calendar(request),
+            _settings(request).rectification_due_working_days,
+        )
+    return ResultOut(
+        id=item.id,
+        result=body.result,
+        rectification_id=rectification.id if rectification else None,
+        rectification_due_by=rectification.due_by if rectification else None,
+    )
+
+
+@router.get(
+    "/orgs/{org_id}/spot-check-accuracy",
+    response_model=list[AccuracyOut],
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def spot_check_accuracy(
+    org_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
+) -> list[AccuracyOut]:
+    async with session.begin():
+        org = await org_in_scope(session, _directory(request), caller, org_id)
+        found = await spot_checks.accuracy(session, org)
+    return [
+        AccuracyOut(org_id=a.org_id, checked=a.checked, passed=a.passed, accuracy=a.rate)
+        for a in found
+    ]

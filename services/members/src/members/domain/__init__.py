@@ -1,0 +1,1 @@
+"""Pure rules of member records and their batch import (no I/O)."""

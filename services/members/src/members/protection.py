@@ -1,0 +1,40 @@
+"""Protection of ID numbers at rest: the sealer (encryption with rotation) and the keyed hash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from members.settings import MembersSettings
+from shared.crypto import Sealer, decode_key, derive_key, keyed_hash
+
+
+@dataclass(frozen=True)
+class IdProtection:
+    sealer: Sealer
+    hash_key: bytes
+
+    def seal(self, id_number: str, member_id: bytes) -> str:
+        # The member id is bound in as associated data: a sealed value copied onto another
+        # record does not open there.
+        return self.sealer.seal(id_number, member_id)
+
+    def open(self, sealed: str, member_id: bytes) -> str:
+        return self.sealer.open(sealed, member_id)
+
+    def digest(self, id_number: str) -> str:
+        return keyed_hash(self.hash_key, id_number.upper())
+
+
+def id_protection(settings: MembersSettings) -> IdProtection:
+    secret = settings.platform.internal_secret
+    if settings.id_keys:
+        keys = {kid: decode_key(value) for kid, value in settings.id_keys.items()}
+        active = settings.id_active_key or sorted(keys)[-1]
+    else:
+        keys, active = {"d1": derive_key(secret, "members/id-numbers")}, "d1"
+    hash_key = (
+        decode_key(settings.id_hash_key)
+        if settings.id_hash_key
+        else derive_key(secret, "members/id-hash")
+    )
+    return IdProtection(Sealer(keys, active), hash_key)

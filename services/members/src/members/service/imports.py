@@ -1,0 +1,80 @@
+"""Batch import (批量导入): every row validated first; any problem and nothing is written; then one
+set-based insert for the whole file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from members.db import Member
+from members.domain.imports import ImportProblem, map_headers, validate_numbered_rows
+from members.protection import IdProtection
+from members.service.records import find_registered, insert_members
+from members.sheets import Sheet
+from shared.audit import audit
+from shared.caller import Caller
+from shared.orgtree import OrgNode
+from shared.problems import Problem
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    valid_rows: int
+    members: list[Member]
+
+
+def problems_to_422(problems: list[ImportProblem]) -> Problem:
+    return Problem(
+        422,
+        "member.import_invalid",
+        f"{len(problems)} problem(s) in the file; nothing was imported. / 文件中有 {len(problems)} 处问题，未导入任何数据。",
+        errors=[{"row": p.row, "column": p.column, "message": p.message} for p in problems],
+    )
+
+
+async def import_sheet(
+    session: AsyncSession,
+    caller: Caller,
+    branch: OrgNode,
+    sheet: Sheet,
+    protection: IdProtection,
+    today: date,
+    *,
+    max_rows: int,
+    dry_run: bool,
+) -> ImportOutcome:
+    if not sheet.rows:
+        raise problems_to_422([ImportProblem(1, "", "文件是空的 / The file is empty.")])
+    columns, problems = map_headers(sheet.rows[0])
+    if problems:
+        raise problems_to_422(problems)
+    numbered, problems = validate_numbered_rows(
+        sheet.rows[1:], columns, today, max_rows=max_rows, date1904=sheet.date1904
+    )
+    id_column = columns.label("id_number")
+    registered = await find_registered(
+        session, caller, [protection.digest(p.id_number) for _, p in numbered]
+    )
+    for r in registered:
+        where = (
+            "在你的管理范围内 / inside your scope"
+            if r.in_scope
+            else "不在你的管理范围内 / outside your scope"
+        )
+        problems.append(
+            ImportProblem(
+                numbered[r.index][0],
+                id_column,
+                f"该身份证号已在本省登记（{where}）：请办理组织关系转接，不要重复导入 / "
+                "This ID number is already registered in the province: transfer the member instead of importing again.",
+            )
+        )
+    if problems:
+        raise problems_to_422(sorted(problems, key=lambda p: (p.row, p.column)))
+    if dry_run:
+        return ImportOutcome(len(numbered), [])
+    members = await insert_members(session, caller, branch, [p for _, p in numbered], protection)
+    await audit(session, caller, "member.import", "org", branch.id)
+    return ImportOutcome(len(members), members)

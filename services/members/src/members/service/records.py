@@ -1,0 +1,210 @@
+"""Member records: creation (one or many, set-based), reading with masked or revealed ID numbers,
+listing a subtree, and edits by the member or an admin."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from members.db import Member
+from members.domain.id_numbers import mask
+from members.domain.member import MemberFields
+from members.protection import IdProtection
+from members.service import PRODUCER, path_ids, path_text, today
+from shared.audit import audit
+from shared.caller import Caller
+from shared.db import keyset_after
+from shared.events import MemberCreated
+from shared.orgtree import OrgNode, is_admin_over
+from shared.outbox import record_events
+from shared.problems import Problem
+
+
+@dataclass(frozen=True)
+class Registered:
+    """An ID number already on record somewhere in the province."""
+
+    index: int
+    in_scope: bool
+
+
+async def find_registered(
+    session: AsyncSession, caller: Caller, hashes: Sequence[str]
+) -> list[Registered]:
+    rows = await session.execute(
+        select(Member.id_number_hash, Member.org_path).where(
+            Member.id_number_hash.in_(list(set(hashes)))
+        )
+    )
+    where = {r.id_number_hash: r.org_path for r in rows}
+    return [
+        Registered(i, is_admin_over(caller, path_ids(where[h])))
+        for i, h in enumerate(hashes)
+        if h in where
+    ]
+
+
+def duplicate_problem(registered: Registered) -> Problem:
+    scope = "inside your scope" if registered.in_scope else "outside your scope"
+    return Problem(
+        409,
+        "member.duplicate",
+        f"This ID number is already registered in the province ({scope}). A member who moves "
+        "changes branch by an organisation-relationship transfer, not by a new record.",
+        in_scope=registered.in_scope,
+        remedy="transfer",
+    )
+
+
+async def insert_members(
+    session: AsyncSession,
+    caller: Caller,
+    branch: OrgNode,
+    people: Sequence[MemberFields],
+    protection: IdProtection,
+) -> list[Member]:
+    """Create the records in one statement, with their member.created events in one more.
+
+    The caller has checked the ID numbers are not registered; a concurrent import of the same
+    person still fails here on the unique keyed hash, and nothing is written.
+    """
+    count = len(people)
+    numbers = (
+        (
+            await session.execute(
+                text("SELECT nextval('member_no_seq') FROM generate_series(1, :n)"), {"n": count}
+            )
+        )
+        .scalars()
+        .all()
+    )
+    year = today().year
+    now = datetime.now(UTC)
+    org_path = path_text(branch.path)
+    rows: list[dict[str, Any]] = []
+    for person, number in zip(people, numbers, strict=True):
+        member_id = uuid.uuid4()
+        rows.append(
+            {
+                "id": member_id,
+                "member_no": f"{year}{number:08d}",
+                "branch_id": branch.id,
+                "org_path": org_path,
+                "name": person.name,
+                "gender": person.gender,
+                "ethnicity": person.ethnicity,
+                "birth_date": person.birth_date,
+                "id_number_sealed": protection.seal(person.id_number, member_id.bytes),
+                "id_number_hash": protection.digest(person.id_number),
+                "id_number_masked": mask(person.id_number),
+                "joined_on": person.joined_on,
+                "joined_place": person.joined_place,
+                "phone": person.phone,
+                "email": person.email,
+                "employer": person.employer,
+                "status": "active",
+                "revision": 1,
+                "created_by": caller.account_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    try:
+        await session.execute(insert(Member), rows)
+    except IntegrityError as exc:
+        raise Problem(
+            409,
+            "member.duplicate",
+            "One of these ID numbers was registered a moment ago by someone else; nothing was imported.",
+            remedy="transfer",
+        ) from exc
+    await record_events(
+        session,
+        [
+            MemberCreated(
+                member_id=r["id"],
+                branch_id=branch.id,
+                member_no=r["member_no"],
+                name=r["name"],
+                joined_on=r["joined_on"],
+            )
+            for r in rows
+        ],
+        PRODUCER,
+    )
+    ids = [r["id"] for r in rows]
+    created = (await session.execute(select(Member).where(Member.id.in_(ids)))).scalars().all()
+    by_id = {m.id: m for m in created}
+    return [by_id[i] for i in ids]
+
+
+async def create_member(
+    session: AsyncSession,
+    caller: Caller,
+    branch: OrgNode,
+    person: MemberFields,
+    protection: IdProtection,
+) -> Member:
+    registered = await find_registered(session, caller, [protection.digest(person.id_number)])
+    if registered:
+        raise duplicate_problem(registered[0])
+    [member] = await insert_members(session, caller, branch, [person], protection)
+    await audit(session, caller, "member.create", "member", member.id)
+    return member
+
+
+async def reveal_id_number(
+    session: AsyncSession, caller: Caller, member: Member, protection: IdProtection
+) -> str:
+    """The full ID number, for an admin over the member's branch; every reveal is audited."""
+    if not is_admin_over(caller, path_ids(member.org_path)):
+        raise Problem(
+            403,
+            "member.reveal_admin_only",
+            "Only an admin over the branch may see the full ID number.",
+        )
+    await audit(session, caller, "member.reveal_id_number", "member", member.id)
+    return protection.open(member.id_number_sealed, member.id.bytes)
+
+
+@dataclass(frozen=True)
+class ListPosition:
+    org_path: str
+    name: str
+    id: uuid.UUID
+
+
+async def list_members(
+    session: AsyncSession,
+    org: OrgNode,
+    *,
+    recursive: bool,
+    query: str | None,
+    after: ListPosition | None,
+    limit: int,
+) -> list[Member]:
+    """One index range of (org_path, name, id): the subtree in branch order, then by name."""
+    stmt = select(Member).order_by(Member.org_path, Member.name, Member.id).limit(limit)
+    if recursive:
+        prefix = path_text(org.path)
+        # A range instead of LIKE: '/' sorts before every character of a uuid, '0' right after it.
+        stmt = stmt.where(Member.org_path >= prefix, Member.org_path < prefix[:-1] + "0")
+    else:
+        stmt = stmt.where(Member.branch_id == org.id)
+    if query:
+        q = query.strip()
+        stmt = stmt.where((Member.name.startswith(q, autoescape=True)) | (Member.member_no == q))
+    if after is not None:
+        stmt = stmt.where(
+            keyset_after(
+                [Member.org_path, Member.name, Member.id], [after.org_path, after.name, after.id]
+            )
+        )
+    return list((await session.execute(stmt)).scalars())

@@ -1,0 +1,117 @@
+"""The members service in-process on a fresh database migrated by Alembic, with a small tree in its
+org copy: a city with two counties, each with a branch."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from members.main import SERVICE_ROOT, create_app
+from members.settings import MembersSettings
+from shared.app import build_resources
+from shared.db import drop_database
+from shared.events import OrgCreated
+from shared.orgtree import upsert_replica
+from shared.testing import caller_headers, migrated_database, run_id, test_platform
+from shared.testing_app import running_app
+
+
+@dataclass(frozen=True)
+class Tree:
+    root: uuid.UUID
+    city: uuid.UUID
+    county_a: uuid.UUID
+    county_b: uuid.UUID
+    branch_a: uuid.UUID
+    branch_b: uuid.UUID
+
+
+@pytest.fixture(scope="session")
+async def settings() -> AsyncIterator[MembersSettings]:
+    platform = test_platform(f"test_{run_id()}", "amqp://guest:guest@127.0.0.1:5672/")
+    # Nothing listens here: an organisation missing from the copy is "unreachable", not fetched.
+    settings = MembersSettings(platform=platform, org_url="http://127.0.0.1:9")
+    await migrated_database(settings.resolved_database_url(), SERVICE_ROOT)
+    yield settings
+    await drop_database(settings.resolved_database_url())
+
+
+@pytest.fixture(scope="session")
+async def tree(settings: MembersSettings) -> AsyncIterator[Tree]:
+    root, city, a, b, ba, bb = (uuid.uuid4() for _ in range(6))
+    nodes = [
+        (root, None, [root], "committee"),
+        (city, root, [root, city], "committee"),
+        (a, city, [root, city, a], "committee"),
+        (b, city, [root, city, b], "committee"),
+        (ba, a, [root, city, a, ba], "branch"),
+        (bb, b, [root, city, b, bb], "branch"),
+    ]
+    resources = build_resources(settings)
+    async with resources.sessions() as session, session.begin():
+        for org_id, parent, path, kind in nodes:
+            await upsert_replica(
+                session,
+                OrgCreated(
+                    org_id=org_id,
+                    parent_id=parent,
+                    path=path,
+                    name=str(org_id)[:8],
+                    org_type=kind,
+                    status="active",
+                    revision=1,
+                    founded_on=date(2026, 1, 5),
+                    approved_on=date(2026, 1, 5),
+                    created_late=False,
+                ),
+            )
+    yield Tree(root, city, a, b, ba, bb)
+    await resources.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def client(settings: MembersSettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def admin(settings: MembersSettings) -> Callable[[uuid.UUID], dict[str, str]]:
+    accounts: dict[uuid.UUID, uuid.UUID] = {}
+
+    def headers(org_id: uuid.UUID) -> dict[str, str]:
+        """The same admin account of an organisation every time."""
+        account = accounts.setdefault(org_id, uuid.uuid4())
+        return caller_headers(settings.platform.internal_secret, "admin", org_id, account)
+
+    return headers
+
+
+@pytest.fixture(scope="session")
+def member_caller(settings: MembersSettings) -> Callable[[dict[str, Any]], dict[str, str]]:
+    def headers(member: dict[str, Any]) -> dict[str, str]:
+        return caller_headers(
+            settings.platform.internal_secret, "member", member["branch_id"], member_id=member["id"]
+        )
+
+    return headers
+
+
+@pytest.fixture
+async def db(settings: MembersSettings):  # type: ignore[no-untyped-def]
+    """Run a query on the service's database (to see what no API shows: the raw columns)."""
+    resources = build_resources(settings)
+
+    async def query(sql: str, **params: Any) -> list[Any]:
+        async with resources.sessions() as session:
+            return list(await session.execute(text(sql), params))
+
+    yield query
+    await resources.engine.dispose()

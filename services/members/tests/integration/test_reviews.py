@@ -1,0 +1,202 @@
+"""Self-service edits, change requests and their review by the branch; spot checks."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from members.fakes import person
+from shared.calendar import WorkingDayCalendar
+
+from .conftest import Tree
+
+rng = random.Random(11)
+CAL = WorkingDayCalendar()
+
+
+async def new_member(
+    client: httpx.AsyncClient, admin: Callable, branch: uuid.UUID
+) -> dict[str, Any]:
+    r = await client.post(f"/orgs/{branch}/members", json=person(rng), headers=admin(branch))
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def test_a_self_edit_of_the_phone_applies_at_once_and_opens_a_review(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable, member_caller: Callable
+) -> None:
+    me = await new_member(client, admin, tree.branch_a)
+    r = await client.patch(
+        f"/members/{me['id']}", json={"phone": "13912345678"}, headers=member_caller(me)
+    )
+    assert r.status_code == 200 and r.json()["phone"] == "13912345678"
+    reviews = (
+        await client.get(f"/orgs/{tree.branch_a}/reviews", headers=admin(tree.branch_a))
+    ).json()
+    [mine] = [i for i in reviews["items"] if i["member_id"] == me["id"]]
+    assert mine["kind"] == "self_edit" and mine["changes"]["phone"]["to"] == "13912345678"
+    submitted_on = (
+        datetime.fromisoformat(mine["submitted_at"]).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    )
+    assert date.fromisoformat(mine["due_by"]) == CAL.add_working_days(submitted_on, 5)
+    assert mine["overdue"] is False
+
+
+async def test_a_member_cannot_change_a_key_field_directly(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable, member_caller: Callable
+) -> None:
+    me = await new_member(client, admin, tree.branch_a)
+    r = await client.patch(
+        f"/members/{me['id']}", json={"joined_on": "2015-05-04"}, headers=member_caller(me)
+    )
+    assert r.status_code == 403 and r.json()["code"] == "member.key_field_needs_approval"
+    assert (await client.get(f"/members/{me['id']}", headers=member_caller(me))).json()[
+        "joined_on"
+    ] == me["joined_on"]
+
+
+async def test_a_joining_date_change_waits_for_approval(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable, member_caller: Callable, db
+) -> None:
+    me = await new_member(client, admin, tree.branch_a)
+    new_date = str(date.fromisoformat(me["joined_on"]) + timedelta(days=1))
+    r = await client.post(
+        f"/members/{me['id']}/change-requests",
+        json={"changes": {"joined_on": new_date}, "reason": "档案记载有误"},
+        headers=member_caller(me),
+    )
+    assert r.status_code == 201 and r.json()["status"] == "pending"
+    assert (await client.get(f"/members/{me['id']}", headers=member_caller(me))).json()[
+        "joined_on"
+    ] == me["joined_on"]
+    again = await client.post(
+        f"/members/{me['id']}/change-requests",
+        json={"changes": {"joined_on": new_date}, "reason": "再次"},
+        headers=member_caller(me),
+    )
+    assert again.status_code == 409
+
+    approved = await client.post(
+        f"/change-requests/{r.json()['id']}/approve", headers=admin(tree.branch_a)
+    )
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    assert (await client.get(f"/members/{me['id']}", headers=member_caller(me))).json()[
+        "joined_on"
+    ] == new_date
+    types = [
+        row.type for row in await db("SELECT type FROM outbox ORDER BY created_at DESC, id LIMIT 3")
+    ]
+    assert {"member.change_approved", "member.updated"} <= set(types)
+
+
+async def test_a_rejection_needs_a_reason_and_tells_the_member(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable, member_caller: Callable, db
+) -> None:
+    me = await new_member(client, admin, tree.branch_a)
+    r = await client.post(
+        f"/members/{me['id']}/change-requests",
+        json={"changes": {"joined_place": "另一所学校"}, "reason": "记错了"},
+        headers=member_caller(me),
+    )
+    no_reason = await client.post(
+        f"/change-requests/{r.json()['id']}/reject", json={}, headers=admin(tree.branch_a)
+    )
+    assert no_reason.status_code == 422
+    rejected = await client.post(
+        f"/change-requests/{r.json()['id']}/reject",
+        json={"reason": "请附证明材料"},
+        headers=admin(tree.branch_a),
+    )
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    [event] = await db(
+        "SELECT envelope FROM outbox WHERE type = 'member.change_rejected' "
+        "AND envelope->'data'->>'request_id' = :id",
+        id=r.json()["id"],
+    )
+    assert event.envelope["data"]["reason"] == "请附证明材料"
+    assert "phone" not in str(event.envelope)
+
+
+async def test_a_sibling_countys_admin_cannot_approve(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable, member_caller: Callable
+) -> None:
+    me = await new_member(client, admin, tree.branch_a)
+    r = await client.post(
+        f"/members/{me['id']}/change-requests",
+        json={"changes": {"joined_place": "某地"}, "reason": "更正"},
+        headers=member_caller(me),
+    )
+    assert (
+        await client.post(
+            f"/change-requests/{r.json()['id']}/approve", headers=admin(tree.county_b)
+        )
+    ).status_code == 404
+
+
+async def test_a_spot_check_samples_at_least_ten_percent_of_the_lower_orgs_records(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable
+) -> None:
+    for _ in range(12):
+        await new_member(client, admin, tree.branch_b)
+    today = date.today()
+    period = {"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=1))}
+    low = await client.post(
+        f"/orgs/{tree.county_b}/spot-checks",
+        json=period | {"ratio": 0.05},
+        headers=admin(tree.county_b),
+    )
+    assert low.status_code == 422 and low.json()["code"] == "spot_check.ratio_too_low"
+    r = await client.post(
+        f"/orgs/{tree.county_b}/spot-checks",
+        json=period | {"ratio": 0.1},
+        headers=admin(tree.county_b),
+    )
+    assert r.status_code == 201, r.text
+    check = r.json()
+    assert check["population"] >= 12
+    assert check["sample_size"] == len(check["items"]) >= -(-check["population"] // 10)
+    assert {i["branch_id"] for i in check["items"]} == {str(tree.branch_b)}
+
+    [first, *rest] = check["items"]
+    failed = await client.post(
+        f"/spot-checks/{check['id']}/items/{first['id']}",
+        json={"result": "fail", "note": "入团时间与档案不符"},
+        headers=admin(tree.county_b),
+    )
+    assert failed.status_code == 200 and failed.json()["rectification_id"]
+    for item in rest:
+        await client.post(
+            f"/spot-checks/{check['id']}/items/{item['id']}",
+            json={"result": "pass"},
+            headers=admin(tree.county_b),
+        )
+    twice = await client.post(
+        f"/spot-checks/{check['id']}/items/{first['id']}",
+        json={"result": "pass"},
+        headers=admin(tree.county_b),
+    )
+    assert twice.status_code == 409
+    accuracy = (
+        await client.get(f"/orgs/{tree.county_b}/spot-check-accuracy", headers=admin(tree.county_b))
+    ).json()
+    [branch] = [a for a in accuracy if a["org_id"] == str(tree.branch_b)]
+    assert (branch["checked"], branch["passed"]) == (len(check["items"]), len(check["items"]) - 1)
+
+
+async def test_a_branch_spot_check_of_itself_finds_nothing_to_sample(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable
+) -> None:
+    await new_member(client, admin, tree.branch_a)
+    today = date.today()
+    r = await client.post(
+        f"/orgs/{tree.branch_a}/spot-checks",
+        json={"from": str(today), "to": str(today), "ratio": 0.5},
+        headers=admin(tree.branch_a),
+    )
+    assert r.status_code == 201 and r.json()["population"] == 0 and r.json()["items"] == []

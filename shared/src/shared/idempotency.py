@@ -1,0 +1,80 @@
+"""`Idempotency-Key` on POSTs that move money or import: a repeat with the same key gets the first
+response and changes nothing; the same key with a different request is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.problems import Problem
+
+
+def request_hash(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Stored:
+    status_code: int
+    body: Any
+
+
+async def replay(
+    session: AsyncSession, account_id: uuid.UUID, key: str, fingerprint: str
+) -> Stored | None:
+    """The stored response for this key, None for a new key. Locks the key for this transaction
+    so two concurrent first attempts cannot both run."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"{account_id}:{key}"}
+    )
+    row = (
+        await session.execute(
+            text(
+                "SELECT request_hash, status_code, response FROM idempotency_keys "
+                "WHERE account_id = :a AND key = :k"
+            ),
+            {"a": account_id, "k": key},
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.request_hash != fingerprint:
+        raise Problem(
+            422,
+            "request.idempotency_key_reused",
+            "This Idempotency-Key was used for a different request.",
+        )
+    return Stored(row.status_code, row.response)
+
+
+async def remember(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    key: str,
+    fingerprint: str,
+    status_code: int,
+    body: Any,
+) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO idempotency_keys (account_id, key, request_hash, status_code, response) "
+            "VALUES (:a, :k, :h, :s, CAST(:r AS jsonb))"
+        ),
+        {
+            "a": account_id,
+            "k": key,
+            "h": fingerprint,
+            "s": status_code,
+            "r": json.dumps(body, default=str),
+        },
+    )

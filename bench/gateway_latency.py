@@ -11,31 +11,15 @@ both and the difference, then the resident memory (RSS) of every process after a
 from __future__ import annotations
 
 import argparse
-import asyncio
-import secrets
 import statistics
-import sys
-import tempfile
 import time
 import uuid
-from datetime import date
 from pathlib import Path
 
-import asyncpg
 import httpx
+from common import percentile, running_system
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from deploy.launcher import System, amqp_url_with_vhost, create_vhost, delete_vhost  # noqa: E402
-from shared.caller import Caller, sign_caller  # noqa: E402
-
-PASSWORD = "Bench-Mark-2026!"  # noqa: S105 - a throw-away installation
-
-
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+from shared.caller import Caller, sign_caller
 
 
 def timed(
@@ -60,72 +44,15 @@ def rss_mib(pid: int | None) -> float | None:
     return None
 
 
-async def drop_databases(prefix: str) -> None:
-    conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
-    try:
-        for row in await conn.fetch(
-            "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{prefix}_%"
-        ):
-            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
     args = parser.parse_args()
 
-    run = secrets.token_hex(3)
-    prefix = f"bench_{run}"
-    var_dir = Path(tempfile.mkdtemp(prefix="zhtj-bench-"))
-    create_vhost(prefix)
-    system = System(
-        REPO,
-        {
-            "LEAGUE_DB_PREFIX": prefix,
-            "LEAGUE_PORT_BASE": "30000",
-            "LEAGUE_AMQP_URL": amqp_url_with_vhost(prefix),
-            "LEAGUE_VAR_DIR": str(var_dir),
-            "LEAGUE_ADMIN_USERNAME": "admin",
-            "LEAGUE_ADMIN_PASSWORD": PASSWORD,
-            "LEAGUE_LOG_LEVEL": "WARNING",
-            # The benchmark measures routing and checks, not the per-account limiter.
-            "GATEWAY_RATE_PER_SECOND": "1000000",
-            "GATEWAY_RATE_BURST": "1000000",
-        },
-        output=var_dir / "system.log",
-    )
-    try:
-        system.prepare()
-        system.start_all()
-        system.wait_ready(timeout=120)
-        boot = system.bootstrap()
-        gateway = httpx.Client(base_url=f"{system.gateway_url}/api/v1", timeout=30)
-        for _ in range(300):
-            if httpx.get(f"{system.gateway_url}/readyz").status_code == 200:
-                break
-            time.sleep(0.2)
-        token = gateway.post(
-            "/auth/login", json={"username": "admin", "password": PASSWORD}
-        ).json()["access_token"]
-        gateway.headers["Authorization"] = f"Bearer {token}"
-        doc = gateway.post("/documents", files={"file": ("a.pdf", b"%PDF-1.4 bench")}).json()["id"]
-        today = str(date.today())
-        org = gateway.post(
-            "/orgs",
-            json={
-                "parent_id": boot["root_org_id"],
-                "name": "基准测试市委",
-                "type": "committee",
-                "founded_on": today,
-                "approved_on": today,
-                "leader_name": "测",
-                "leader_phone": "13800138000",
-                "approval_document_id": doc,
-            },
-        ).json()["id"]
+    with running_system(30000) as bench:
+        system, boot, gateway = bench.system, bench.boot, bench.api
+        org = bench.create_org(boot["root_org_id"], "基准测试市委")
         direct = httpx.Client(base_url=system.service_url("org"), timeout=30)
         root_admin = Caller(
             account_id=uuid.UUID(boot["account_id"]) if "account_id" in boot else None,
@@ -168,10 +95,6 @@ def main() -> None:
                 total += mib
                 print(f"  {name:22}{mib:8.1f} MiB")
         print(f"  {'total':22}{total:8.1f} MiB")
-    finally:
-        system.shutdown()
-        asyncio.run(drop_databases(prefix))
-        delete_vhost(prefix)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
-from members.fakes import person
-
 from .conftest import Api, Running, Tree, eventually, login
 
 HEADERS = [

@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import (
 
 
 def make_engine(url: str, *, pool_size: int = 10, instrument: bool = True) -> AsyncEngine:
+    # hide_parameters: a database error's message must not carry the statement's values (phone
+    # numbers, sealed ID numbers) into the logs.
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
     )
     if instrument:
         SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)

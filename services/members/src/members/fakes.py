@@ -43,3 +43,12 @@ def person(rng: random.Random, today: date | None = None) -> dict[str, str]:
         "phone": "1" + rng.choice("3456789") + "".join(rng.choice("0123456789") for _ in range(9)),
         "employer": rng.choice(("", "某某科技有限公司", "某某大学", "某某医院")),
     }
+
+
+def people(count: int, rng: random.Random, today: date | None = None) -> list[dict[str, str]]:
+    """`count` members with distinct ID numbers (random ones collide now and then, as in life)."""
+    out: dict[str, dict[str, str]] = {}
+    while len(out) < count:
+        p = person(rng, today)
+        out.setdefault(p["id_number"], p)
+    return list(out.values())

@@ -1,0 +1,116 @@
+"""What the benchmark scripts share: a throw-away copy of the whole system, an admin session
+through the gateway, percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from deploy.launcher import System, amqp_url_with_vhost, create_vhost, delete_vhost  # noqa: E402
+
+PASSWORD = "Bench-Mark-2026!"  # noqa: S105 - a throw-away installation
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class Bench:
+    system: System
+    prefix: str
+    boot: dict[str, Any]
+    api: httpx.Client  # logged in as the root admin, base URL .../api/v1
+
+    def db_url(self, service: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:5432/{self.prefix}_{service}"
+
+    def create_org(self, parent: str, name: str, type_: str = "committee") -> str:
+        doc = self.api.post("/documents", files={"file": ("a.pdf", b"%PDF-1.4 bench")}).json()["id"]
+        today = str(date.today())
+        r = self.api.post(
+            "/orgs",
+            json={
+                "parent_id": parent,
+                "name": name,
+                "type": type_,
+                "founded_on": today,
+                "approved_on": today,
+                "leader_name": "测",
+                "leader_phone": "13800138000",
+                "approval_document_id": doc,
+            },
+        )
+        r.raise_for_status()
+        return str(r.json()["id"])
+
+
+async def _drop_databases(prefix: str) -> None:
+    conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        for row in await conn.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{prefix}_%"
+        ):
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def running_system(port_base: int, **env: str) -> Iterator[Bench]:
+    """The whole system on its own databases, vhost and ports; removed afterwards."""
+    prefix = f"bench_{secrets.token_hex(3)}"
+    var_dir = Path(tempfile.mkdtemp(prefix="zhtj-bench-"))
+    create_vhost(prefix)
+    system = System(
+        REPO,
+        {
+            "LEAGUE_DB_PREFIX": prefix,
+            "LEAGUE_PORT_BASE": str(port_base),
+            "LEAGUE_AMQP_URL": amqp_url_with_vhost(prefix),
+            "LEAGUE_VAR_DIR": str(var_dir),
+            "LEAGUE_ADMIN_USERNAME": "admin",
+            "LEAGUE_ADMIN_PASSWORD": PASSWORD,
+            "LEAGUE_LOG_LEVEL": "WARNING",
+            # Benchmarks measure the work, not the per-account limiter.
+            "GATEWAY_RATE_PER_SECOND": "1000000",
+            "GATEWAY_RATE_BURST": "1000000",
+            **env,
+        },
+        output=var_dir / "system.log",
+    )
+    try:
+        system.prepare()
+        system.start_all()
+        system.wait_ready(timeout=120)
+        boot = system.bootstrap()
+        for _ in range(300):
+            if httpx.get(f"{system.gateway_url}/readyz").status_code == 200:
+                break
+            time.sleep(0.2)
+        api = httpx.Client(base_url=f"{system.gateway_url}/api/v1", timeout=300)
+        token = api.post("/auth/login", json={"username": "admin", "password": PASSWORD}).json()[
+            "access_token"
+        ]
+        api.headers["Authorization"] = f"Bearer {token}"
+        yield Bench(system, prefix, boot, api)
+    finally:
+        system.shutdown()
+        asyncio.run(_drop_databases(prefix))
+        delete_vhost(prefix)

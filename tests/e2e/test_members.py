@@ -3,58 +3,22 @@ activates the account, edits the phone, asks for a joining-date change; scopes h
 
 from __future__ import annotations
 
-import io
 import random
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from openpyxl import Workbook
 
-from members.fakes import people
+from members.fakes import as_xlsx, people
 
 from .conftest import Api, Running, Tree, eventually, login
 
-HEADERS = [
-    "姓名",
-    "性别",
-    "民族",
-    "出生日期",
-    "身份证号",
-    "入团时间",
-    "入团地点",
-    "手机号",
-    "工作单位",
-]
-FIELDS = [
-    "name",
-    "gender",
-    "ethnicity",
-    "birth_date",
-    "id_number",
-    "joined_on",
-    "joined_place",
-    "phone",
-    "employer",
-]
 PASSWORD = "Member-Pass-2026"
-
-
-def workbook(rows: list[dict[str, str]]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(HEADERS)
-    for p in rows:
-        sheet.append([p[f] for f in FIELDS])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
 def sheet() -> bytes:
-    return workbook(people(500, random.Random(500)))
+    return as_xlsx(list(people(500, random.Random(500))))
 
 
 @pytest.fixture(scope="module")

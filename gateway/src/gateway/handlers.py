@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 
 from gateway.proxy import Upstreams
-from gateway.scope import FrozenAccounts, node_from_json
+from gateway.scope import FrozenAccounts
 from shared.bus import Bus, EventHandler, PermanentError, Subscription
 from shared.events import ORG_EVENTS, AccountFrozen, AccountUnfrozen, Envelope, Event, OrgSnapshot
 from shared.logging import get_logger
-from shared.orgtree import OrgNode, OrgTree
+from shared.orgtree import OrgNode, OrgTree, node_from_internal_json
 
 log = get_logger(__name__)
 
@@ -128,7 +128,7 @@ class StateFeed:
 
     async def load_orgs(self) -> None:
         items = await _items(self.upstreams, "org", "/internal/orgs")
-        self.tree.apply_all(node_from_json(item) for item in items)
+        self.tree.apply_all(node_from_internal_json(item) for item in items)
         self.orgs_loaded = True
         log.info("org_snapshot_loaded", orgs=len(self.tree))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
 
 import httpx
 
@@ -12,26 +11,18 @@ from gateway.proxy import Upstreams, service_unavailable, upstream_problem
 from gateway.routes import Policy
 from shared.caller import Caller
 from shared.logging import get_logger
-from shared.orgtree import OrgNode, OrgTree, is_admin_over, is_member_inside
+from shared.orgtree import (
+    OrgNode,
+    OrgTree,
+    is_admin_over,
+    is_member_inside,
+    node_from_internal_json,
+)
 from shared.problems import Problem
 
 log = get_logger(__name__)
 
 OrgLookup = Callable[[uuid.UUID], Awaitable[OrgNode | None]]
-
-
-def node_from_json(body: Mapping[str, Any]) -> OrgNode:
-    """An organisation as org's internal routes give it: {id, parent_id, path, name, ...}."""
-    parent = body.get("parent_id")
-    return OrgNode(
-        id=uuid.UUID(str(body["id"])),
-        parent_id=uuid.UUID(str(parent)) if parent else None,
-        path=tuple(uuid.UUID(str(p)) for p in body["path"]),
-        name=str(body["name"]),
-        org_type=str(body["org_type"]),
-        status=str(body["status"]),
-        revision=int(body["revision"]),
-    )
 
 
 def org_lookup(upstreams: Upstreams) -> OrgLookup:
@@ -48,7 +39,7 @@ def org_lookup(upstreams: Upstreams) -> OrgLookup:
             log.warning("org_lookup_failed", status=response.status_code)
             raise service_unavailable("org")
         try:
-            return node_from_json(response.json())
+            return node_from_internal_json(response.json())
         except (KeyError, ValueError, TypeError) as exc:
             log.error("org_lookup_malformed", error=type(exc).__name__)
             raise service_unavailable("org") from exc

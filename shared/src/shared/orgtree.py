@@ -7,7 +7,7 @@ by organisation keeps a copy: in memory (the gateway) or in its own `org_replica
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -109,7 +109,7 @@ def replica_handlers(
     return dict.fromkeys(ORG_EVENTS, handler)
 
 
-def node_from_internal_json(body: dict[str, object]) -> OrgNode:
+def node_from_internal_json(body: Mapping[str, object]) -> OrgNode:
     """An organisation as the org service's internal routes give it."""
     parent = body.get("parent_id")
     path = body["path"]
@@ -183,3 +183,11 @@ async def upsert_replica_node(session: AsyncSession, node: OrgNode) -> None:
             "revision": node.revision,
         },
     )
+
+
+def require_admin_over(caller: Caller, path: Sequence[uuid.UUID]) -> None:
+    """403 `auth.out_of_scope` unless the caller is admin over the organisation at `path`."""
+    from shared.problems import Problem
+
+    if not is_admin_over(caller, path):
+        raise Problem(403, "auth.out_of_scope", "This organisation is outside your responsibility.")

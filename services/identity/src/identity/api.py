@@ -16,7 +16,7 @@ from identity.settings import IdentitySettings
 from identity.tokens import issue_token
 from shared.audit import audit
 from shared.http import CallerDep, SessionDep, route_policy
-from shared.orgtree import is_admin_over
+from shared.orgtree import require_admin_over
 from shared.problems import Problem
 
 router = APIRouter()
@@ -231,8 +231,7 @@ async def security_check(
     org_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
 ) -> SecurityCheckOut:
     node = await service.node_or_404(session, org_id)
-    if not is_admin_over(caller, node.path):
-        raise Problem(403, "auth.out_of_scope", "This organisation is outside your responsibility.")
+    require_admin_over(caller, node.path)
     findings = await service.security_check(
         session, node, timedelta(days=_settings(request).password_max_age_days)
     )
@@ -330,10 +329,7 @@ async def activation_codes(
     sealer = service.activation_sealer(_settings(request).platform.internal_secret)
     async with session.begin():
         node = await service.node_or_404(session, org_id)
-        if not is_admin_over(caller, node.path):
-            raise Problem(
-                403, "auth.out_of_scope", "This organisation is outside your responsibility."
-            )
+        require_admin_over(caller, node.path)
         await audit(session, caller, "activation_codes.list", "org", org_id)
         pending = await service.pending_activations(session, org_id, sealer)
     return ActivationCodesOut(items=[ActivationCodeOut(**p.__dict__) for p in pending])

@@ -52,3 +52,37 @@ def people(count: int, rng: random.Random, today: date | None = None) -> list[di
         p = person(rng, today)
         out.setdefault(p["id_number"], p)
     return list(out.values())
+
+
+def as_xlsx(rows: list[dict[str, object]]) -> bytes:
+    """A sheet as a secretary fills the template: Chinese headers, one member a row."""
+    import io
+
+    from openpyxl import Workbook
+
+    from members.domain.imports import TEMPLATE_COLUMNS
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append([header for header, _, _ in TEMPLATE_COLUMNS])
+    for row in rows:
+        sheet.append([row.get(field, "") for _, field, _ in TEMPLATE_COLUMNS])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def as_csv(rows: list[dict[str, object]], bom: bool = True) -> bytes:
+    """The same as UTF-8 CSV, with the byte-order mark Excel writes (or without)."""
+    import csv
+    import io
+
+    from members.domain.imports import TEMPLATE_COLUMNS
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([header for header, _, _ in TEMPLATE_COLUMNS])
+    for row in rows:
+        writer.writerow([row.get(field, "") for _, field, _ in TEMPLATE_COLUMNS])
+    return (("\ufeff" if bom else "") + out.getvalue()).encode()

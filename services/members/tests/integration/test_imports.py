@@ -2,64 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import random
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import httpx
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 
-from members.fakes import person
+from members.fakes import as_csv, as_xlsx, person
 
 from .conftest import Tree
 
 rng = random.Random(7)
-HEADERS = [
-    "姓名",
-    "性别",
-    "民族",
-    "出生日期",
-    "身份证号",
-    "入团时间",
-    "入团地点",
-    "手机号",
-    "工作单位",
-]
-FIELDS = [
-    "name",
-    "gender",
-    "ethnicity",
-    "birth_date",
-    "id_number",
-    "joined_on",
-    "joined_place",
-    "phone",
-    "employer",
-]
-
-
-def as_csv(people: list[dict[str, Any]], bom: bool = True) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(HEADERS)
-    for p in people:
-        writer.writerow([p.get(f, "") for f in FIELDS])
-    return (("\ufeff" if bom else "") + out.getvalue()).encode()
-
-
-def as_xlsx(rows: list[list[Any]]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(HEADERS)
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 async def upload(
@@ -119,10 +74,11 @@ async def test_one_bad_row_imports_nothing_and_every_problem_is_listed(
 async def test_id_numbers_that_excel_turned_into_numbers_get_their_own_message(
     client: httpx.AsyncClient, tree: Tree, admin: Callable
 ) -> None:
-    p = person(rng)
-    row = [p[f] for f in FIELDS]
-    row[4] = float(p["id_number"][:17])  # what Excel keeps of a number typed into a numeric cell
-    r = await upload(client, admin(tree.branch_a), tree.branch_a, as_xlsx([row]), name="团员.xlsx")
+    p: dict[str, object] = dict(person(rng))
+    p["id_number"] = float(
+        str(p["id_number"])[:17]
+    )  # what Excel keeps of a number in a numeric cell
+    r = await upload(client, admin(tree.branch_a), tree.branch_a, as_xlsx([p]), name="团员.xlsx")
     assert r.status_code == 422
     [problem] = [e for e in r.json()["errors"] if e["column"] == "身份证号"]
     assert "文本" in problem["message"] and "text" in problem["message"]
@@ -133,12 +89,12 @@ async def test_an_xlsx_with_real_date_cells_imports(
 ) -> None:
     from datetime import date
 
-    rows = []
+    rows: list[dict[str, object]] = []
     for _ in range(3):
-        p = person(rng)
-        row: list[Any] = [p[f] for f in FIELDS]
-        row[3], row[5] = date.fromisoformat(p["birth_date"]), date.fromisoformat(p["joined_on"])
-        rows.append(row)
+        p: dict[str, object] = dict(person(rng))
+        p["birth_date"] = date.fromisoformat(str(p["birth_date"]))
+        p["joined_on"] = date.fromisoformat(str(p["joined_on"]))
+        rows.append(p)
     r = await upload(client, admin(tree.branch_b), tree.branch_b, as_xlsx(rows), name="团员.xlsx")
     assert r.status_code == 200, r.text
     assert r.json()["imported"] == 3

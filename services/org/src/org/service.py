@@ -26,7 +26,7 @@ from shared.calendar import WorkingDayCalendar
 from shared.caller import Caller
 from shared.db import keyset_after
 from shared.events import OrgCreated, OrgDissolved, OrgStatus, OrgType, OrgUpdated
-from shared.orgtree import is_admin_over, is_member_inside
+from shared.orgtree import is_admin_over, is_member_inside, require_admin_over
 from shared.outbox import record_event
 from shared.problems import Problem
 
@@ -114,8 +114,7 @@ async def check_can_view(session: AsyncSession, caller: Caller, org: Org) -> Non
 
 
 def check_admin_over(caller: Caller, org: Org) -> None:
-    if not is_admin_over(caller, org.path):
-        raise out_of_scope()
+    require_admin_over(caller, org.path)
 
 
 async def create_org(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.db import Member
 from shared.caller import Caller
-from shared.orgtree import OrgDirectory, OrgNode, is_admin_over
+from shared.orgtree import OrgDirectory, OrgNode, is_admin_over, require_admin_over
 from shared.problems import Problem
 
 PRODUCER = "members"
@@ -39,10 +39,6 @@ def path_ids(text: str) -> list[uuid.UUID]:
 def member_not_found() -> Problem:
     # Also for records outside the caller's scope: their existence is not revealed.
     return Problem(404, "member.not_found", "No such member.")
-
-
-def out_of_scope() -> Problem:
-    return Problem(403, "auth.out_of_scope", "This organisation is outside your responsibility.")
 
 
 @dataclass(frozen=True)
@@ -77,8 +73,7 @@ async def org_in_scope(
     node = await directory.node(session, org_id)
     if node is None:
         raise Problem(404, "org.not_found", "No such organisation.")
-    if not is_admin_over(caller, node.path):
-        raise out_of_scope()
+    require_admin_over(caller, node.path)
     return node
 
 

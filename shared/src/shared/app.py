@@ -24,6 +24,7 @@ from shared.db import asyncpg_dsn, make_engine, make_sessionmaker
 from shared.logging import configure_logging, get_logger
 from shared.outbox import OutboxRelay, outbox_backlog
 from shared.problems import Problem, install_problem_handlers
+from shared.queue_metrics import QueueGauges
 from shared.settings import ServiceSettings
 from shared.telemetry import current_trace_id, setup_tracing
 
@@ -95,6 +96,12 @@ def install_observability(app: FastAPI) -> None:
             with contextlib.suppress(Exception):
                 async with sessions() as session:
                     OUTBOX_BACKLOG.set(await outbox_backlog(session))
+        gauges: QueueGauges | None = getattr(request.app.state, "queue_gauges", None)
+        if gauges is not None:
+            try:
+                await asyncio.wait_for(gauges.refresh(), timeout=3)
+            except Exception as exc:  # the broker being away must not fail the whole scrape
+                log.warning("queue_metrics_unavailable", error=type(exc).__name__)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -121,6 +128,9 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         resources = build_resources(settings)
         app.state.resources = resources
         app.state.sessions = resources.sessions
+        app.state.queue_gauges = QueueGauges(
+            settings.platform.amqp_url, [s.queue for s in spec.subscriptions(resources)]
+        )
         if spec.on_startup is not None:
             await spec.on_startup(resources, app)
         log.info("api_started", port=settings.port)

@@ -230,3 +230,30 @@ async def test_the_consumer_span_continues_the_trace_of_the_writing_transaction(
     await eventually(lambda: effects(sessions, consumer))
     names = {s.name for s in spans.get_finished_spans() if s.context.trace_id == trace_id}
     assert {"use case", "org.created publish", f"{consumer} process"} <= names
+
+
+async def test_metrics_report_how_many_events_wait_in_a_queue_and_its_dlq(
+    bus: Bus, platform: PlatformSettings
+) -> None:
+    from prometheus_client import REGISTRY
+
+    from shared.queue_metrics import QueueGauges
+
+    queue_name = f"q.{uuid.uuid4().hex[:8]}"
+    await bus.declare(Subscription(queue_name, {"org.created": recording_handler(queue_name)}))
+    for _ in range(3):
+        await bus.publish_event(
+            org_created().envelope("test").model_dump_json().encode(),
+            event_type="org.created",
+            message_id=str(uuid.uuid4()),
+            headers={},
+        )
+    gauges = QueueGauges(platform.amqp_url, [queue_name])
+
+    async def depth() -> float | None:
+        await gauges.refresh()
+        value = REGISTRY.get_sample_value("queue_messages", {"queue": queue_name})
+        return value if value == 3 else None
+
+    assert await eventually(depth) == 3
+    assert REGISTRY.get_sample_value("dlq_messages", {"queue": queue_name}) == 0

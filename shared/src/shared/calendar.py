@@ -39,6 +39,7 @@ class WorkingDayCalendar:
             checked[_require_date(day)] = bool(working)
         self._overrides: Mapping[date, bool] = MappingProxyType(checked)
         self._fallback_years: set[int] = set()
+        self._days: dict[date, bool] = {}
 
     @property
     def overrides(self) -> Mapping[date, bool]:
@@ -59,6 +60,14 @@ class WorkingDayCalendar:
 
     def is_working_day(self, d: date) -> bool:
         d = _require_date(d)
+        # Deadlines over many records ask the same days again and again; the package's look-up
+        # costs far more than a dict.
+        known = self._days.get(d)
+        if known is None:
+            known = self._days[d] = self._compute_working_day(d)
+        return known
+
+    def _compute_working_day(self, d: date) -> bool:
         override = self._overrides.get(d)
         if override is not None:
             return override

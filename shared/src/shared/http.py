@@ -6,10 +6,11 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.caller import CALLER_HEADER, SIGNATURE_HEADER, BadCallerHeader, Caller, verify_caller
@@ -84,3 +85,22 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
 
 
 LimitQuery = Annotated[int, Query(ge=1, le=500)]
+
+
+def _plausible_day(value: date) -> date:
+    if not 1900 <= value.year <= 2100:
+        raise ValueError("must be between 1900-01-01 and 2100-12-31")
+    return value
+
+
+def _non_blank(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+# Dates people enter: deadlines are computed from them, so 9999-12-31 is refused up front.
+Day = Annotated[date, AfterValidator(_plausible_day)]
+# Free text that must say something (a reason, a name): surrounding spaces dropped.
+NonBlank = Annotated[str, AfterValidator(_non_blank)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from datetime import timedelta
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.problems import Problem
+
+KEEP = timedelta(days=3)
 
 
 def request_hash(*parts: bytes | str) -> str:
@@ -65,6 +68,11 @@ async def remember(
     status_code: int,
     body: Any,
 ) -> None:
+    # Keys are for retries of one request, not for ever: old ones go as new ones come.
+    await session.execute(
+        text("DELETE FROM idempotency_keys WHERE created_at < now() - CAST(:keep AS interval)"),
+        {"keep": KEEP},
+    )
     await session.execute(
         text(
             "INSERT INTO idempotency_keys (account_id, key, request_hash, status_code, response) "

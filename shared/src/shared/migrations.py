@@ -136,6 +136,7 @@ IDEMPOTENCY_DDL = [
         PRIMARY KEY (account_id, key)
     )
     """,
+    "CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at)",
 ]
 
 

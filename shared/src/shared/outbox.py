@@ -167,7 +167,8 @@ class OutboxRelay:
     async def purge_sent(self) -> None:
         async with self.sessions() as session, session.begin():
             await session.execute(
-                text("DELETE FROM outbox WHERE sent_at < now() - :keep"), {"keep": self.keep_sent}
+                text("DELETE FROM outbox WHERE sent_at < now() - CAST(:keep AS interval)"),
+                {"keep": self.keep_sent},
             )
 
 

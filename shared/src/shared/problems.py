@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.logging import get_logger
@@ -102,6 +103,30 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         return problem_response(Problem(exc.status_code, code, str(exc.detail)))
 
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DBAPIError)
+        # SQLSTATE class 22 is "data exception": a value the database cannot hold (a NUL
+        # character, a number or date out of range). It came from the request, so it is the
+        # client's to fix; the transaction was rolled back, nothing was written.
+        if str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
+            # Logged (without the values) so that a bug of ours answering 422 is still seen.
+            log.warning("request_value_refused_by_database", error=type(exc.orig).__name__)
+            return problem_response(
+                Problem(
+                    422,
+                    "request.invalid_value",
+                    "A value in the request contains characters or a size the system cannot store.",
+                )
+            )
+        return await on_unexpected(request, exc)
+
+    async def on_overflow(_: Request, exc: Exception) -> JSONResponse:
+        return problem_response(
+            Problem(
+                422, "request.invalid_value", "A date or number in the request is out of range."
+            )
+        )
+
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", error_type=type(exc).__name__)
         return problem_response(Problem(500, "internal.error", "Something went wrong on our side."))
@@ -109,4 +134,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(OverflowError, on_overflow)
     app.add_exception_handler(Exception, on_unexpected)

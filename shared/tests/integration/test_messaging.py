@@ -257,3 +257,20 @@ async def test_metrics_report_how_many_events_wait_in_a_queue_and_its_dlq(
 
     assert await eventually(depth) == 3
     assert REGISTRY.get_sample_value("dlq_messages", {"queue": queue_name}) == 0
+
+
+async def test_sent_events_older_than_a_week_are_purged_and_unsent_ones_kept(
+    sessions: async_sessionmaker[AsyncSession], relay: OutboxRelay
+) -> None:
+    async with sessions() as session, session.begin():
+        old = await record_event(session, org_created("旧"), "test")
+        unsent = await record_event(session, org_created("未发"), "test")
+    async with sessions() as session, session.begin():
+        await session.execute(
+            text("UPDATE outbox SET sent_at = now() - interval '8 days' WHERE id = :id"),
+            {"id": uuid.UUID(old)},
+        )
+    await relay.purge_sent()
+    async with sessions() as session:
+        left = {str(r.id) for r in await session.execute(text("SELECT id FROM outbox"))}
+    assert old not in left and unsent in left

@@ -15,7 +15,7 @@ from identity.db import Account
 from identity.settings import IdentitySettings
 from identity.tokens import issue_token
 from shared.audit import audit
-from shared.http import CallerDep, SessionDep, route_policy
+from shared.http import CallerDep, NonBlank, SessionDep, route_policy
 from shared.orgtree import require_admin_over
 from shared.problems import Problem
 
@@ -73,7 +73,7 @@ class ActivateIn(BaseModel):
 
 
 class FreezeIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: NonBlank = Field(min_length=1, max_length=500)
 
 
 class CodeOut(BaseModel):
@@ -96,7 +96,7 @@ class SecurityCheckOut(BaseModel):
 
 
 class ApplicationIn(BaseModel):
-    responsible_name: str = Field(min_length=1, max_length=50)
+    responsible_name: NonBlank = Field(min_length=1, max_length=50)
     responsible_phone: Phone
     requested_username: str = Field(min_length=1, max_length=64)
     form_document_id: uuid.UUID
@@ -117,7 +117,7 @@ class ApprovedOut(BaseModel):
 
 
 class RejectIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: NonBlank = Field(min_length=1, max_length=1000)
 
 
 def _settings(request: Request) -> IdentitySettings:

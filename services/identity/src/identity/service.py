@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -201,7 +201,9 @@ async def activate(
         await _record_failure(session, account, now)
         raise invalid
     _check_strength(new_password, account.username)
-    found.used_at = now
+    # Every open code of the account ends here, not only the one used: a printed activation
+    # sheet must not stay a key to the account after a reset, nor the other way round.
+    await _retire_codes(session, account.id, now)
     account.status = "active"
     await _set_password(session, account, new_password)
 
@@ -262,7 +264,11 @@ async def issue_code(
     created_by: uuid.UUID | None,
     sealer: Sealer | None = None,
 ) -> tuple[str, datetime]:
-    """A new one-time code; with a sealer a sealed copy is kept, so the branch can print it."""
+    """A new one-time code; with a sealer a sealed copy is kept, so the branch can print it.
+
+    Issuing one retires the account's earlier codes: only the newest handed out works.
+    """
+    await _retire_codes(session, account.id, _now())
     code = generate_code()
     expires_at = _now() + ttl
     code_id = uuid.uuid4()
@@ -281,9 +287,21 @@ async def issue_code(
     return code, expires_at
 
 
+async def _retire_codes(session: AsyncSession, account_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        update(OneTimeCode)
+        .where(OneTimeCode.account_id == account_id, OneTimeCode.used_at.is_(None))
+        .values(used_at=now)
+    )
+
+
 async def one_time_code(
     session: AsyncSession, caller: Caller, account_id: uuid.UUID, ttl: timedelta, pepper: str
 ) -> tuple[str, datetime]:
+    if caller.account_id == account_id:
+        # A reset code for oneself would turn a stolen session into a new password without
+        # knowing the old one; a change of one's own password goes through /auth/password.
+        raise Problem(403, "account.cannot_reset_self", "Another admin must issue your reset code.")
     account = await _account_in_scope(session, caller, account_id, allow_self=False)
     await audit(session, caller, "account.one_time_code", "account", account.id)
     return await issue_code(session, account, "reset", ttl, pepper, caller.account_id)
@@ -463,6 +481,8 @@ async def approve_application(
     session: AsyncSession, caller: Caller, application_id: uuid.UUID
 ) -> tuple[Account, str]:
     application, node = await _pending_application(session, caller, application_id)
+    if node.status != "active":
+        raise Problem(409, "org.not_active", "The organisation was dissolved meanwhile.")
     initial_password = generate_password()
     account = await create_account(
         session,

@@ -177,3 +177,45 @@ async def test_the_security_check_lists_admins_that_never_logged_in(
             f"/orgs/{tree.city}/security-check", headers=as_admin(settings, tree.county_a)
         )
     ).status_code == 403
+
+
+async def test_a_new_code_retires_the_earlier_ones_and_using_one_retires_all(
+    client: httpx.AsyncClient, settings: IdentitySettings, tree: Tree, make_account
+) -> None:
+    username, account_id = await make_account(tree.county_a)
+    city = as_admin(settings, tree.city)
+    first = (await client.post(f"/accounts/{account_id}/one-time-code", headers=city)).json()[
+        "code"
+    ]
+    second = (await client.post(f"/accounts/{account_id}/one-time-code", headers=city)).json()[
+        "code"
+    ]
+    stale = await client.post(
+        "/auth/activate",
+        json={"username": username, "activation_code": first, "new_password": "Stolen-Pass-2026"},
+    )
+    assert stale.status_code == 422
+    assert (
+        await client.post(
+            "/auth/activate",
+            json={"username": username, "activation_code": second, "new_password": STRONG},
+        )
+    ).status_code == 204
+
+
+async def test_an_admin_cannot_issue_a_reset_code_for_itself(
+    client: httpx.AsyncClient, settings: IdentitySettings, tree: Tree, make_account
+) -> None:
+    _, account_id = await make_account(tree.county_a)
+    r = await client.post(
+        f"/accounts/{account_id}/one-time-code",
+        headers=as_admin(settings, tree.county_a, account_id),
+    )
+    assert r.status_code == 403 and r.json()["code"] == "account.cannot_reset_self"
+
+
+async def test_a_nul_character_in_a_username_is_a_clear_422_not_a_crash(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.post("/auth/login", json={"username": "ad\u0000min", "password": "x"})
+    assert r.status_code == 422 and r.json()["code"] == "request.invalid_value"

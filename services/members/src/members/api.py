@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -10,6 +12,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.db import Member, Review, SpotCheckItem
 from members.domain.member import validate_member
@@ -26,11 +30,13 @@ from members.service import (
 )
 from members.service import imports as import_service
 from members.settings import MembersSettings
-from members.sheets import XLSX, read_sheet, template_csv, template_xlsx
+from members.sheets import XLSX, template_csv, template_xlsx
 from shared.calendar import WorkingDayCalendar
 from shared.http import (
     CallerDep,
+    Day,
     LimitQuery,
+    NonBlank,
     SessionDep,
     decode_cursor,
     encode_cursor,
@@ -112,7 +118,7 @@ class ImportOut(BaseModel):
 
 class ChangeRequestIn(BaseModel):
     changes: dict[str, Any] = Field(description="key fields and their new values")
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: NonBlank = Field(min_length=1, max_length=1000)
 
 
 class ReviewOut(BaseModel):
@@ -138,7 +144,7 @@ class ReviewOut(BaseModel):
 
 
 class RejectIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: NonBlank = Field(min_length=1, max_length=1000)
 
 
 class PendingOut(BaseModel):
@@ -172,9 +178,9 @@ class ReviewsOut(BaseModel):
 
 
 class SpotCheckIn(BaseModel):
-    from_: date = Field(alias="from")
-    to: date
-    ratio: float
+    from_: Day = Field(alias="from")
+    to: Day
+    ratio: float = Field(allow_inf_nan=False)
 
 
 class SpotItemOut(BaseModel):
@@ -279,32 +285,46 @@ async def import_members(
             f"The file is larger than {settings.max_import_bytes // (1024 * 1024)} MB.",
         )
     fingerprint = request_hash(str(org_id), str(dry_run), content)
+    checked = await asyncio.to_thread(
+        import_service.check_sheet, content, file.filename, today(), settings.max_import_rows
+    )
     async with session.begin():
         if idempotency_key and caller.account_id:
             stored = await replay(session, caller.account_id, idempotency_key, fingerprint)
             if stored is not None:
-                return JSONResponse(stored.body, status_code=stored.status_code)
+                return await _replayed_import(session, stored.body)
         branch = await branch_for_new_members(session, _directory(request), caller, org_id)
-        sheet = read_sheet(content, file.filename)
-        outcome = await import_service.import_sheet(
-            session,
-            caller,
-            branch,
-            sheet,
-            _protection(request),
-            today(),
-            max_rows=settings.max_import_rows,
-            dry_run=dry_run,
+        outcome = await import_service.import_checked(
+            session, caller, branch, checked, _protection(request), dry_run=dry_run
         )
-        body = ImportOut(
-            imported=0 if dry_run else len(outcome.members),
-            dry_run=dry_run,
-            valid_rows=outcome.valid_rows,
-            members=[MemberOut.of(m) for m in outcome.members],
-        ).model_dump(mode="json")
         if idempotency_key and caller.account_id:
-            await remember(session, caller.account_id, idempotency_key, fingerprint, 200, body)
-    return JSONResponse(body)
+            # Only counts and ids are kept: the records themselves are read again on a replay,
+            # so no copy of personal data lies in the key table.
+            summary = {
+                "dry_run": dry_run,
+                "valid_rows": outcome.valid_rows,
+                "member_ids": [str(m.id) for m in outcome.members],
+            }
+            await remember(session, caller.account_id, idempotency_key, fingerprint, 200, summary)
+    return JSONResponse(_import_body(dry_run, outcome.valid_rows, outcome.members))
+
+
+def _import_body(dry_run: bool, valid_rows: int, members: Sequence[Member]) -> dict[str, Any]:
+    return ImportOut(
+        imported=0 if dry_run else len(members),
+        dry_run=dry_run,
+        valid_rows=valid_rows,
+        members=[MemberOut.of(m) for m in members],
+    ).model_dump(mode="json")
+
+
+async def _replayed_import(session: AsyncSession, summary: dict[str, Any]) -> JSONResponse:
+    ids = [uuid.UUID(i) for i in summary["member_ids"]]
+    found = {
+        m.id: m for m in (await session.execute(select(Member).where(Member.id.in_(ids)))).scalars()
+    }
+    members = [found[i] for i in ids if i in found]
+    return JSONResponse(_import_body(summary["dry_run"], summary["valid_rows"], members))
 
 
 @router.get(

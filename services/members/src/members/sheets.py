@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font
-from openpyxl.utils.exceptions import InvalidFileException
 
 from members.domain.imports import TEMPLATE_COLUMNS
 from shared.problems import Problem
@@ -33,34 +31,55 @@ def unreadable(detail: str) -> Problem:
     )
 
 
-def read_sheet(content: bytes, filename: str | None) -> Sheet:
-    """Sniff by content: an .xlsx is a zip archive; anything else must be UTF-8 text (CSV)."""
+def read_sheet(content: bytes, filename: str | None, max_rows: int) -> Sheet:
+    """Sniff by content: an .xlsx is a zip archive; anything else must be UTF-8 text (CSV).
+
+    Reading stops after `max_rows + 1` rows with anything in them: enough to tell the file is too
+    long, without reading a million rows first.
+    """
     if content[:4] == b"PK\x03\x04":
-        return _read_xlsx(content)
-    if (filename or "").lower().endswith((".xls", ".et")) or content[
-        :8
-    ] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        return _read_xlsx(content, max_rows)
+    old_excel = content[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    if old_excel or (filename or "").lower().endswith((".xls", ".et")):
         raise unreadable(
             "旧版 Excel（.xls）文件无法读取，请另存为 .xlsx 或 UTF-8 编码的 .csv / "
             "Old Excel (.xls) files cannot be read: save as .xlsx or UTF-8 .csv."
         )
-    return _read_csv(content)
+    return _read_csv(content, max_rows)
 
 
-def _read_xlsx(content: bytes) -> Sheet:
+def _take(rows: Iterable[Sequence[object]], max_rows: int) -> list[Sequence[object]]:
+    taken: list[Sequence[object]] = []
+    filled = 0
+    for row in rows:
+        taken.append(row)
+        if any(cell not in (None, "") for cell in row):
+            filled += 1
+            if filled > max_rows + 1:  # the header and one row too many
+                break
+    return taken
+
+
+def _read_xlsx(content: bytes, max_rows: int) -> Sheet:
+    # openpyxl raises many kinds of errors for a damaged file (zip, XML, missing parts, bad
+    # values); to a secretary they all mean one thing.
     try:
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
-        raise unreadable("无法读取该 Excel 文件 / The Excel file cannot be read.") from exc
-    try:
-        sheet = book.worksheets[0]
-        rows = [list(r) for r in sheet.iter_rows(values_only=True)]
-        return Sheet(rows, date1904=bool(getattr(book, "epoch", None) and book.epoch.year == 1904))
-    finally:
-        book.close()
+        try:
+            sheet = book.worksheets[0]
+            rows = _take((list(r) for r in sheet.iter_rows(values_only=True)), max_rows)
+            epoch = getattr(book, "epoch", None)
+            return Sheet(rows, date1904=bool(epoch and epoch.year == 1904))
+        finally:
+            book.close()
+    except Exception as exc:
+        raise unreadable(
+            "无法读取该 Excel 文件，请用 Excel 重新保存为 .xlsx / "
+            "The Excel file cannot be read: save it again as .xlsx."
+        ) from exc
 
 
-def _read_csv(content: bytes) -> Sheet:
+def _read_csv(content: bytes, max_rows: int) -> Sheet:
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -68,7 +87,13 @@ def _read_csv(content: bytes) -> Sheet:
             "CSV 文件不是 UTF-8 编码：请在 Excel 中另存为“CSV UTF-8” / "
             "The CSV file is not UTF-8: save it as 'CSV UTF-8' in Excel."
         ) from exc
-    return Sheet([row for row in csv.reader(io.StringIO(text))])
+    try:
+        return Sheet(_take(csv.reader(io.StringIO(text)), max_rows))
+    except csv.Error as exc:  # a cell longer than the csv module allows, a stray NUL, ...
+        raise unreadable(
+            "CSV 文件格式有误（例如某个单元格过长）/ "
+            "The CSV file is malformed (a cell is too long, for example)."
+        ) from exc
 
 
 def template_xlsx() -> bytes:

@@ -18,7 +18,9 @@ from org.storage import DocumentStorage
 from shared.calendar import WorkingDayCalendar
 from shared.http import (
     CallerDep,
+    Day,
     LimitQuery,
+    NonBlank,
     SessionDep,
     decode_cursor,
     encode_cursor,
@@ -37,8 +39,8 @@ class OrgCreate(BaseModel):
     parent_id: uuid.UUID
     name: str = Field(min_length=1, max_length=100)
     type: Literal["committee", "working_committee", "general_branch", "branch"]
-    founded_on: date
-    approved_on: date
+    founded_on: Day
+    approved_on: Day
     leader_name: str = Field(min_length=1, max_length=50)
     leader_phone: Phone
     approval_document_id: uuid.UUID
@@ -51,8 +53,8 @@ class OrgPatch(BaseModel):
 
 
 class Dissolution(BaseModel):
-    decided_on: date
-    reason: str = Field(min_length=1, max_length=1000)
+    decided_on: Day
+    reason: NonBlank = Field(min_length=1, max_length=1000)
 
 
 class OrgOut(BaseModel):

@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.db import Member
 from members.domain.imports import ImportProblem, map_headers, validate_numbered_rows
+from members.domain.member import MemberFields
 from members.protection import IdProtection
 from members.service.records import find_registered, insert_members
-from members.sheets import Sheet
+from members.sheets import read_sheet
 from shared.audit import audit
 from shared.caller import Caller
 from shared.orgtree import OrgNode
@@ -34,17 +35,18 @@ def problems_to_422(problems: list[ImportProblem]) -> Problem:
     )
 
 
-async def import_sheet(
-    session: AsyncSession,
-    caller: Caller,
-    branch: OrgNode,
-    sheet: Sheet,
-    protection: IdProtection,
-    today: date,
-    *,
-    max_rows: int,
-    dry_run: bool,
-) -> ImportOutcome:
+@dataclass(frozen=True)
+class CheckedSheet:
+    """A file read and every row validated, before any database work."""
+
+    numbered: list[tuple[int, MemberFields]]
+    problems: list[ImportProblem]
+    id_column: str
+
+
+def check_sheet(content: bytes, filename: str | None, today: date, max_rows: int) -> CheckedSheet:
+    """Reading and validating: CPU work, run in a worker thread so the service keeps answering."""
+    sheet = read_sheet(content, filename, max_rows)
     if not sheet.rows:
         raise problems_to_422([ImportProblem(1, "", "文件是空的 / The file is empty.")])
     columns, problems = map_headers(sheet.rows[0])
@@ -53,7 +55,20 @@ async def import_sheet(
     numbered, problems = validate_numbered_rows(
         sheet.rows[1:], columns, today, max_rows=max_rows, date1904=sheet.date1904
     )
-    id_column = columns.label("id_number")
+    return CheckedSheet(numbered, problems, columns.label("id_number"))
+
+
+async def import_checked(
+    session: AsyncSession,
+    caller: Caller,
+    branch: OrgNode,
+    checked: CheckedSheet,
+    protection: IdProtection,
+    *,
+    dry_run: bool,
+) -> ImportOutcome:
+    """The database part: the province-wide duplicate rule, then one set-based insert."""
+    numbered, problems = checked.numbered, list(checked.problems)
     registered = await find_registered(
         session, caller, [protection.digest(p.id_number) for _, p in numbered]
     )
@@ -66,7 +81,7 @@ async def import_sheet(
         problems.append(
             ImportProblem(
                 numbered[r.index][0],
-                id_column,
+                checked.id_column,
                 f"该身份证号已在本省登记（{where}）：请办理组织关系转接，不要重复导入 / "
                 "This ID number is already registered in the province: transfer the member instead of importing again.",
             )

@@ -490,6 +490,7 @@ async def list_reviews(
     async with session.begin():
         org = await org_in_scope(session, _directory(request), caller, org_id)
         pending = await reviews.pending_reviews(session, org, today(), limit)
+        overdue = await reviews.count_overdue(session, org, today())
         late = await reviews.late_accounts(
             session, org, today(), _calendar(request), settings.account_due_working_days
         )
@@ -514,7 +515,7 @@ async def list_reviews(
     ]
     return ReviewsOut(
         items=items,
-        overdue_count=sum(i.overdue for i in items),
+        overdue_count=overdue,
         late_accounts=[LateAccountOut(**a.__dict__) for a in late],
     )
 

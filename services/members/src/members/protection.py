@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from members.settings import MembersSettings
-from shared.crypto import Sealer, decode_key, derive_key, keyed_hash
+from shared.crypto import CannotDecrypt, Sealer, decode_key, derive_key, keyed_hash
+from shared.logging import get_logger
+from shared.problems import Problem
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -19,7 +23,19 @@ class IdProtection:
         return self.sealer.seal(id_number, member_id)
 
     def open(self, sealed: str, member_id: bytes) -> str:
-        return self.sealer.open(sealed, member_id)
+        try:
+            return self.sealer.open(sealed, member_id)
+        except CannotDecrypt as exc:
+            # A retired key still in use: an operator's mistake, never the client's.
+            log.error(
+                "id_number_key_unavailable",
+                key_id=Sealer.key_id_of(sealed) if "." in sealed else None,
+            )
+            raise Problem(
+                503,
+                "member.key_unavailable",
+                "This record is sealed with a key the service no longer has; tell the operator.",
+            ) from exc
 
     def digest(self, id_number: str) -> str:
         return keyed_hash(self.hash_key, id_number.upper())

@@ -106,12 +106,14 @@ def member_caller(settings: MembersSettings) -> Callable[[dict[str, Any]], dict[
 
 @pytest.fixture
 async def db(settings: MembersSettings):  # type: ignore[no-untyped-def]
-    """Run a query on the service's database (to see what no API shows: the raw columns)."""
+    """Run a statement on the service's database (to see what no API shows: the raw columns), or
+    to set up a past no API can create (a record made weeks ago)."""
     resources = build_resources(settings)
 
     async def query(sql: str, **params: Any) -> list[Any]:
-        async with resources.sessions() as session:
-            return list(await session.execute(text(sql), params))
+        async with resources.sessions() as session, session.begin():
+            result = await session.execute(text(sql), params)
+            return list(result) if result.returns_rows else []
 
     yield query
     await resources.engine.dispose()

@@ -173,12 +173,29 @@ async def test_listing_a_subtree_pages_through_every_member_once(
 
 
 async def test_rotating_the_key_re_encrypts_every_record_and_both_keys_still_open(
-    client: httpx.AsyncClient, settings: MembersSettings, tree: Tree, admin: Callable, db
+    client: httpx.AsyncClient,
+    settings: MembersSettings,
+    tree: Tree,
+    admin: Callable,
+    member_caller: Callable,
+    db,
 ) -> None:
     data = person(rng)
     member = (
         await client.post(f"/orgs/{tree.branch_a}/members", json=data, headers=admin(tree.branch_a))
     ).json()
+    # A pending change of the ID number holds the new number sealed too.
+    corrected = person(rng) | {"birth_date": data["birth_date"], "gender": data["gender"]}
+    fixed_id = corrected["id_number"][:6] + data["id_number"][6:17]
+    from members.domain.id_numbers import check_character
+
+    fixed_id += check_character(fixed_id)
+    request = await client.post(
+        f"/members/{member['id']}/change-requests",
+        json={"changes": {"id_number": fixed_id}, "reason": "录入错误"},
+        headers=member_caller(member),
+    )
+    assert request.status_code == 201, request.text
     old_key = derive_key(settings.platform.internal_secret, "members/id-numbers")
     rotated = settings.model_copy(
         update={
@@ -200,6 +217,15 @@ async def test_rotating_the_key_re_encrypts_every_record_and_both_keys_still_ope
     assert {Sealer.key_id_of(r.id_number_sealed) for r in rows} == {"k2"}
     [mine] = [r for r in rows if str(r.id) == member["id"]]
     assert protection.open(mine.id_number_sealed, mine.id.bytes) == data["id_number"]
+    [pending] = await db(
+        "SELECT changes FROM reviews WHERE id = :id", id=uuid.UUID(request.json()["id"])
+    )
+    assert Sealer.key_id_of(pending.changes["id_number"]["sealed"]) == "k2"
     # The hash key does not rotate: the duplicate rule still holds after rotation.
     again = await client.post(f"/orgs/{tree.branch_b}/members", json=data, headers=admin(tree.city))
     assert again.status_code == 409
+    # A service still configured with the old key alone says so instead of failing blindly.
+    stale = await client.get(
+        f"/members/{member['id']}", params={"reveal": "id_number"}, headers=admin(tree.branch_a)
+    )
+    assert stale.status_code == 503 and stale.json()["code"] == "member.key_unavailable"

@@ -200,3 +200,82 @@ async def test_a_branch_spot_check_of_itself_finds_nothing_to_sample(
         headers=admin(tree.branch_a),
     )
     assert r.status_code == 201 and r.json()["population"] == 0 and r.json()["items"] == []
+
+
+async def test_a_new_member_whose_account_never_came_is_reported_late(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable, db
+) -> None:
+    joined = date.today() - timedelta(days=60)
+    data = person(rng) | {"joined_on": str(joined)}
+    me = (
+        await client.post(f"/orgs/{tree.branch_b}/members", json=data, headers=admin(tree.branch_b))
+    ).json()
+    # Recorded two days after joining (in time), and no account.created ever arrived.
+    await db(
+        "UPDATE members SET created_at = CAST(:at AS timestamptz) WHERE id = :id",
+        at=datetime.combine(
+            joined + timedelta(days=2), datetime.min.time(), ZoneInfo("Asia/Shanghai")
+        ),
+        id=uuid.UUID(me["id"]),
+    )
+    listing = (
+        await client.get(f"/orgs/{tree.county_b}/reviews", headers=admin(tree.county_b))
+    ).json()
+    [late] = [a for a in listing["late_accounts"] if a["member_id"] == me["id"]]
+    assert date.fromisoformat(late["due_by"]) == CAL.add_working_days(joined, 15)
+
+    await db(
+        "UPDATE members SET account_created_at = created_at + interval '1 hour' WHERE id = :id",
+        id=uuid.UUID(me["id"]),
+    )
+    listing = (
+        await client.get(f"/orgs/{tree.county_b}/reviews", headers=admin(tree.county_b))
+    ).json()
+    assert me["id"] not in [a["member_id"] for a in listing["late_accounts"]]
+
+
+async def test_a_record_that_is_not_active_cannot_be_edited(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable, member_caller: Callable, db
+) -> None:
+    me = await new_member(client, admin, tree.branch_a)
+    await db("UPDATE members SET status = 'left' WHERE id = :id", id=uuid.UUID(me["id"]))
+    r = await client.patch(
+        f"/members/{me['id']}", json={"phone": "13912345678"}, headers=member_caller(me)
+    )
+    assert r.status_code == 409 and r.json()["code"] == "member.not_active"
+
+
+async def test_a_change_request_that_changes_nothing_is_refused(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable, member_caller: Callable
+) -> None:
+    me = await new_member(client, admin, tree.branch_a)
+    r = await client.post(
+        f"/members/{me['id']}/change-requests",
+        json={"changes": {"joined_place": me["joined_place"]}, "reason": "核对"},
+        headers=member_caller(me),
+    )
+    assert r.status_code == 422 and r.json()["code"] == "member.no_changes"
+
+
+async def test_a_spot_check_period_counts_records_created_in_it_even_if_changed_since(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable, db
+) -> None:
+    me = await new_member(client, admin, tree.branch_b)
+    long_ago = date(2025, 3, 10)
+    await db(
+        "UPDATE members SET created_at = CAST(:at AS timestamptz) WHERE id = :id",
+        at=datetime.combine(long_ago, datetime.min.time(), ZoneInfo("Asia/Shanghai")),
+        id=uuid.UUID(me["id"]),
+    )
+    r = await client.post(
+        f"/orgs/{tree.county_b}/spot-checks",
+        json={"from": "2025-03-01", "to": "2025-03-31", "ratio": 1.0},
+        headers=admin(tree.county_b),
+    )
+    assert r.status_code == 201 and me["id"] in [i["member_id"] for i in r.json()["items"]]
+    far = await client.post(
+        f"/orgs/{tree.county_b}/spot-checks",
+        json={"from": "2025-03-01", "to": "9999-12-31", "ratio": 0.5},
+        headers=admin(tree.county_b),
+    )
+    assert far.status_code == 422

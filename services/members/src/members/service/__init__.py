@@ -57,6 +57,17 @@ def access_to(caller: Caller, member: Member) -> Access:
     return Access(is_self=is_self, is_admin=is_admin)
 
 
+def require_active(member: Member) -> None:
+    """Records of members who left, or are moving branch, are not edited meanwhile."""
+    if member.status != "active":
+        raise Problem(
+            409,
+            "member.not_active",
+            f"This record is {member.status}; it cannot be changed now.",
+            member_status=member.status,
+        )
+
+
 async def load_member(session: AsyncSession, member_id: uuid.UUID, *, lock: bool = False) -> Member:
     stmt = select(Member).where(Member.id == member_id)
     if lock:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +17,15 @@ from members.db import Member, Review
 from members.domain.id_numbers import mask
 from members.domain.member import FieldProblem, MemberFields, validate_member
 from members.protection import IdProtection
-from members.service import PRODUCER, access_to, load_member, path_ids, path_text
+from members.service import (
+    PRODUCER,
+    SHANGHAI,
+    access_to,
+    load_member,
+    path_ids,
+    path_text,
+    require_active,
+)
 from members.service.records import duplicate_problem, find_registered
 from shared.audit import audit
 from shared.calendar import WorkingDayCalendar
@@ -86,10 +94,23 @@ def merged_record(
     return fields
 
 
+HOBBIES_MAX = 500
+
+
 def _stored(field: str, fields: MemberFields, changes: Mapping[str, Any]) -> Any:
     if field == "hobbies":
         value = changes.get("hobbies")
-        return str(value).strip() or None if value is not None else None
+        if value is None:
+            return None
+        text = str(value).strip()
+        if len(text) > HOBBIES_MAX:
+            raise Problem(
+                422,
+                "member.field_invalid",
+                f"Hobbies: at most {HOBBIES_MAX} characters.",
+                errors=[{"field": "hobbies", "message": f"at most {HOBBIES_MAX} characters"}],
+            )
+        return text or None
     return getattr(fields, field)
 
 
@@ -127,7 +148,15 @@ async def apply_changes(
     if changed:
         member.revision += 1
         member.updated_at = datetime.now(UTC)
-        await session.flush()
+        try:
+            await session.flush()
+        except IntegrityError as exc:  # the same ID number registered a moment ago elsewhere
+            raise Problem(
+                409,
+                "member.duplicate",
+                "This ID number was registered a moment ago by someone else.",
+                remedy="transfer",
+            ) from exc
         await record_event(
             session,
             MemberUpdated(
@@ -161,6 +190,7 @@ async def edit_member(
 ) -> tuple[Member, Review | None]:
     member = await load_member(session, member_id, lock=True)
     access = access_to(caller, member)
+    require_active(member)
     if not access.is_admin:
         key = sorted(set(changes) & set(KEY_FIELDS))
         if key:
@@ -206,6 +236,7 @@ async def request_change(
         raise Problem(
             403, "member.self_only", "Only the member asks for a change to the own record."
         )
+    require_active(member)
     if not changes:
         raise Problem(422, "member.no_changes", "Name at least one field to change.")
     not_key = sorted(set(changes) - set(KEY_FIELDS))
@@ -219,8 +250,12 @@ async def request_change(
     fields = merged_record(member, changes, protection, today)
     before = current_values(member, protection)
     proposed = {
-        k: {"from": _plain(before[k]), "to": _plain(_stored(k, fields, changes))} for k in changes
+        k: {"from": _plain(before[k]), "to": _plain(_stored(k, fields, changes))}
+        for k in changes
+        if before[k] != _stored(k, fields, changes)
     }
+    if not proposed:
+        raise Problem(422, "member.no_changes", "The record already holds these values.")
     if "id_number" in proposed:
         # Only masked copies sit in the request; the full number is applied from the sealed one.
         proposed["id_number"] = {
@@ -281,6 +316,7 @@ async def approve(
     review = await _pending_review(session, caller, review_id)
     if review.kind == "change_request":
         member = await load_member(session, review.member_id, lock=True)
+        require_active(member)
         changes: dict[str, Any] = {k: v["to"] for k, v in review.changes.items()}
         if "id_number" in review.changes:
             changes["id_number"] = protection.open(
@@ -361,6 +397,23 @@ async def pending_reviews(
     return [PendingReview(r.Review, r.member_no, r.name, r.Review.due_by < today) for r in rows]
 
 
+async def count_overdue(session: AsyncSession, org: OrgNode, today: date) -> int:
+    """All overdue reviews in the subtree, not only those on the page shown."""
+    prefix = path_text(org.path)
+    return int(
+        (
+            await session.execute(
+                select(func.count()).where(
+                    Review.status == "pending",
+                    Review.due_by < today,
+                    Review.org_path >= prefix,
+                    Review.org_path < prefix[:-1] + "0",
+                )
+            )
+        ).scalar_one()
+    )
+
+
 @dataclass(frozen=True)
 class LateAccount:
     member_id: uuid.UUID
@@ -375,33 +428,38 @@ class LateAccount:
 async def late_accounts(
     session: AsyncSession, org: OrgNode, today: date, calendar: WorkingDayCalendar, due_days: int
 ) -> list[LateAccount]:
-    """New members (recorded in time, within the deadline after joining) whose account came after
-    the deadline or has not come: there should be none unless events stalled.
+    """New members (recorded within the deadline after joining) whose account came after the
+    deadline, or has not come by now: there should be none unless events stalled.
 
-    The deadline is at least `due_days` calendar days after joining, so SQL narrows the candidates
-    with that lower bound and the calendar decides exactly.
+    The deadline lies at least `due_days` calendar days after joining (and rarely more than
+    three times that), so SQL keeps only rows that could be late; the calendar decides exactly.
+    Dates are Beijing dates.
     """
     prefix = path_text(org.path)
     rows = await session.execute(
-        select(
-            Member.id,
-            Member.member_no,
-            Member.name,
-            Member.branch_id,
-            Member.joined_on,
-            Member.created_at,
-            Member.account_created_at,
-        ).where(
-            Member.org_path >= prefix,
-            Member.org_path < prefix[:-1] + "0",
-            Member.created_at <= Member.joined_on + due_days * 3 + 30,
-        )  # type: ignore[operator]
+        text(
+            """
+            SELECT id, member_no, name, branch_id, joined_on, created_at, account_created_at
+            FROM members
+            WHERE org_path >= :low AND org_path < :high
+              AND created_at < joined_on + CAST(:slack AS integer)
+              AND ((account_created_at IS NULL AND joined_on + CAST(:due AS integer) < :today)
+                   OR account_created_at >= joined_on + CAST(:due AS integer))
+            """
+        ),
+        {
+            "low": prefix,
+            "high": prefix[:-1] + "0",
+            "slack": due_days * 3 + 30,
+            "due": due_days,
+            "today": today,
+        },
     )
     late = []
     for r in rows:
         due_by = calendar.add_working_days(r.joined_on, due_days)
-        recorded_in_time = r.created_at.astimezone(UTC).date() <= due_by
-        came = r.account_created_at.astimezone(UTC).date() if r.account_created_at else None
+        recorded_in_time = r.created_at.astimezone(SHANGHAI).date() <= due_by
+        came = r.account_created_at.astimezone(SHANGHAI).date() if r.account_created_at else None
         if recorded_in_time and (
             (came is None and today > due_by) or (came is not None and came > due_by)
         ):

@@ -67,8 +67,11 @@ async def draw(
         (Member.org_path >= prefix)
         & (Member.org_path < prefix[:-1] + "0")
         & (Member.branch_id != org.id)
-        & (Member.updated_at >= start)
-        & (Member.updated_at < end)
+        & (Member.status == "active")
+        & (
+            ((Member.created_at >= start) & (Member.created_at < end))
+            | ((Member.updated_at >= start) & (Member.updated_at < end))
+        )
     )
     population = int((await session.execute(select(func.count()).where(in_period))).scalar_one())
     size = sample_size(population, ratio)

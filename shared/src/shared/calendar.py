@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
+from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
@@ -176,3 +177,12 @@ def default_calendar() -> WorkingDayCalendar:
     if not path:
         return WorkingDayCalendar()
     return WorkingDayCalendar.load_overrides(path)
+
+
+# Times are stored in UTC and shown, and counted in days, in Beijing time.
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def beijing_today() -> date:
+    """The date in mainland China now: the day deadlines count from."""
+    return datetime.now(BEIJING).date()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, cast
 
 from fastapi import Depends, Query, Request
 from pydantic import AfterValidator, BaseModel
@@ -36,6 +36,24 @@ def route_policy(
     if org_param:
         policy["org_param"] = org_param
     return {POLICY_KEY: policy}
+
+
+S = TypeVar("S")
+
+
+def app_settings(request: Request, kind: type[S]) -> S:
+    """The service's settings, as its own settings class."""
+    settings = request.app.state.settings
+    assert isinstance(settings, kind)
+    return settings
+
+
+def app_resource(request: Request, key: str, kind: Callable[..., S]) -> S:
+    """Something the service built at start-up (a calendar, a key, a store): `Resources.extra`.
+
+    `kind` only names the type for the reader and the type checker (a Protocol is fine).
+    """
+    return cast(S, request.app.state.resources.extra[key])
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -15,7 +15,7 @@ from identity.db import Account
 from identity.settings import IdentitySettings
 from identity.tokens import issue_token
 from shared.audit import audit
-from shared.http import CallerDep, NonBlank, SessionDep, route_policy
+from shared.http import CallerDep, NonBlank, SessionDep, app_resource, app_settings, route_policy
 from shared.orgtree import require_admin_over
 from shared.problems import Problem
 
@@ -120,25 +120,19 @@ class RejectIn(BaseModel):
     reason: NonBlank = Field(min_length=1, max_length=1000)
 
 
-def _settings(request: Request) -> IdentitySettings:
-    settings: IdentitySettings = request.app.state.settings
-    return settings
-
-
-def _key(request: Request) -> Ed25519PrivateKey:
-    key: Ed25519PrivateKey = request.app.state.resources.extra["signing_key"]
-    return key
-
-
 @router.post("/auth/login", response_model=LoginOut, openapi_extra=route_policy(public=True))
 async def login(body: LoginIn, request: Request, session: SessionDep) -> LoginOut:
-    settings = _settings(request)
+    settings = app_settings(request, IdentitySettings)
     try:
         account = await service.login(session, body.username, body.password)
     finally:
         # Commit even on failure: a failed attempt must count towards the lockout.
         await session.commit()
-    token = issue_token(_key(request), account, timedelta(seconds=settings.token_ttl_seconds))
+    token = issue_token(
+        app_resource(request, "signing_key", Ed25519PrivateKey),
+        account,
+        timedelta(seconds=settings.token_ttl_seconds),
+    )
     node = await service.org_of(session, account.org_id)
     return LoginOut(
         access_token=token,
@@ -163,7 +157,7 @@ async def activate(body: ActivateIn, request: Request, session: SessionDep) -> R
             body.username,
             body.activation_code,
             body.new_password,
-            _settings(request).platform.internal_secret,
+            app_settings(request, IdentitySettings).platform.internal_secret,
         )
     except Problem:
         await session.commit()  # keep the failed attempt on record (brute-force lockout)
@@ -210,7 +204,7 @@ async def unfreeze(account_id: uuid.UUID, session: SessionDep, caller: CallerDep
 async def one_time_code(
     account_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
 ) -> CodeOut:
-    settings = _settings(request)
+    settings = app_settings(request, IdentitySettings)
     async with session.begin():
         code, expires_at = await service.one_time_code(
             session,
@@ -233,7 +227,7 @@ async def security_check(
     node = await service.node_or_404(session, org_id)
     require_admin_over(caller, node.path)
     findings = await service.security_check(
-        session, node, timedelta(days=_settings(request).password_max_age_days)
+        session, node, timedelta(days=app_settings(request, IdentitySettings).password_max_age_days)
     )
     counts: dict[str, int] = {}
     for f in findings:
@@ -326,7 +320,9 @@ async def activation_codes(
     org_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
 ) -> ActivationCodesOut:
     """Members of the branch still pending activation, with the code to hand each of them."""
-    sealer = service.activation_sealer(_settings(request).platform.internal_secret)
+    sealer = service.activation_sealer(
+        app_settings(request, IdentitySettings).platform.internal_secret
+    )
     async with session.begin():
         node = await service.node_or_404(session, org_id)
         require_admin_over(caller, node.path)

@@ -26,18 +26,19 @@ from members.service import (
     records,
     reviews,
     spot_checks,
-    today,
 )
 from members.service import imports as import_service
 from members.settings import MembersSettings
 from members.sheets import XLSX, template_csv, template_xlsx
-from shared.calendar import WorkingDayCalendar
+from shared.calendar import WorkingDayCalendar, beijing_today
 from shared.http import (
     CallerDep,
     Day,
     LimitQuery,
     NonBlank,
     SessionDep,
+    app_resource,
+    app_settings,
     decode_cursor,
     encode_cursor,
     route_policy,
@@ -222,26 +223,6 @@ class AccuracyOut(BaseModel):
     accuracy: float | None
 
 
-def _settings(request: Request) -> MembersSettings:
-    settings: MembersSettings = request.app.state.settings
-    return settings
-
-
-def _protection(request: Request) -> IdProtection:
-    protection: IdProtection = request.app.state.resources.extra["protection"]
-    return protection
-
-
-def _directory(request: Request) -> OrgDirectory:
-    directory: OrgDirectory = request.app.state.resources.extra["directory"]
-    return directory
-
-
-def _calendar(request: Request) -> WorkingDayCalendar:
-    calendar: WorkingDayCalendar = request.app.state.resources.extra["calendar"]
-    return calendar
-
-
 @router.post(
     "/orgs/{org_id}/members",
     status_code=201,
@@ -251,12 +232,16 @@ def _calendar(request: Request) -> WorkingDayCalendar:
 async def create_member(
     org_id: uuid.UUID, body: MemberIn, request: Request, session: SessionDep, caller: CallerDep
 ) -> MemberOut:
-    fields, problems = validate_member(body.model_dump(), today())
+    fields, problems = validate_member(body.model_dump(), beijing_today())
     if problems or fields is None:
         raise reviews.problems_to_422(problems)
     async with session.begin():
-        branch = await branch_for_new_members(session, _directory(request), caller, org_id)
-        member = await records.create_member(session, caller, branch, fields, _protection(request))
+        branch = await branch_for_new_members(
+            session, app_resource(request, "directory", OrgDirectory), caller, org_id
+        )
+        member = await records.create_member(
+            session, caller, branch, fields, app_resource(request, "protection", IdProtection)
+        )
     return MemberOut.of(member)
 
 
@@ -276,7 +261,7 @@ async def import_members(
     dry_run: Annotated[bool, Form()] = False,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
-    settings = _settings(request)
+    settings = app_settings(request, MembersSettings)
     content = await file.read(settings.max_import_bytes + 1)
     if len(content) > settings.max_import_bytes:
         raise Problem(
@@ -286,16 +271,27 @@ async def import_members(
         )
     fingerprint = request_hash(str(org_id), str(dry_run), content)
     checked = await asyncio.to_thread(
-        import_service.check_sheet, content, file.filename, today(), settings.max_import_rows
+        import_service.check_sheet,
+        content,
+        file.filename,
+        beijing_today(),
+        settings.max_import_rows,
     )
     async with session.begin():
         if idempotency_key and caller.account_id:
             stored = await replay(session, caller.account_id, idempotency_key, fingerprint)
             if stored is not None:
                 return await _replayed_import(session, stored.body)
-        branch = await branch_for_new_members(session, _directory(request), caller, org_id)
+        branch = await branch_for_new_members(
+            session, app_resource(request, "directory", OrgDirectory), caller, org_id
+        )
         outcome = await import_service.import_checked(
-            session, caller, branch, checked, _protection(request), dry_run=dry_run
+            session,
+            caller,
+            branch,
+            checked,
+            app_resource(request, "protection", IdProtection),
+            dry_run=dry_run,
         )
         if idempotency_key and caller.account_id:
             # Only counts and ids are kept: the records themselves are read again on a replay,
@@ -371,7 +367,9 @@ async def list_members(
                 422, "request.bad_cursor", "The cursor is not one this list gave out."
             ) from exc
     async with session.begin():
-        org = await org_in_scope(session, _directory(request), caller, org_id)
+        org = await org_in_scope(
+            session, app_resource(request, "directory", OrgDirectory), caller, org_id
+        )
         found = await records.list_members(
             session, org, recursive=recursive, query=q, after=after, limit=limit + 1
         )
@@ -396,7 +394,9 @@ async def read_member(
         access_to(caller, member)
         revealed = None
         if reveal == "id_number":
-            revealed = await records.reveal_id_number(session, caller, member, _protection(request))
+            revealed = await records.reveal_id_number(
+                session, caller, member, app_resource(request, "protection", IdProtection)
+            )
     return MemberOut.of(member, revealed)
 
 
@@ -408,16 +408,16 @@ async def edit_member(
     session: SessionDep,
     caller: CallerDep,
 ) -> MemberOut:
-    settings = _settings(request)
+    settings = app_settings(request, MembersSettings)
     async with session.begin():
         member, _ = await reviews.edit_member(
             session,
             caller,
             member_id,
             body,
-            _protection(request),
-            today(),
-            _calendar(request),
+            app_resource(request, "protection", IdProtection),
+            beijing_today(),
+            app_resource(request, "calendar", WorkingDayCalendar),
             settings.review_due_working_days,
         )
     return MemberOut.of(member)
@@ -436,7 +436,7 @@ async def request_change(
     session: SessionDep,
     caller: CallerDep,
 ) -> ReviewOut:
-    settings = _settings(request)
+    settings = app_settings(request, MembersSettings)
     async with session.begin():
         review = await reviews.request_change(
             session,
@@ -444,9 +444,9 @@ async def request_change(
             member_id,
             body.changes,
             body.reason,
-            _protection(request),
-            today(),
-            _calendar(request),
+            app_resource(request, "protection", IdProtection),
+            beijing_today(),
+            app_resource(request, "calendar", WorkingDayCalendar),
             settings.review_due_working_days,
         )
     return ReviewOut.of(review)
@@ -459,7 +459,13 @@ async def approve_change(
     review_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
 ) -> ReviewOut:
     async with session.begin():
-        review = await reviews.approve(session, caller, review_id, _protection(request), today())
+        review = await reviews.approve(
+            session,
+            caller,
+            review_id,
+            app_resource(request, "protection", IdProtection),
+            beijing_today(),
+        )
     return ReviewOut.of(review)
 
 
@@ -486,13 +492,19 @@ async def list_reviews(
     caller: CallerDep,
     limit: LimitQuery = 200,
 ) -> ReviewsOut:
-    settings = _settings(request)
+    settings = app_settings(request, MembersSettings)
     async with session.begin():
-        org = await org_in_scope(session, _directory(request), caller, org_id)
-        pending = await reviews.pending_reviews(session, org, today(), limit)
-        overdue = await reviews.count_overdue(session, org, today())
+        org = await org_in_scope(
+            session, app_resource(request, "directory", OrgDirectory), caller, org_id
+        )
+        pending = await reviews.pending_reviews(session, org, beijing_today(), limit)
+        overdue = await reviews.count_overdue(session, org, beijing_today())
         late = await reviews.late_accounts(
-            session, org, today(), _calendar(request), settings.account_due_working_days
+            session,
+            org,
+            beijing_today(),
+            app_resource(request, "calendar", WorkingDayCalendar),
+            settings.account_due_working_days,
         )
     items = [
         PendingOut(
@@ -530,7 +542,9 @@ async def draw_spot_check(
     org_id: uuid.UUID, body: SpotCheckIn, request: Request, session: SessionDep, caller: CallerDep
 ) -> SpotCheckOut:
     async with session.begin():
-        org = await org_in_scope(session, _directory(request), caller, org_id)
+        org = await org_in_scope(
+            session, app_resource(request, "directory", OrgDirectory), caller, org_id
+        )
         check, items = await spot_checks.draw(session, caller, org, body.from_, body.to, body.ratio)
     return SpotCheckOut(
         id=check.id,
@@ -576,9 +590,9 @@ async def record_spot_result(
             item_id,
             body.result,
             body.note,
-            today(),
-            _calendar(request),
-            _settings(request).rectification_due_working_days,
+            beijing_today(),
+            app_resource(request, "calendar", WorkingDayCalendar),
+            app_settings(request, MembersSettings).rectification_due_working_days,
         )
     return ResultOut(
         id=item.id,
@@ -597,7 +611,9 @@ async def spot_check_accuracy(
     org_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
 ) -> list[AccuracyOut]:
     async with session.begin():
-        org = await org_in_scope(session, _directory(request), caller, org_id)
+        org = await org_in_scope(
+            session, app_resource(request, "directory", OrgDirectory), caller, org_id
+        )
         found = await spot_checks.accuracy(session, org)
     return [
         AccuracyOut(org_id=a.org_id, checked=a.checked, passed=a.passed, accuracy=a.rate)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from pydantic import BaseModel, Field
@@ -15,20 +14,21 @@ from org.db import Document, Org
 from org.service import NewOrg
 from org.settings import OrgSettings
 from org.storage import DocumentStorage
-from shared.calendar import WorkingDayCalendar
+from shared.calendar import WorkingDayCalendar, beijing_today
 from shared.http import (
     CallerDep,
     Day,
     LimitQuery,
     NonBlank,
     SessionDep,
+    app_resource,
+    app_settings,
     decode_cursor,
     encode_cursor,
     route_policy,
 )
 from shared.problems import Problem
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 router = APIRouter()
 internal = APIRouter(prefix="/internal", include_in_schema=False)
 
@@ -135,25 +135,6 @@ class NodeOut(BaseModel):
         )
 
 
-def _today() -> date:
-    return datetime.now(SHANGHAI).date()
-
-
-def _settings(request: Request) -> OrgSettings:
-    settings: OrgSettings = request.app.state.settings
-    return settings
-
-
-def _calendar(request: Request) -> WorkingDayCalendar:
-    calendar: WorkingDayCalendar = request.app.state.resources.extra["calendar"]
-    return calendar
-
-
-def _storage(request: Request) -> DocumentStorage:
-    storage: DocumentStorage = request.app.state.resources.extra["storage"]
-    return storage
-
-
 @router.post("/orgs", status_code=201, response_model=OrgOut, openapi_extra=route_policy())
 async def create_org(
     body: OrgCreate, request: Request, session: SessionDep, caller: CallerDep
@@ -173,9 +154,9 @@ async def create_org(
             session,
             caller,
             new,
-            today=_today(),
-            calendar=_calendar(request),
-            settings=_settings(request),
+            today=beijing_today(),
+            calendar=app_resource(request, "calendar", WorkingDayCalendar),
+            settings=app_settings(request, OrgSettings),
         )
     return OrgOut.of(org)
 
@@ -261,8 +242,8 @@ async def dissolve_org(
             org_id,
             body.decided_on,
             body.reason,
-            calendar=_calendar(request),
-            settings=_settings(request),
+            calendar=app_resource(request, "calendar", WorkingDayCalendar),
+            settings=app_settings(request, OrgSettings),
         )
     return OrgOut.of(org)
 
@@ -275,7 +256,7 @@ async def upload_document(
 ) -> DocumentOut:
     if not caller.is_admin:
         raise Problem(403, "auth.admin_only", "Only admins upload documents.")
-    limit = _settings(request).max_document_bytes
+    limit = app_settings(request, OrgSettings).max_document_bytes
     content = await file.read(limit + 1)
     if len(content) > limit:
         raise Problem(
@@ -283,7 +264,11 @@ async def upload_document(
         )
     async with session.begin():
         document = await service.store_document(
-            session, caller, content, file.filename, _storage(request)
+            session,
+            caller,
+            content,
+            file.filename,
+            app_resource(request, "storage", DocumentStorage),
         )
     return DocumentOut.of(document)
 
@@ -308,7 +293,7 @@ class NodePage(BaseModel):
 async def create_root(body: RootIn, session: SessionDep, caller: CallerDep) -> NodeOut:
     _require_system(caller)
     async with session.begin():
-        org, _ = await service.create_root(session, body.name, _today())
+        org, _ = await service.create_root(session, body.name, beijing_today())
     return NodeOut.of(org)
 
 

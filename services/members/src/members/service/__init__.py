@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,11 +18,6 @@ from shared.orgtree import OrgDirectory, OrgNode, is_admin_over, require_admin_o
 from shared.problems import Problem
 
 PRODUCER = "members"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def today() -> date:
-    return datetime.now(SHANGHAI).date()
 
 
 def path_text(path: tuple[uuid.UUID, ...] | list[uuid.UUID]) -> str:

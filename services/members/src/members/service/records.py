@@ -17,8 +17,9 @@ from members.db import Member
 from members.domain.id_numbers import mask
 from members.domain.member import MemberFields
 from members.protection import IdProtection
-from members.service import PRODUCER, path_ids, path_text, today
+from members.service import PRODUCER, path_ids, path_text
 from shared.audit import audit
+from shared.calendar import beijing_today
 from shared.caller import Caller
 from shared.db import keyset_after
 from shared.events import MemberCreated
@@ -85,7 +86,7 @@ async def insert_members(
         .scalars()
         .all()
     )
-    year = today().year
+    year = beijing_today().year
     now = datetime.now(UTC)
     org_path = path_text(branch.path)
     rows: list[dict[str, Any]] = []

@@ -19,7 +19,6 @@ from members.domain.member import FieldProblem, MemberFields, validate_member
 from members.protection import IdProtection
 from members.service import (
     PRODUCER,
-    SHANGHAI,
     access_to,
     load_member,
     path_ids,
@@ -28,7 +27,7 @@ from members.service import (
 )
 from members.service.records import duplicate_problem, find_registered
 from shared.audit import audit
-from shared.calendar import WorkingDayCalendar
+from shared.calendar import BEIJING, WorkingDayCalendar
 from shared.caller import Caller
 from shared.events import (
     MEMBER_PUBLIC_FIELDS,
@@ -458,8 +457,8 @@ async def late_accounts(
     late = []
     for r in rows:
         due_by = calendar.add_working_days(r.joined_on, due_days)
-        recorded_in_time = r.created_at.astimezone(SHANGHAI).date() <= due_by
-        came = r.account_created_at.astimezone(SHANGHAI).date() if r.account_created_at else None
+        recorded_in_time = r.created_at.astimezone(BEIJING).date() <= due_by
+        came = r.account_created_at.astimezone(BEIJING).date() if r.account_created_at else None
         if recorded_in_time and (
             (came is None and today > due_by) or (came is not None and came > due_by)
         ):

@@ -13,9 +13,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.db import Member, Rectification, SpotCheck, SpotCheckItem
-from members.service import SHANGHAI, path_text
+from members.service import path_text
 from shared.audit import audit
-from shared.calendar import WorkingDayCalendar
+from shared.calendar import BEIJING, WorkingDayCalendar
 from shared.caller import Caller
 from shared.orgtree import OrgNode, is_admin_over
 from shared.problems import Problem
@@ -32,8 +32,8 @@ def sample_size(population: int, ratio: float) -> int:
 
 def _bounds(period_from: date, period_to: date) -> tuple[datetime, datetime]:
     """The period in Beijing time, as UTC instants: [from 00:00, to + 1 day 00:00)."""
-    start = datetime.combine(period_from, time(), SHANGHAI).astimezone(UTC)
-    end = datetime.combine(period_to + timedelta(days=1), time(), SHANGHAI).astimezone(UTC)
+    start = datetime.combine(period_from, time(), BEIJING).astimezone(UTC)
+    end = datetime.combine(period_to + timedelta(days=1), time(), BEIJING).astimezone(UTC)
     return start, end
 
 

@@ -17,6 +17,7 @@ import statistics
 import time
 import uuid
 
+import asyncpg
 from common import percentile, running_system
 from seed_members import seed
 
@@ -29,6 +30,19 @@ def timed_get(api, path: str, params: dict[str, object]) -> tuple[float, dict]: 
     elapsed = (time.perf_counter() - started) * 1000
     r.raise_for_status()
     return elapsed, r.json()
+
+
+async def wait_for_accounts(db_url: str, expected: int, since: float, limit: float = 600) -> float:
+    conn = await asyncpg.connect(db_url)
+    try:
+        while time.perf_counter() - since < limit:
+            count = await conn.fetchval("SELECT count(*) FROM accounts WHERE role = 'member'")
+            if count >= expected:
+                return time.perf_counter() - since
+            await asyncio.sleep(0.2)
+        raise SystemExit(f"only {count} of {expected} accounts after {limit} s")
+    finally:
+        await conn.close()
 
 
 def main() -> None:
@@ -55,6 +69,12 @@ def main() -> None:
         print(
             f"import of {args.import_rows} rows (.xlsx, {len(content) / 1e6:.1f} MB) through the gateway: "
             f"{took:.2f} s ({args.import_rows / took:,.0f} rows/s)"
+        )
+        # The accounts follow through events: member.created -> identity (one account and one
+        # activation code each).
+        opened = asyncio.run(wait_for_accounts(bench.db_url("identity"), args.import_rows, started))
+        print(
+            f"accounts opened for the {args.import_rows} imported members {opened:.1f} s after the upload began"
         )
 
         # --- a subtree of 200,000 -----------------------------------------------------------

@@ -141,6 +141,11 @@ def test_the_merged_openapi_describes_the_public_routes(running: Running) -> Non
         "/api/v1/orgs/{org_id}",
         "/api/v1/admin-applications/{application_id}/approve",
         "/api/v1/documents",
+        "/api/v1/orgs/{org_id}/members/import",
+        "/api/v1/members/{member_id}",
+        "/api/v1/change-requests/{review_id}/approve",
+        "/api/v1/orgs/{org_id}/spot-checks",
+        "/api/v1/orgs/{org_id}/activation-codes",
     ):
         assert path in doc["paths"], path
     assert not any("/internal" in p for p in doc["paths"])

@@ -174,6 +174,7 @@ class LateAccountOut(BaseModel):
 
 class ReviewsOut(BaseModel):
     items: list[PendingOut]
+    next_cursor: str | None = None
     overdue_count: int
     late_accounts: list[LateAccountOut]
 
@@ -490,14 +491,29 @@ async def list_reviews(
     request: Request,
     session: SessionDep,
     caller: CallerDep,
-    limit: LimitQuery = 200,
+    limit: LimitQuery = 50,
+    cursor: str | None = None,
 ) -> ReviewsOut:
     settings = app_settings(request, MembersSettings)
+    position = decode_cursor(cursor)
+    after = None
+    if position is not None:
+        try:
+            after = (
+                date.fromisoformat(str(position["d"])),
+                datetime.fromisoformat(str(position["s"])),
+                uuid.UUID(str(position["i"])),
+            )
+        except (KeyError, ValueError) as exc:
+            raise Problem(
+                422, "request.bad_cursor", "The cursor is not one this list gave out."
+            ) from exc
     async with session.begin():
         org = await org_in_scope(
             session, app_resource(request, "directory", OrgDirectory), caller, org_id
         )
-        pending = await reviews.pending_reviews(session, org, beijing_today(), limit)
+        found = await reviews.pending_reviews(session, org, beijing_today(), limit + 1, after)
+        pending = found[:limit]
         overdue = await reviews.count_overdue(session, org, beijing_today())
         late = await reviews.late_accounts(
             session,
@@ -525,8 +541,15 @@ async def list_reviews(
         )
         for p in pending
     ]
+    next_cursor = None
+    if len(found) > limit:
+        last = pending[-1].review
+        next_cursor = encode_cursor(
+            {"d": last.due_by.isoformat(), "s": last.submitted_at.isoformat(), "i": str(last.id)}
+        )
     return ReviewsOut(
         items=items,
+        next_cursor=next_cursor,
         overdue_count=overdue,
         late_accounts=[LateAccountOut(**a.__dict__) for a in late],
     )

@@ -279,3 +279,27 @@ async def test_a_spot_check_period_counts_records_created_in_it_even_if_changed_
         headers=admin(tree.county_b),
     )
     assert far.status_code == 422
+
+
+async def test_the_review_list_pages_through_every_pending_review_once(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable, member_caller: Callable
+) -> None:
+    for i in range(5):
+        me = await new_member(client, admin, tree.branch_b)
+        await client.patch(
+            f"/members/{me['id']}", json={"employer": f"单位{i}"}, headers=member_caller(me)
+        )
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (
+            await client.get(
+                f"/orgs/{tree.branch_b}/reviews", params=params, headers=admin(tree.branch_b)
+            )
+        ).json()
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) >= 5

@@ -29,6 +29,7 @@ from members.service.records import duplicate_problem, find_registered
 from shared.audit import audit
 from shared.calendar import BEIJING, WorkingDayCalendar
 from shared.caller import Caller
+from shared.db import keyset_after
 from shared.events import (
     MEMBER_PUBLIC_FIELDS,
     MemberChangeApproved,
@@ -379,10 +380,15 @@ class PendingReview:
 
 
 async def pending_reviews(
-    session: AsyncSession, org: OrgNode, today: date, limit: int
+    session: AsyncSession,
+    org: OrgNode,
+    today: date,
+    limit: int,
+    after: tuple[date, datetime, uuid.UUID] | None = None,
 ) -> list[PendingReview]:
+    """Pending reviews in the subtree, the most urgent first."""
     prefix = path_text(org.path)
-    rows = await session.execute(
+    stmt = (
         select(Review, Member.member_no, Member.name)
         .join(Member, Member.id == Review.member_id)
         .where(
@@ -390,9 +396,12 @@ async def pending_reviews(
             Review.org_path >= prefix,
             Review.org_path < prefix[:-1] + "0",
         )
-        .order_by(Review.due_by, Review.submitted_at)
+        .order_by(Review.due_by, Review.submitted_at, Review.id)
         .limit(limit)
     )
+    if after is not None:
+        stmt = stmt.where(keyset_after([Review.due_by, Review.submitted_at, Review.id], after))
+    rows = await session.execute(stmt)
     return [PendingReview(r.Review, r.member_no, r.name, r.Review.due_by < today) for r in rows]
 
 

@@ -263,12 +263,15 @@ async def issue_code(
     pepper: str,
     created_by: uuid.UUID | None,
     sealer: Sealer | None = None,
+    *,
+    fresh: bool = False,
 ) -> tuple[str, datetime]:
     """A new one-time code; with a sealer a sealed copy is kept, so the branch can print it.
 
     Issuing one retires the account's earlier codes: only the newest handed out works.
     """
-    await _retire_codes(session, account.id, _now())
+    if not fresh:
+        await _retire_codes(session, account.id, _now())
     code = generate_code()
     expires_at = _now() + ttl
     code_id = uuid.uuid4()
@@ -548,7 +551,7 @@ async def open_member_account(
         created_by=None,
         display_name=event.name,
     )
-    await issue_code(session, account, "activation", ttl, pepper, None, sealer)
+    await issue_code(session, account, "activation", ttl, pepper, None, sealer, fresh=True)
     return account
 
 

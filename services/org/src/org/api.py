@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from org import service
 from org.db import Document, Org
@@ -287,6 +288,7 @@ class RootIn(BaseModel):
 
 class NodePage(BaseModel):
     items: list[NodeOut]
+    next_cursor: str | None = None
 
 
 @internal.post("/orgs/root", response_model=NodeOut)
@@ -301,16 +303,21 @@ async def create_root(body: RootIn, session: SessionDep, caller: CallerDep) -> N
 async def all_nodes(
     session: SessionDep,
     caller: CallerDep,
-    after: Annotated[uuid.UUID | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100_000)] = 100_000,
+    cursor: Annotated[
+        uuid.UUID | None, Query(description="the last id of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=20_000)] = 20_000,
 ) -> NodePage:
+    """Every organisation, in pages by id: the snapshot other services start their copy from."""
     _require_system(caller)
-    from sqlalchemy import select
-
     stmt = select(Org).order_by(Org.id).limit(limit)
-    if after is not None:
-        stmt = stmt.where(Org.id > after)
-    return NodePage(items=[NodeOut.of(o) for o in (await session.execute(stmt)).scalars()])
+    if cursor is not None:
+        stmt = stmt.where(Org.id > cursor)
+    found = list((await session.execute(stmt)).scalars())
+    return NodePage(
+        items=[NodeOut.of(o) for o in found],
+        next_cursor=str(found[-1].id) if len(found) == limit else None,
+    )
 
 
 @internal.get("/orgs/{org_id}", response_model=NodeOut)

@@ -248,3 +248,22 @@ async def test_children_are_listed_page_by_page_each_once(
         if cursor is None:
             break
     assert seen == sorted(names)
+
+
+async def test_the_internal_snapshot_pages_through_every_organisation(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str
+) -> None:
+    from shared.caller import SYSTEM_CALLER, sign_caller
+
+    system = sign_caller(SYSTEM_CALLER, settings.platform.internal_secret)
+    everything = (await client.get("/internal/orgs", headers=system)).json()
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/internal/orgs", params=params, headers=system)).json()
+        seen += [o["id"] for o in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [o["id"] for o in everything["items"]] and root_id in seen

@@ -195,3 +195,17 @@ async def test_non_ascii_header_bytes_reach_the_service_unchanged(running, world
     )
     assert response.status_code == 200
     assert dict(world.seen[0].headers.raw)[b"accept-language"] == raw
+
+
+async def test_a_head_request_is_answered_like_a_get_without_a_body(running, keys) -> None:
+    r = await running.client.head("/api/v1/me", headers=keys.auth())
+    assert r.status_code == 200 and r.content == b""
+
+
+async def test_nothing_but_public_routes_is_served_before_the_frozen_list_is_known(
+    running, keys
+) -> None:
+    running.gateway.feed.frozen_loaded = False
+    r = await running.client.get("/api/v1/me", headers=keys.auth())
+    assert r.status_code == 503 and r.json()["code"] == "gateway.starting"
+    assert (await running.client.post("/api/v1/auth/login", json={})).status_code != 503

@@ -155,3 +155,12 @@ async def test_service_that_comes_up_later_is_routed_on_a_later_request(world, s
         match = await catalog.match("POST", "/orgs/x/members")
         assert match.operation.service == "members"
         assert match.params == {"branch_id": "x"}
+
+
+@pytest.mark.parametrize(
+    "path", ["/orgs/x/../y", "/admin-applications/./approve", "/orgs/./children"]
+)
+def test_dot_segments_match_no_route(path: str) -> None:
+    # httpx would resolve them when forwarding: the route checked must be the route served.
+    with pytest.raises(RouteNotFound):
+        _table().match("GET", path)

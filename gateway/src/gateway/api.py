@@ -61,6 +61,14 @@ def _service_path(request: Request) -> str:
 def _authorize(gateway: Gateway, policy: Policy, claims: Claims | None) -> Caller:
     if claims is None:
         raise not_authenticated()
+    if not gateway.feed.frozen_loaded:
+        # Until the gateway knows which accounts are frozen, a frozen account's token would pass.
+        raise Problem(
+            503,
+            "gateway.starting",
+            "The gateway is starting; try again in a moment.",
+            headers={"Retry-After": "2"},
+        )
     if claims.account_id in gateway.frozen:
         raise Problem(403, "auth.frozen", "This account is frozen.")
     if claims.password_change_required and not policy.any_status:

@@ -20,6 +20,7 @@ from shared.logging import get_logger
 from shared.orgtree import OrgNode, OrgTree, node_from_internal_json
 
 log = get_logger(__name__)
+FROZEN_REFRESH_SECONDS = 60.0
 
 BusFactory = Callable[[], Bus]
 
@@ -96,6 +97,20 @@ class StateFeed:
         self.frozen_loaded = False
 
     async def run(self) -> None:
+        refresher = asyncio.create_task(self._refresh_frozen(), name="gateway-frozen-refresh")
+        try:
+            await self._run()
+        finally:
+            refresher.cancel()
+
+    async def _refresh_frozen(self, every: float = FROZEN_REFRESH_SECONDS) -> None:
+        """The frozen list again now and then: a service that was down at start-up, or an event
+        lost to an operator's mistake, must not leave a frozen account working for long."""
+        while True:
+            await asyncio.sleep(every)
+            await _retry("frozen_snapshot", self.load_frozen)
+
+    async def _run(self) -> None:
         connected = await self._connect()
         await self.load_snapshots()
         delay = self._retry_delay

@@ -22,12 +22,12 @@ from gateway.ratelimit import RateLimiter
 from gateway.routes import RouteCatalog
 from gateway.scope import FrozenAccounts, Scope, org_lookup
 from gateway.settings import GatewaySettings
-from shared.app import install_observability
+from shared.app import install_observability, warn_if_default_secret
 from shared.bus import Bus
 from shared.logging import configure_logging, get_logger
 from shared.orgtree import OrgTree
 from shared.problems import install_problem_handlers
-from shared.telemetry import setup_tracing
+from shared.telemetry import OPERATIONS_URLS, setup_tracing
 
 log = get_logger(__name__)
 
@@ -60,6 +60,7 @@ def create_app(
     """The gateway app. Tests hand in a transport standing for the services, their own tracer
     provider, and `events=False` to run without a broker."""
     settings = settings or GatewaySettings()
+    warn_if_default_secret(settings.platform)
     bus_factory: BusFactory | None = (
         (lambda: Bus(settings.platform, f"gateway-{settings.instance}")) if events else None
     )
@@ -106,7 +107,7 @@ def create_app(
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=tracer_provider,
-        excluded_urls="healthz,readyz,metrics",
+        excluded_urls=OPERATIONS_URLS,
         # Per-chunk receive/send spans would multiply the span count of every forwarded call.
         exclude_spans=["receive", "send"],
     )
@@ -127,4 +128,7 @@ def cli(argv: Sequence[str] | None = None) -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
+        # The client address keys the anonymous rate limit: a client must not be able to name
+        # its own with X-Forwarded-For.
+        proxy_headers=False,
     )

@@ -132,7 +132,9 @@ class Upstreams:
         query = request.scope.get("query_string", b"").decode("latin-1")
         url = self.url(service, path) + (f"?{query}" if query else "")
         try:
-            upstream = await self.client.request(request.method, url, content=body, headers=headers)
+            # Services answer GET; a HEAD is a GET whose body is not sent back.
+            method = "GET" if request.method == "HEAD" else request.method
+            upstream = await self.client.request(method, url, content=body, headers=headers)
         except httpx.InvalidURL as exc:
             raise Problem(
                 400, "request.invalid", "The request path or query is not valid."
@@ -142,7 +144,8 @@ class Upstreams:
                 "upstream_failed", upstream=service, method=request.method, error=type(exc).__name__
             )
             raise upstream_problem(service, exc) from exc
-        response = Response(upstream.content, status_code=upstream.status_code)
+        content = b"" if request.method == "HEAD" else upstream.content
+        response = Response(content, status_code=upstream.status_code)
         wanted = {name.encode() for name in (*RETURNED_RESPONSE_HEADERS, "content-type")}
         response.raw_headers.extend(
             (name.lower(), value) for name, value in upstream.headers.raw if name.lower() in wanted

@@ -161,7 +161,9 @@ class RouteTable:
         # Empty segments (a trailing or doubled slash) are not normalised: the service would
         # answer them with a redirect to its own address. An encoded slash would be one segment
         # here and two at the service: refuse it rather than check one route and run another.
-        if any("/" in s or s == "" for s in segments):
+        # Nor are dot segments: httpx would resolve /accounts/../freeze to /freeze, a route other
+        # than the one checked here.
+        if any("/" in s or s in ("", ".", "..") for s in segments):
             raise RouteNotFound
         candidates = list(self._walk(self._root, segments, 0))
         if not candidates:

@@ -25,8 +25,8 @@ from shared.logging import configure_logging, get_logger
 from shared.outbox import OutboxRelay, outbox_backlog
 from shared.problems import Problem, install_problem_handlers
 from shared.queue_metrics import QueueGauges
-from shared.settings import ServiceSettings
-from shared.telemetry import current_trace_id, setup_tracing
+from shared.settings import PlatformSettings, ServiceSettings
+from shared.telemetry import OPERATIONS_URLS, current_trace_id, setup_tracing
 
 log = get_logger(__name__)
 
@@ -105,6 +105,13 @@ def install_observability(app: FastAPI) -> None:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+def warn_if_default_secret(platform: PlatformSettings) -> None:
+    """The built-in secret is for a developer's machine; anywhere else the launcher or the
+    deployment sets LEAGUE_INTERNAL_SECRET."""
+    if platform.internal_secret == PlatformSettings.model_fields["internal_secret"].default:
+        log.warning("internal_secret_is_the_development_default")
+
+
 def broker_reachable(amqp_url: str, timeout: float = 1.0) -> bool:
     u = make_url(amqp_url.replace("amqp://", "amqp+x://", 1))
     try:
@@ -139,6 +146,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         finally:
             await resources.engine.dispose()
 
+    warn_if_default_secret(settings.platform)
     app = FastAPI(title=f"zhtj {spec.name}", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
     install_problem_handlers(app)
@@ -158,7 +166,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
 
     for router in spec.routers:
         app.include_router(router)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    FastAPIInstrumentor.instrument_app(app, excluded_urls=OPERATIONS_URLS)
     return app
 
 

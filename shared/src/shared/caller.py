@@ -69,7 +69,8 @@ class BadCallerHeader(Exception):
 
 def verify_caller(raw: str, signature: str, secret: str, now: float | None = None) -> Caller:
     expected = hmac.new(secret.encode(), raw.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature):
+    # Compared as bytes: compare_digest refuses str with characters outside ASCII.
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
         raise BadCallerHeader("bad signature")
     try:
         payload = json.loads(base64.urlsafe_b64decode(raw.encode()))

@@ -78,7 +78,12 @@ def run_cli(
     if args.command == "api":
         app = create_service_app(spec)
         uvicorn.run(
-            app, host=spec.settings.host, port=spec.settings.port, log_config=None, access_log=False
+            app,
+            host=spec.settings.host,
+            port=spec.settings.port,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
         )
         return 0
     if args.command == "relay":

@@ -44,12 +44,17 @@ async def list_dead_letters(bus: Bus, queue: str, limit: int = 100) -> list[dict
 
 
 async def replay_dead_letters(bus: Bus, queue: str, limit: int = 10_000) -> int:
-    """Move dead letters back into their queue with a fresh retry budget; returns how many."""
+    """Move dead letters back into their queue with a fresh retry budget; returns how many.
+
+    Only the letters waiting when the replay starts: one that fails again comes back to the DLQ
+    meanwhile and must wait for the next fix, not be replayed in a loop.
+    """
     channel = await bus.connection.channel()
     try:
-        dlq = await channel.get_queue(dead_letter_queue(queue), ensure=True)
+        dlq = await channel.declare_queue(dead_letter_queue(queue), passive=True)
+        waiting = dlq.declaration_result.message_count or 0
         moved = 0
-        while moved < limit:
+        while moved < min(limit, waiting):
             message = await dlq.get(no_ack=False, fail=False)
             if message is None:
                 break

@@ -83,37 +83,57 @@ class OutboxRelay:
         self._wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        listener = await asyncpg.connect(self.listen_dsn)
-        await listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
         log.info("relay_started")
+        listener: asyncpg.Connection | None = None
+        rounds = 0
         try:
-            rounds = 0
             while not stop.is_set():
+                listener = await self._listening(listener)
+                # Cleared before the round, not after: a commit notified while we publish must
+                # wake the next wait at once.
+                self._wake.clear()
                 try:
                     published = await self.relay_once()
+                    rounds += 1
+                    if rounds % 1000 == 0:
+                        await self.purge_sent()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     # Broker or database away: rows stay unsent and are tried again.
-                    log.warning("relay_round_failed", error=type(exc).__name__, detail=str(exc))
+                    log.warning("relay_round_failed", error=type(exc).__name__)
                     await asyncio.sleep(1.0)
                     continue
-                rounds += 1
-                if rounds % 1000 == 0:
-                    await self.purge_sent()
                 if published < self.batch_size:
-                    self._wake.clear()
-                    waits = [
-                        asyncio.create_task(self._wake.wait()),
-                        asyncio.create_task(stop.wait()),
-                    ]
-                    _, pending = await asyncio.wait(
-                        waits, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    for task in pending:
-                        task.cancel()
+                    await self._wait(stop)
         finally:
-            await listener.close()
+            if listener is not None and not listener.is_closed():
+                await listener.close()
+
+    async def _listening(self, listener: asyncpg.Connection | None) -> asyncpg.Connection | None:
+        """The LISTEN connection, opened again after the database dropped it (until then the relay
+        polls every `poll_seconds`, so nothing is lost, only later)."""
+        if listener is not None and not listener.is_closed():
+            return listener
+        try:
+            connection = await asyncpg.connect(self.listen_dsn)
+            await connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+            # A lost connection wakes the loop too, which then listens again at once.
+            connection.add_termination_listener(lambda *_: self._wake.set())
+        except Exception as exc:
+            log.warning("relay_listen_unavailable", error=type(exc).__name__)
+            return None
+        if listener is not None:
+            log.info("relay_listening_again")
+        return connection
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        waits = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
+        _, pending = await asyncio.wait(
+            waits, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
 
     async def relay_once(self) -> int:
         async with self.sessions() as session, session.begin():

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.logging import get_logger
+from shared.telemetry import current_trace_id
 
 PROBLEM_JSON = "application/problem+json"
 log = get_logger(__name__)
@@ -129,7 +130,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", error_type=type(exc).__name__)
-        return problem_response(Problem(500, "internal.error", "Something went wrong on our side."))
+        # This handler runs outside the middleware that sets X-Trace-Id on every other answer;
+        # the trace id is what an operator needs most on exactly this one.
+        trace_id = current_trace_id()
+        return problem_response(
+            Problem(
+                500,
+                "internal.error",
+                "Something went wrong on our side.",
+                headers={"X-Trace-Id": trace_id} if trace_id else None,
+            )
+        )
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)

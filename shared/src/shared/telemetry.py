@@ -74,6 +74,11 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+# Not traced: the operations routes, matched exactly (a pattern is searched in the whole URL, so a
+# bare "readyz" would also leave /api/v1/orgs/readyz untraced).
+OPERATIONS_URLS = r"^https?://[^/]+/(healthz|readyz|metrics)(\?.*)?$"
+
+
 def setup_tracing(
     service_name: str,
     platform: PlatformSettings,

@@ -183,6 +183,11 @@ async def test_a_poison_message_waits_in_the_dlq_and_replays_after_the_fix(
     assert dead[0]["retries"] == 2 and "downstream not ready" in str(dead[0]["last_error"])
     assert await effects(sessions, consumer) == []
 
+    # Replayed before the fix, it fails again and waits once more: replayed once, not in a loop.
+    assert await replay_dead_letters(bus, consumer) == 1
+    again = await eventually(lambda: list_dead_letters(bus, consumer))
+    assert isinstance(again, list) and [d["message_id"] for d in again] == [event_id]
+
     broken["left"] = 0  # the fix is deployed
     assert await replay_dead_letters(bus, consumer) == 1
     assert await eventually(lambda: effects(sessions, consumer)) == ["海淀区团委"]
@@ -274,3 +279,37 @@ async def test_sent_events_older_than_a_week_are_purged_and_unsent_ones_kept(
     async with sessions() as session:
         left = {str(r.id) for r in await session.execute(text("SELECT id FROM outbox"))}
     assert old not in left and unsent in left
+
+
+async def test_the_relay_publishes_on_commit_and_listens_again_after_losing_its_connection(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, relay: OutboxRelay
+) -> None:
+    import asyncio
+
+    queue_name = f"q.{uuid.uuid4().hex[:8]}"
+    queue = await bus.declare(
+        Subscription(queue_name, {"org.created": recording_handler(queue_name)})
+    )
+    # A poll far longer than the test: only a notification can make the relay publish in time.
+    relay.poll_seconds = 60
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(0.5)
+        for round_ in range(2):
+            async with sessions() as session, session.begin():
+                await record_event(session, org_created(f"第{round_}次"), "test")
+            message = await eventually(lambda: queue.get(no_ack=True, fail=False), within=5)
+            assert message is not None
+            # The database drops the relay's LISTEN connection; the next commit must still wake it.
+            async with sessions() as session, session.begin():
+                await session.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                    )
+                )
+            await asyncio.sleep(0.5)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)

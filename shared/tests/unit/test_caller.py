@@ -41,3 +41,9 @@ def test_a_replayed_old_caller_header_is_refused() -> None:
     headers = sign_caller(ADMIN, SECRET, now=1000)
     with pytest.raises(BadCallerHeader):
         verify_caller(headers[CALLER_HEADER], headers[SIGNATURE_HEADER], SECRET, now=1000 + 3600)
+
+
+def test_a_signature_with_characters_outside_ascii_is_simply_wrong() -> None:
+    headers = sign_caller(ADMIN, SECRET, now=1000)
+    with pytest.raises(BadCallerHeader):
+        verify_caller(headers[CALLER_HEADER], "签名" * 32, SECRET, now=1000)

@@ -38,18 +38,18 @@ Phone = Annotated[str, Field(pattern=r"^[0-9+\- ]{7,20}$", description="mobile o
 
 class OrgCreate(BaseModel):
     parent_id: uuid.UUID
-    name: str = Field(min_length=1, max_length=100)
+    name: NonBlank = Field(min_length=1, max_length=100)
     type: Literal["committee", "working_committee", "general_branch", "branch"]
     founded_on: Day
     approved_on: Day
-    leader_name: str = Field(min_length=1, max_length=50)
+    leader_name: NonBlank = Field(min_length=1, max_length=50)
     leader_phone: Phone
     approval_document_id: uuid.UUID
 
 
 class OrgPatch(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    leader_name: str | None = Field(default=None, min_length=1, max_length=50)
+    name: NonBlank | None = Field(default=None, min_length=1, max_length=100)
+    leader_name: NonBlank | None = Field(default=None, min_length=1, max_length=50)
     leader_phone: Phone | None = None
 
 

@@ -267,3 +267,16 @@ async def test_the_internal_snapshot_pages_through_every_organisation(
         if cursor is None:
             break
     assert seen == [o["id"] for o in everything["items"]] and root_id in seen
+
+
+async def test_a_name_of_spaces_is_refused_and_names_are_trimmed_on_rename(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str
+) -> None:
+    headers = admin(settings, root_id)
+    blank = await create(client, headers, root_id, "   ")
+    assert blank.status_code == 422
+    name = f"修剪{uuid.uuid4().hex[:6]}"
+    first = (await create(client, headers, root_id, name)).json()
+    other = (await create(client, headers, root_id, f"其他{uuid.uuid4().hex[:6]}")).json()
+    clash = await client.patch(f"/orgs/{other['id']}", json={"name": f"{name} "}, headers=headers)
+    assert clash.status_code == 409 and first["name"] == name

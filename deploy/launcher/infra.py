@@ -179,6 +179,9 @@ def ensure_infra(env: Mapping[str, str] | None = None, say: Say = print) -> None
     pg_up, mq_up = tcp_reachable(*pg), tcp_reachable(*mq)
     if pg_up and mq_up:
         say(f"PostgreSQL ({pg[0]}:{pg[1]}) and RabbitMQ ({mq[0]}:{mq[1]}) are reachable")
+        _ensure_postgres_login(
+            env.get("LEAGUE_DATABASE_SERVER_URL") or DEFAULT_DATABASE_SERVER_URL, say
+        )
         return
     for label, (host, port), up, var in (
         ("PostgreSQL", pg, pg_up, "LEAGUE_DATABASE_SERVER_URL"),
@@ -212,9 +215,62 @@ def ensure_infra(env: Mapping[str, str] | None = None, say: Say = print) -> None
     _wait_reachable("PostgreSQL", *pg, timeout=60, say=say)
     _wait_reachable("RabbitMQ", *mq, timeout=90, say=say)
     if trust_changed:
-        for version, cluster in postgres_clusters():
-            argv = ["pg_ctlcluster", "--skip-systemctl-redirect", version, cluster, "reload"]
-            _run_infra_command(argv, say, check=False)
+        _reload_postgres(say)
+    _ensure_postgres_login(
+        env.get("LEAGUE_DATABASE_SERVER_URL") or DEFAULT_DATABASE_SERVER_URL, say
+    )
+
+
+def _reload_postgres(say: Say) -> None:
+    for version, cluster in postgres_clusters():
+        argv = ["pg_ctlcluster", "--skip-systemctl-redirect", version, cluster, "reload"]
+        _run_infra_command(argv, say, check=False)
+
+
+def postgres_login_works(url: str) -> bool | None:
+    """Whether the services will be able to log in; None when it cannot be told (no psql)."""
+    psql = _which("psql")
+    if psql is None:
+        return None
+    parts = urlsplit(url.replace("+asyncpg", ""))
+    env = {**os.environ, "PGCONNECT_TIMEOUT": "5"}
+    if parts.password:
+        env["PGPASSWORD"] = parts.password
+    argv = [
+        psql,
+        "-w",
+        "-h",
+        parts.hostname or "127.0.0.1",
+        "-p",
+        str(parts.port or 5432),
+        "-U",
+        parts.username or "postgres",
+        "-d",
+        "postgres",
+        "-tAc",
+        "SELECT 1",
+    ]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    return done.returncode == 0
+
+
+def _ensure_postgres_login(url: str, say: Say) -> None:
+    """A PostgreSQL installed before us keeps Debian's password rule for TCP: on a developer's
+    machine (root, local) add the no-password rule for localhost; otherwise say what to do."""
+    if postgres_login_works(url) is not False:
+        return
+    host = urlsplit(url.replace("+asyncpg", "")).hostname or "127.0.0.1"
+    if _is_root() and _is_local(host) and postgres_clusters() and _configure_postgres_trust(say):
+        _reload_postgres(say)
+        time.sleep(1.0)
+        if postgres_login_works(url):
+            return
+    raise InfraError(
+        "PostgreSQL answers but refuses the login. Either put the password in "
+        "LEAGUE_DATABASE_SERVER_URL (postgresql+asyncpg://postgres:PASSWORD@127.0.0.1:5432), or, "
+        "on a development machine, add to pg_hba.conf and reload:\n"
+        "  host    all    all    127.0.0.1/32    trust"
+    )
 
 
 # --------------------------------------------------------------------------------------------

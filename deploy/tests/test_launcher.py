@@ -332,7 +332,13 @@ class FakeMachine:
         self.running: set[str] = set()
         self.commands: list[list[str]] = []
         self.trust_configured = False
+        self.password_required = False
         m = monkeypatch
+        m.setattr(
+            infra,
+            "postgres_login_works",
+            lambda url: not self.password_required or self.trust_configured,
+        )
         m.setattr(infra, "tcp_reachable", self.reachable)
         m.setattr(infra, "_run_infra_command", self.run)
         m.setattr(infra, "postgres_clusters", self.clusters)
@@ -405,3 +411,30 @@ def test_infra_without_root_says_how_to_start(monkeypatch: pytest.MonkeyPatch) -
     machine.running = {"rabbitmq-server"}
     with pytest.raises(launcher.InfraError, match="sudo pg_ctlcluster"):
         launcher.ensure_infra({}, lambda _: None)
+
+
+def test_a_postgres_that_wants_a_password_gets_the_local_trust_rule_as_root(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    machine = FakeMachine(monkeypatch, can_apt=True)
+    machine.installed |= {"postgresql", "rabbitmq-server"}
+    machine.running |= {"postgresql", "rabbitmq-server"}
+    machine.password_required = True
+    infra.ensure_infra({}, say=lambda _: None)
+    assert machine.trust_configured
+    assert [
+        "pg_ctlcluster",
+        "--skip-systemctl-redirect",
+        "15",
+        "main",
+        "reload",
+    ] in machine.commands
+
+
+def test_without_root_a_refused_login_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    machine = FakeMachine(monkeypatch, can_apt=False)
+    machine.installed |= {"postgresql", "rabbitmq-server"}
+    machine.running |= {"postgresql", "rabbitmq-server"}
+    machine.password_required = True
+    with pytest.raises(infra.InfraError, match=r"pg_hba\.conf"):
+        infra.ensure_infra({}, say=lambda _: None)

@@ -21,7 +21,7 @@ from deploy.launcher.bootstrap import ready_message
 from deploy.launcher.infra import InfraError, ensure_infra
 from deploy.launcher.output import prefix_line
 from deploy.launcher.secrets import VarLayout, ensure_secrets
-from deploy.launcher.system import READY_TIMEOUT, STOP_TIMEOUT, StartupError, System
+from deploy.launcher.system import READY_TIMEOUT, STOP_TIMEOUT, StartupError, System, stop_orphans
 from deploy.launcher.table import process_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -192,7 +192,12 @@ def _down() -> int:
     layout = VarLayout.from_env(REPO_ROOT, os.environ)
     pid = running_launcher(layout)
     if pid is None:
-        print("nothing running")
+        stopped = stop_orphans(layout)
+        print(
+            f"stopped {stopped} process(es) left behind by a launcher that died"
+            if stopped
+            else "nothing running"
+        )
         layout.pid_file.unlink(missing_ok=True)
         return 0
     print(f"stopping the launcher (pid {pid}) and its processes")

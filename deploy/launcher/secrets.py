@@ -30,6 +30,12 @@ class VarLayout:
         return self.root / "secrets.env"
 
     @property
+    def children_dir(self) -> Path:
+        """One file per running child, named by its process group: what `down` can still stop
+        when the launcher itself was killed."""
+        return self.root / "children"
+
+    @property
     def keys_dir(self) -> Path:
         return self.root / "keys"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import subprocess
@@ -228,6 +229,9 @@ class System:
             raise KeyError(f"unknown process {name!r}; known: {', '.join(self.specs)}") from None
 
     def start_all(self) -> None:
+        stopped = stop_orphans(self.layout)
+        if stopped:
+            self.say(f"stopped {stopped} process(es) left behind by a launcher that died")
         busy = [
             f"{spec.name} (port {spec.port})"
             for spec in self.specs.values()
@@ -260,6 +264,8 @@ class System:
                 process_group=0,
             )
             proc = _Process(spec, popen, started=time.monotonic())
+            self.layout.children_dir.mkdir(parents=True, exist_ok=True)
+            (self.layout.children_dir / str(popen.pid)).write_text(name)
             proc.pump = threading.Thread(
                 target=self._watch, args=(proc,), name=f"launcher-{name}", daemon=True
             )
@@ -274,6 +280,7 @@ class System:
         pump_lines(proc.spec.name, proc.popen.stdout, self._sink.write, proc.tail)
         proc.popen.stdout.close()
         code = proc.popen.wait()
+        (self.layout.children_dir / str(proc.popen.pid)).unlink(missing_ok=True)
         if proc.expected_exit:
             graceful = code in (0, -signal.SIGTERM)
             self.say(
@@ -450,3 +457,30 @@ class System:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def stop_orphans(layout: VarLayout, timeout: float = STOP_TIMEOUT) -> int:
+    """Stop the children a dead launcher left running (their groups are on file); how many."""
+    directory = layout.children_dir
+    if not directory.is_dir():
+        return 0
+    groups = []
+    for entry in directory.iterdir():
+        entry.unlink(missing_ok=True)
+        if not entry.name.isdigit():
+            continue
+        pgid = int(entry.name)
+        cmdline = Path(f"/proc/{pgid}/cmdline")
+        # A number on file may since belong to someone else's process: only ours are stopped.
+        if cmdline.exists() and b"zhtj-" in cmdline.read_bytes():
+            groups.append(pgid)
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for pgid in groups:
+        while Path(f"/proc/{pgid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+    return len(groups)

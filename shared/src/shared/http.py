@@ -102,6 +102,20 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     return value
 
 
+def read_cursor(cursor: str | None, parse: Callable[[dict[str, Any]], S]) -> S | None:
+    """The position a list's cursor stands for, or None for the first page; a cursor this list
+    did not give out (edited, truncated, from another list) is 422, not 500."""
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    try:
+        return parse(position)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise Problem(
+            422, "request.bad_cursor", "The cursor is not one this list gave out."
+        ) from exc
+
+
 LimitQuery = Annotated[int, Query(ge=1, le=500)]
 
 

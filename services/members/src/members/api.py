@@ -39,8 +39,8 @@ from shared.http import (
     SessionDep,
     app_resource,
     app_settings,
-    decode_cursor,
     encode_cursor,
+    read_cursor,
     route_policy,
 )
 from shared.idempotency import remember, replay, request_hash
@@ -356,17 +356,9 @@ async def list_members(
     limit: LimitQuery = 50,
     cursor: str | None = None,
 ) -> MemberPage:
-    position = decode_cursor(cursor)
-    after = None
-    if position is not None:
-        try:
-            after = records.ListPosition(
-                str(position["p"]), str(position["n"]), uuid.UUID(str(position["i"]))
-            )
-        except (KeyError, ValueError) as exc:
-            raise Problem(
-                422, "request.bad_cursor", "The cursor is not one this list gave out."
-            ) from exc
+    after = read_cursor(
+        cursor, lambda p: records.ListPosition(str(p["p"]), str(p["n"]), uuid.UUID(str(p["i"])))
+    )
     async with session.begin():
         org = await org_in_scope(
             session, app_resource(request, "directory", OrgDirectory), caller, org_id
@@ -495,19 +487,14 @@ async def list_reviews(
     cursor: str | None = None,
 ) -> ReviewsOut:
     settings = app_settings(request, MembersSettings)
-    position = decode_cursor(cursor)
-    after = None
-    if position is not None:
-        try:
-            after = (
-                date.fromisoformat(str(position["d"])),
-                datetime.fromisoformat(str(position["s"])),
-                uuid.UUID(str(position["i"])),
-            )
-        except (KeyError, ValueError) as exc:
-            raise Problem(
-                422, "request.bad_cursor", "The cursor is not one this list gave out."
-            ) from exc
+    after = read_cursor(
+        cursor,
+        lambda p: (
+            date.fromisoformat(str(p["d"])),
+            datetime.fromisoformat(str(p["s"])),
+            uuid.UUID(str(p["i"])),
+        ),
+    )
     async with session.begin():
         org = await org_in_scope(
             session, app_resource(request, "directory", OrgDirectory), caller, org_id

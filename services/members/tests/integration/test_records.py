@@ -229,3 +229,21 @@ async def test_rotating_the_key_re_encrypts_every_record_and_both_keys_still_ope
         f"/members/{member['id']}", params={"reveal": "id_number"}, headers=admin(tree.branch_a)
     )
     assert stale.status_code == 503 and stale.json()["code"] == "member.key_unavailable"
+
+
+async def test_a_cursor_that_was_tampered_with_is_a_422(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable
+) -> None:
+    import base64 as b64
+
+    for cursor in (
+        "not-base64!",
+        b64.urlsafe_b64encode(b'{"p": 1}').decode(),
+        b64.urlsafe_b64encode(b"[]").decode(),
+    ):
+        r = await client.get(
+            f"/orgs/{tree.county_a}/members",
+            params={"recursive": "true", "cursor": cursor},
+            headers=admin(tree.county_a),
+        )
+        assert r.status_code == 422 and r.json()["code"] == "request.bad_cursor", cursor

@@ -24,8 +24,8 @@ from shared.http import (
     SessionDep,
     app_resource,
     app_settings,
-    decode_cursor,
     encode_cursor,
+    read_cursor,
     route_policy,
 )
 from shared.problems import Problem
@@ -187,15 +187,7 @@ async def list_children(
 ) -> OrgPage:
     org = await service.get_org(session, org_id)
     await service.check_can_view(session, caller, org)
-    position = decode_cursor(cursor)
-    after = None
-    if position is not None:
-        try:
-            after = (str(position["name"]), uuid.UUID(str(position["id"])))
-        except (KeyError, ValueError) as exc:
-            raise Problem(
-                422, "request.bad_cursor", "The cursor is not one this list gave out."
-            ) from exc
+    after = read_cursor(cursor, lambda p: (str(p["name"]), uuid.UUID(str(p["id"]))))
     children = await service.list_children(session, org, after, limit + 1)
     more = len(children) > limit
     children = children[:limit]

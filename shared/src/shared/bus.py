@@ -58,6 +58,8 @@ class Subscription:
 
     queue: str
     handlers: Mapping[str, EventHandler]
+    # Deliveries in flight at once; a batching handler (shared.batching) needs room for a batch.
+    prefetch: int | None = None
 
     @property
     def event_types(self) -> list[str]:
@@ -142,7 +144,9 @@ class Bus:
 
     async def consume(self, subscription: Subscription) -> None:
         channel = await self.connection.channel(publisher_confirms=True)
-        await channel.set_qos(prefetch_count=self.platform.consumer_prefetch)
+        await channel.set_qos(
+            prefetch_count=subscription.prefetch or self.platform.consumer_prefetch
+        )
         queue = await declare_subscription(channel, subscription, self.platform)
         consumer = _Consumer(self, subscription)
         await queue.consume(consumer.on_message)

@@ -313,3 +313,46 @@ async def test_the_relay_publishes_on_commit_and_listens_again_after_losing_its_
     finally:
         stop.set()
         await asyncio.wait_for(running, timeout=10)
+
+
+async def test_a_batching_consumer_takes_a_flood_in_few_commits_each_event_once(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus
+) -> None:
+    from collections.abc import Sequence
+
+    from shared.batching import BatchingInbox
+
+    consumer = f"c.{uuid.uuid4().hex[:8]}"
+    sizes: list[int] = []
+
+    async def handle_batch(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
+        if any(isinstance(e, OrgCreated) and e.name == "毒" for e, _ in batch):
+            raise RuntimeError("cannot handle this one")
+        sizes.append(len(batch))
+        for event, envelope in batch:
+            assert isinstance(event, OrgCreated)
+            await session.execute(
+                text("INSERT INTO effects (event_id, consumer, note) VALUES (:id, :c, :note)"),
+                {"id": envelope.id, "c": consumer, "note": event.name},
+            )
+
+    handler = BatchingInbox(sessions, consumer, handle_batch, max_size=20, max_wait=0.05)
+    await bus.consume(Subscription(consumer, {"org.created": handler}, prefetch=100))
+    envelopes = [org_created(f"团委{i}").envelope("test") for i in range(50)]
+    poison = org_created("毒").envelope("test")
+    for envelope in [*envelopes, envelopes[0], poison]:  # one duplicate, one that always fails
+        await bus.publish_event(
+            envelope.model_dump_json().encode(),
+            event_type="org.created",
+            message_id=str(envelope.id),
+            headers={},
+        )
+
+    async def all_good_done() -> bool:
+        return len(await effects(sessions, consumer)) >= 50
+
+    await eventually(all_good_done)
+    assert sorted(await effects(sessions, consumer)) == sorted(f"团委{i}" for i in range(50))
+    assert max(sizes) > 1  # taken in batches, not one by one
+    dead = await eventually(lambda: list_dead_letters(bus, consumer))
+    assert isinstance(dead, list) and [d["message_id"] for d in dead] == [str(poison.id)]

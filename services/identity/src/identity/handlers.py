@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from identity import service
 from identity.settings import IdentitySettings
 from shared.app import Resources
+from shared.batching import BatchingInbox
 from shared.bus import Subscription
 from shared.events import Envelope, Event, MemberCreated
-from shared.inbox import with_inbox
 from shared.orgtree import replica_handlers
 
 ORG_TREE_QUEUE = "identity.org-tree"
@@ -23,24 +24,22 @@ def subscriptions(resources: Resources) -> list[Subscription]:
     assert isinstance(settings, IdentitySettings)
     sealer = service.activation_sealer(settings.platform.internal_secret)
 
-    async def member_created(session: AsyncSession, event: Event, _: Envelope) -> None:
-        assert isinstance(event, MemberCreated)
-        await service.open_member_account(
+    async def members_created(
+        session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]
+    ) -> None:
+        await service.open_member_accounts(
             session,
-            event,
+            [event for event, _ in batch if isinstance(event, MemberCreated)],
             ttl=timedelta(days=settings.activation_code_ttl_days),
             pepper=settings.platform.internal_secret,
             sealer=sealer,
         )
 
+    # An import of 10,000 members arrives as 10,000 events: taken in batches, not one by one.
+    batched = BatchingInbox(
+        resources.sessions, MEMBER_ACCOUNTS_QUEUE, members_created, max_size=200
+    )
     return [
         Subscription(ORG_TREE_QUEUE, replica_handlers(resources.sessions, ORG_TREE_QUEUE)),
-        Subscription(
-            MEMBER_ACCOUNTS_QUEUE,
-            {
-                "member.created": with_inbox(
-                    resources.sessions, MEMBER_ACCOUNTS_QUEUE, member_created
-                )
-            },
-        ),
+        Subscription(MEMBER_ACCOUNTS_QUEUE, {"member.created": batched}, prefetch=400),
     ]

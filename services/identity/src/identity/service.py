@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +29,7 @@ from shared.events import (
     MemberCreated,
 )
 from shared.orgtree import OrgNode, is_admin_over, replica_node
-from shared.outbox import record_event
+from shared.outbox import record_event, record_events
 from shared.problems import Problem
 
 PRODUCER = "identity"
@@ -263,15 +264,12 @@ async def issue_code(
     pepper: str,
     created_by: uuid.UUID | None,
     sealer: Sealer | None = None,
-    *,
-    fresh: bool = False,
 ) -> tuple[str, datetime]:
     """A new one-time code; with a sealer a sealed copy is kept, so the branch can print it.
 
     Issuing one retires the account's earlier codes: only the newest handed out works.
     """
-    if not fresh:
-        await _retire_codes(session, account.id, _now())
+    await _retire_codes(session, account.id, _now())
     code = generate_code()
     expires_at = _now() + ttl
     code_id = uuid.uuid4()
@@ -530,29 +528,81 @@ def activation_sealer(secret: str) -> Sealer:
     return Sealer({"d1": derive_key(secret, "identity/activation-codes")}, "d1")
 
 
-async def open_member_account(
-    session: AsyncSession, event: MemberCreated, *, ttl: timedelta, pepper: str, sealer: Sealer
-) -> Account:
-    """A new member record gets its account at once, pending activation with a one-time code
-    (the regulation wants it within 15 working days of joining; doing it now leaves no gap)."""
-    existing = (
-        await session.execute(select(Account).where(Account.member_id == event.member_id))
-    ).scalar_one_or_none()
-    if existing is not None:
-        return existing
-    account = await create_account(
-        session,
-        username=event.member_no.lower(),
-        password=None,
-        role="member",
-        org_id=event.branch_id,
-        member_id=event.member_id,
-        must_change=False,
-        created_by=None,
-        display_name=event.name,
+async def open_member_accounts(
+    session: AsyncSession,
+    events: Sequence[MemberCreated],
+    *,
+    ttl: timedelta,
+    pepper: str,
+    sealer: Sealer,
+) -> int:
+    """New member records get their accounts at once, pending activation, each with a one-time
+    code the branch hands out (the regulation wants the account within 15 working days of
+    joining; doing it now leaves no gap). Set-based: an import brings thousands at a time.
+    Returns how many accounts were opened; members who have one already are left as they are."""
+    member_ids = [e.member_id for e in events]
+    have = set(
+        (
+            await session.execute(
+                select(Account.member_id).where(Account.member_id.in_(member_ids))
+            )
+        ).scalars()
     )
-    await issue_code(session, account, "activation", ttl, pepper, None, sealer, fresh=True)
-    return account
+    now = _now()
+    accounts: list[dict[str, object]] = []
+    codes: list[dict[str, object]] = []
+    created: list[AccountCreated] = []
+    for event in events:
+        if event.member_id in have:
+            continue
+        have.add(event.member_id)
+        account_id, code_id, code = uuid.uuid4(), uuid.uuid4(), generate_code()
+        accounts.append(
+            {
+                "id": account_id,
+                "username": event.member_no.lower(),
+                "display_name": event.name,
+                "role": "member",
+                "org_id": event.branch_id,
+                "member_id": event.member_id,
+                "password_hash": None,
+                "status": "pending_activation",
+                "frozen": False,
+                "must_change_password": False,
+                "password_changed_at": now,
+                "created_by": None,
+                "created_at": now,
+            }
+        )
+        codes.append(
+            {
+                "id": code_id,
+                "account_id": account_id,
+                "purpose": "activation",
+                "code_digest": code_digest(code, pepper),
+                "code_sealed": sealer.seal(code, code_id.bytes),
+                "expires_at": now + ttl,
+                "used_at": None,
+                "created_by": None,
+                "created_at": now,
+            }
+        )
+        created.append(
+            AccountCreated(
+                account_id=account_id,
+                username=event.member_no.lower(),
+                role="member",
+                org_id=event.branch_id,
+                member_id=event.member_id,
+                status="pending_activation",
+            )
+        )
+    if not accounts:
+        return 0
+    await session.execute(insert(Account), accounts)
+    await session.execute(insert(OneTimeCode), codes)
+    await record_events(session, created, PRODUCER)
+    return len(accounts)
 
 
 @dataclass(frozen=True)

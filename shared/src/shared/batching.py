@@ -1,0 +1,131 @@
+"""Consuming many events in one transaction: deliveries that arrive together are gathered into a
+batch that takes effect (inbox rows included) in one commit, and each message is acknowledged
+only after its batch committed. For consumers whose events come in floods (a 10,000-row import
+makes 10,000 member.created), where one transaction per event is the bottleneck."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.events import Envelope, Event
+from shared.inbox import with_inbox
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+BatchHandler = Callable[[AsyncSession, Sequence[tuple[Event, Envelope]]], Awaitable[None]]
+_Pending = tuple[Event, Envelope, "asyncio.Future[None]"]
+
+
+class BatchingInbox:
+    """An event handler (as `Subscription.handlers` takes) that commits in batches.
+
+    A batch is flushed when it is full or `max_wait` after its first event. Should a batch fail,
+    its events are tried one by one, each in its own transaction, so one bad event fails alone
+    and goes through the usual retry and dead-letter path while its neighbours take effect.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        consumer: str,
+        handler: BatchHandler,
+        *,
+        max_size: int = 200,
+        max_wait: float = 0.05,
+    ) -> None:
+        self.sessions = sessions
+        self.consumer = consumer
+        self.handler = handler
+        self.max_size = max_size
+        self.max_wait = max_wait
+        self._pending: list[_Pending] = []
+        self._timer: asyncio.Task[None] | None = None
+
+        async def one(session: AsyncSession, event: Event, envelope: Envelope) -> None:
+            await handler(session, [(event, envelope)])
+
+        self._single = with_inbox(sessions, consumer, one)
+
+    async def __call__(self, event: Event, envelope: Envelope) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((event, envelope, done))
+        if len(self._pending) >= self.max_size:
+            self._flush()
+        elif self._timer is None:
+            self._timer = asyncio.create_task(self._flush_later())
+        await done
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.max_wait)
+        self._timer = None
+        self._flush()
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if batch:
+            asyncio.create_task(self._commit(batch))  # noqa: RUF006 - the futures keep the outcome
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            async with self.sessions() as session, session.begin():
+                fresh = await self._first_time(session, batch)
+                if fresh:
+                    await self.handler(session, fresh)
+        except Exception as exc:
+            log.warning(
+                "batch_failed_trying_one_by_one",
+                consumer=self.consumer,
+                size=len(batch),
+                error=type(exc).__name__,
+            )
+            for event, envelope, done in batch:
+                try:
+                    await self._single(event, envelope)
+                except Exception as single_exc:
+                    _settle(done, single_exc)
+                else:
+                    _settle(done, None)
+            return
+        for _, _, done in batch:
+            _settle(done, None)
+
+    async def _first_time(
+        self, session: AsyncSession, batch: list[_Pending]
+    ) -> list[tuple[Event, Envelope]]:
+        """Record the batch in the inbox; the events not seen before, each once."""
+        rows = await session.execute(
+            text(
+                "INSERT INTO inbox (event_id, consumer) "
+                "SELECT unnest(CAST(:ids AS uuid[])), :consumer "
+                "ON CONFLICT DO NOTHING RETURNING event_id"
+            ),
+            {"ids": [envelope.id for _, envelope, _ in batch], "consumer": self.consumer},
+        )
+        new = {r.event_id for r in rows}
+        fresh: list[tuple[Event, Envelope]] = []
+        for event, envelope, _ in batch:
+            if envelope.id in new:
+                new.discard(envelope.id)  # a duplicate inside the batch takes effect once
+                fresh.append((event, envelope))
+        if len(fresh) < len(batch):
+            log.info(
+                "event_duplicates_skipped", consumer=self.consumer, count=len(batch) - len(fresh)
+            )
+        return fresh
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():  # the delivery was cancelled meanwhile (shutdown): the broker redelivers it
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)

@@ -172,3 +172,23 @@ async def test_a_file_that_is_neither_xlsx_nor_utf8_is_refused_clearly(
         client, admin(tree.branch_a), tree.branch_a, "姓名,性别\n张三,男\n".encode("gbk")
     )
     assert r.status_code == 422 and r.json()["code"] == "member.import_unreadable"
+
+
+async def test_a_damaged_xlsx_or_a_malformed_csv_is_a_clear_422(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable
+) -> None:
+    good = as_xlsx([person(rng)])
+    truncated = good[: len(good) // 2]  # starts like a zip, ends in the middle of it
+    huge_cell = ("姓名,性别\n" + "张" * 200_000 + ",男\n").encode()
+    for content, name in ((truncated, "团员.xlsx"), (huge_cell, "团员.csv")):
+        r = await upload(client, admin(tree.branch_a), tree.branch_a, content, name=name)
+        assert r.status_code == 422 and r.json()["code"] == "member.import_unreadable", name
+
+
+async def test_a_sheet_longer_than_the_limit_is_refused_without_reading_it_all(
+    client: httpx.AsyncClient, settings, tree: Tree, admin: Callable
+) -> None:
+    rows = [person(rng) for _ in range(settings.max_import_rows + 5)]
+    r = await upload(client, admin(tree.branch_a), tree.branch_a, as_csv(rows))
+    assert r.status_code == 422
+    assert any(str(settings.max_import_rows) in e["message"] for e in r.json()["errors"])

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import asyncpg
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from sqlalchemy import ColumnElement, literal, tuple_
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+from shared.problems import Problem
 
 
 def make_engine(url: str, *, pool_size: int = 10, instrument: bool = True) -> AsyncEngine:
@@ -66,3 +70,13 @@ def keyset_after(columns: Sequence[Any], values: Sequence[object]) -> ColumnElem
     """`(a, b, c) > (x, y, z)` for keyset pagination: the next page starts after the last row seen,
     and the database walks the index that has these columns in this order."""
     return tuple_(*columns) > tuple_(*(literal(v) for v in values))
+
+
+@contextlib.contextmanager
+def conflict_on_duplicate(code: str, detail: str, **extra: Any) -> Iterator[None]:
+    """Around a write guarded by a unique index: a violation (a concurrent writer got there
+    first) becomes 409 with this code instead of a 500; the transaction rolls back."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise Problem(409, code, detail, **extra) from exc

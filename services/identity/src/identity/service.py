@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import delete, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.db import Account, AdminApplication, LoginFailure, OneTimeCode
@@ -21,6 +20,7 @@ from identity.passwords import hash_password, verify_password
 from shared.audit import audit
 from shared.caller import Caller
 from shared.crypto import Sealer, derive_key
+from shared.db import conflict_on_duplicate
 from shared.events import (
     AccountCreated,
     AccountFrozen,
@@ -459,10 +459,8 @@ async def create_account(
         created_by=created_by,
     )
     session.add(account)
-    try:
+    with conflict_on_duplicate("account.username_taken", "This username is already taken."):
         await session.flush()
-    except IntegrityError as exc:
-        raise Problem(409, "account.username_taken", "This username is already taken.") from exc
     await record_event(
         session,
         AccountCreated(

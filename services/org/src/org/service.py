@@ -9,7 +9,6 @@ from datetime import date
 from typing import TypedDict, cast
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from org.db import Document, Org
@@ -24,7 +23,7 @@ from org.settings import OrgSettings
 from org.storage import DocumentStorage
 from shared.calendar import WorkingDayCalendar
 from shared.caller import Caller
-from shared.db import keyset_after
+from shared.db import conflict_on_duplicate, keyset_after
 from shared.events import OrgCreated, OrgDissolved, OrgStatus, OrgType, OrgUpdated
 from shared.orgtree import is_admin_over, is_member_inside, require_admin_over
 from shared.outbox import record_event
@@ -67,6 +66,9 @@ def _snapshot(org: Org) -> _SnapshotFields:
     }
 
 
+DUPLICATE_NAME = ("org.duplicate_name", "The parent already has an organisation of this name.")
+
+
 def not_found() -> Problem:
     return Problem(404, "org.not_found", "No such organisation.")
 
@@ -90,16 +92,6 @@ async def _path_of(session: AsyncSession, org_id: uuid.UUID | None) -> list[uuid
         return []
     path = (await session.execute(select(Org.path).where(Org.id == org_id))).scalar_one_or_none()
     return list(path or [])
-
-
-async def _flush_unique_name(session: AsyncSession) -> None:
-    """Flush; an integrity error here is a live sibling with the same name (409)."""
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Problem(
-            409, "org.duplicate_name", "The parent already has an organisation of this name."
-        ) from exc
 
 
 async def check_can_view(session: AsyncSession, caller: Caller, org: Org) -> None:
@@ -180,7 +172,8 @@ async def create_org(
         created_by=caller.account_id,
     )
     session.add(org)
-    await _flush_unique_name(session)
+    with conflict_on_duplicate(*DUPLICATE_NAME):
+        await session.flush()
     await record_event(
         session,
         OrgCreated(
@@ -238,7 +231,8 @@ async def update_org(
     for key in changed:
         setattr(org, key, changes[key])
     org.revision += 1
-    await _flush_unique_name(session)
+    with conflict_on_duplicate(*DUPLICATE_NAME):
+        await session.flush()
     # Phone numbers are personal data: events say which fields changed, not their values.
     await record_event(
         session, OrgUpdated(**_snapshot(org), changed_fields=sorted(changed)), PRODUCER

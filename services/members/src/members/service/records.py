@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.db import Member
@@ -21,7 +20,7 @@ from members.service import PRODUCER, path_ids, path_text
 from shared.audit import audit
 from shared.calendar import beijing_today
 from shared.caller import Caller
-from shared.db import keyset_after
+from shared.db import conflict_on_duplicate, keyset_after
 from shared.events import MemberCreated
 from shared.orgtree import OrgNode, is_admin_over
 from shared.outbox import record_events
@@ -117,15 +116,12 @@ async def insert_members(
                 "updated_at": now,
             }
         )
-    try:
+    with conflict_on_duplicate(
+        "member.duplicate",
+        "One of these ID numbers was registered a moment ago by someone else; nothing was imported.",
+        remedy="transfer",
+    ):
         await session.execute(insert(Member), rows)
-    except IntegrityError as exc:
-        raise Problem(
-            409,
-            "member.duplicate",
-            "One of these ID numbers was registered a moment ago by someone else; nothing was imported.",
-            remedy="transfer",
-        ) from exc
     await record_events(
         session,
         [

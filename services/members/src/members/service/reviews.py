@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.db import Member, Review
@@ -29,7 +28,7 @@ from members.service.records import duplicate_problem, find_registered
 from shared.audit import audit
 from shared.calendar import BEIJING, WorkingDayCalendar
 from shared.caller import Caller
-from shared.db import keyset_after
+from shared.db import conflict_on_duplicate, keyset_after
 from shared.events import (
     MEMBER_PUBLIC_FIELDS,
     MemberChangeApproved,
@@ -148,15 +147,12 @@ async def apply_changes(
     if changed:
         member.revision += 1
         member.updated_at = datetime.now(UTC)
-        try:
+        with conflict_on_duplicate(
+            "member.duplicate",
+            "This ID number was registered a moment ago by someone else.",
+            remedy="transfer",
+        ):
             await session.flush()
-        except IntegrityError as exc:  # the same ID number registered a moment ago elsewhere
-            raise Problem(
-                409,
-                "member.duplicate",
-                "This ID number was registered a moment ago by someone else.",
-                remedy="transfer",
-            ) from exc
         await record_event(
             session,
             MemberUpdated(
@@ -275,12 +271,10 @@ async def request_change(
         submitted_by=caller.account_id,
     )
     session.add(review)
-    try:
+    with conflict_on_duplicate(
+        "member.change_request_open", "A change request is already waiting for the branch."
+    ):
         await session.flush()
-    except IntegrityError as exc:
-        raise Problem(
-            409, "member.change_request_open", "A change request is already waiting for the branch."
-        ) from exc
     await record_event(
         session,
         MemberChangeRequested(

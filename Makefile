@@ -66,8 +66,8 @@ pytest: sync ## run the tests (PYTEST_ARGS=...); collecting no test is a failure
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests (exit 5): that counts as a failure" >&2; fi; \
 	exit $$rc
 
-bench: sync ## gateway latency and idle memory (brings up its own copy of the system)
-	$(PY) bench/gateway_latency.py
+bench: sync ## request path (bare endpoint, service, gateway) and idle memory, on its own copy of the system
+	$(PY) bench/request_path.py
 
 clean-test-dbs: ## drop the databases test runs left behind (named test_*)
 	@dbs=$$($(PSQL) -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'test\_%'") || exit 1; \

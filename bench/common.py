@@ -26,11 +26,6 @@ from deploy.launcher import System, amqp_url_with_vhost, create_vhost, delete_vh
 PASSWORD = "Bench-Mark-2026!"  # noqa: S105 - a throw-away installation
 
 
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 @dataclass
 class Bench:
     system: System

@@ -18,7 +18,8 @@ import time
 import uuid
 
 import asyncpg
-from common import percentile, running_system
+from common import running_system
+from loadgen import percentile
 from seed_members import seed
 
 from members.fakes import as_xlsx, people

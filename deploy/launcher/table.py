@@ -8,7 +8,9 @@ from typing import Literal
 
 from deploy.launcher.secrets import SECRET_VAR, VarLayout
 
-Role = Literal["api", "relay", "consume"]
+# `events` runs a service's relay and consumers in one process (the launcher's default);
+# `relay` and `consume` apart stay possible for a deployment that scales them alone.
+Role = Literal["api", "events", "relay", "consume"]
 
 
 @dataclass(frozen=True)
@@ -26,14 +28,14 @@ class Service:
     @property
     def needs_topology(self) -> bool:
         """Queues (and the exchanges) must exist before any relay publishes."""
-        return self.declares_queues or "relay" in self.processes or "consume" in self.processes
+        return self.declares_queues or bool({"events", "relay", "consume"} & set(self.processes))
 
 
 # THE process table: a new process or service is one entry here.
 SERVICES: tuple[Service, ...] = (
-    Service("identity", port_offset=101, has_db=True, processes=("api", "relay", "consume")),
-    Service("org", port_offset=102, has_db=True, processes=("api", "relay", "consume")),
-    Service("members", port_offset=103, has_db=True, processes=("api", "relay", "consume")),
+    Service("identity", port_offset=101, has_db=True, processes=("api", "events")),
+    Service("org", port_offset=102, has_db=True, processes=("api", "events")),
+    Service("members", port_offset=103, has_db=True, processes=("api", "events")),
     Service("fees", port_offset=104, has_db=False, processes=("api",)),
     Service("activities", port_offset=105, has_db=False, processes=("api",)),
     Service("transfers", port_offset=106, has_db=False, processes=("api",)),

@@ -102,23 +102,20 @@ def test_process_table_names_and_ports() -> None:
     specs = {s.name: s for s in process_table(8000)}
     assert set(specs) == {
         "identity-api",
-        "identity-relay",
-        "identity-consume",
+        "identity-events",
         "org-api",
-        "org-relay",
-        "org-consume",
+        "org-events",
         "members-api",
-        "members-relay",
-        "members-consume",
+        "members-events",
         "fees-api",
         "activities-api",
         "transfers-api",
         "gateway",
     }
     assert specs["org-api"].port == 8102
-    assert specs["org-relay"].port is None
+    assert specs["org-events"].port is None
     assert specs["gateway"].command == ("zhtj-gateway", "api")
-    assert specs["identity-consume"].command == ("zhtj-identity", "consume")
+    assert specs["identity-events"].command == ("zhtj-identity", "events")
 
 
 def test_topology_runs_for_every_service_with_a_relay_or_consumer() -> None:

@@ -40,7 +40,7 @@ if role == "api":
     server = HTTPServer(("127.0.0.1", int(os.environ[svc.upper() + "_PORT"])), Handler)
     print(json.dumps({{"event": "api_started", "secret_set": bool(os.environ["LEAGUE_INTERNAL_SECRET"])}}), flush=True)
     server.serve_forever()
-elif role in ("relay", "consume"):
+elif role in ("events", "relay", "consume"):
     print(f"{{role}} running", flush=True)
     exit_after = os.environ.get("STUB_EXIT_AFTER")
     time.sleep(float(exit_after) if exit_after else 3600)
@@ -104,9 +104,9 @@ def test_the_whole_life_cycle(system: System, tmp_path: Path) -> None:
     system.start("org-api")
     system.wait_ready(timeout=20, names=["org-api"])
 
-    assert system.kill("org-relay") == -9
-    system.start("org-relay", extra_env={"STUB_EXIT_AFTER": "0.1"})
-    assert system.wait_exit("org-relay", timeout=10) == 7
+    assert system.kill("org-events") == -9
+    system.start("org-events", extra_env={"STUB_EXIT_AFTER": "0.1"})
+    assert system.wait_exit("org-events", timeout=10) == 7
 
     system.shutdown()
     assert not any(system.is_running(name) for name in system.process_names)
@@ -115,8 +115,8 @@ def test_the_whole_life_cycle(system: System, tmp_path: Path) -> None:
     assert "[identity-migrate] " in log
     assert "[org-topology] " in log
     assert '[org-api] {"event": "api_started", "secret_set": true}' in log
-    assert "[identity-consume] consume running" in log
-    assert "org-relay EXITED UNEXPECTEDLY (exit code 7)" in log
+    assert "[identity-events] events running" in log
+    assert "org-events EXITED UNEXPECTEDLY (exit code 7)" in log
     assert "pw-1" not in log  # the initial password is for the operator, not the log
 
 

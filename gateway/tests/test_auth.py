@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.auth import PublicKeyFile
+from gateway.auth import PublicKeyFile, TokenVerifier
+from shared.problems import Problem
 
 
 async def test_missing_token_on_authenticated_route_is_401(running) -> None:
@@ -125,3 +127,28 @@ def test_unreadable_key_file_keeps_no_key(tmp_path) -> None:
     bad = tmp_path / "bad.pem"
     bad.write_text("not a key")
     assert PublicKeyFile(bad).get() is None
+
+
+def test_a_remembered_token_still_expires(keys) -> None:
+    now = [time.time()]
+    verifier = TokenVerifier(PublicKeyFile(keys.public_file), clock=lambda: now[0])
+    token = keys.token(exp=int(now[0]) + 60)
+    assert verifier.verify(token) == verifier.verify(token)  # the second from memory
+    now[0] += 60 + 11  # past expiry and the leeway
+    with pytest.raises(Problem) as refused:
+        verifier.verify(token)
+    assert refused.value.code == "auth.invalid_token"
+
+
+def test_a_rotated_key_rechecks_remembered_tokens(keys) -> None:
+    verifier = TokenVerifier(PublicKeyFile(keys.public_file))
+    token = keys.token()
+    verifier.verify(token)
+    other = Ed25519PrivateKey.generate().public_key()
+    pem = other.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    keys.public_file.write_bytes(pem + b"\n")  # another size: seen as changed at once
+    with pytest.raises(Problem) as refused:
+        verifier.verify(token)
+    assert refused.value.code == "auth.invalid_token"

@@ -57,7 +57,7 @@ def test_a_relay_killed_around_publishing_still_delivers_each_event_once(
     running: Running, root_admin: Api, tree: Tree
 ) -> None:
     system = running.system
-    system.stop("org-relay")
+    system.stop("org-events")
     created = root_admin.create_org(tree.city, f"断电县委{uuid.uuid4().hex[:4]}")
     assert created.status_code == 201
     org_id = created.json()["id"]
@@ -74,15 +74,15 @@ def test_a_relay_killed_around_publishing_still_delivers_each_event_once(
     assert early.status_code == 404 and identity_knows(running, org_id) == []
 
     # The relay publishes, then dies before marking the row sent.
-    system.start("org-relay", extra_env={"LEAGUE_FAULT_RELAY_EXIT_AFTER_PUBLISH": "true"})
-    assert system.wait_exit("org-relay", timeout=30) == 17
+    system.start("org-events", extra_env={"LEAGUE_FAULT_RELAY_EXIT_AFTER_PUBLISH": "true"})
+    assert system.wait_exit("org-events", timeout=30) == 17
     # Restarted, it publishes the same event again; the consumer takes it once.
-    system.start("org-relay")
+    system.start("org-events")
     eventually(lambda: identity_knows(running, org_id), within=10)
     eventually(
         lambda: any(
             event_id in line and "event_duplicate_skipped" in line
-            for line in system.logs("identity-consume")
+            for line in system.logs("identity-events")
         ),
         within=10,
     )
@@ -115,8 +115,8 @@ def test_a_poison_message_lands_in_the_dlq_and_replays_after_the_fix(
     eventually(lambda: identity_knows(running, org_id), within=10)
 
     # A consumer release that fails on org.updated: every retry fails, the message is parked.
-    system.stop("identity-consume")
-    system.start("identity-consume", extra_env={"LEAGUE_FAULT_FAIL_EVENT_TYPES": '["org.updated"]'})
+    system.stop("identity-events")
+    system.start("identity-events", extra_env={"LEAGUE_FAULT_FAIL_EVENT_TYPES": '["org.updated"]'})
     new_name = f"新名县委{uuid.uuid4().hex[:4]}"
     assert root_admin.patch(f"/orgs/{org_id}", json={"name": new_name}).status_code == 200
     parked = eventually(
@@ -126,8 +126,8 @@ def test_a_poison_message_lands_in_the_dlq_and_replays_after_the_fix(
     assert identity_knows(running, org_id)[0]["name"] != new_name  # type: ignore[index]
 
     # The fix is deployed, the operator replays: the rename arrives, the DLQ is empty.
-    system.stop("identity-consume")
-    system.start("identity-consume")
+    system.stop("identity-events")
+    system.start("identity-events")
     replayed = system.run_command("identity", "dlq", "replay", ORG_TREE_QUEUE, echo=False)
     assert json.loads(replayed.stdout.strip().splitlines()[-1])["replayed"] >= 1
     eventually(lambda: identity_knows(running, org_id)[0]["name"] == new_name, within=10)  # type: ignore[index]

@@ -10,14 +10,13 @@ from collections.abc import AsyncIterator, Sequence
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 
 from gateway.api import Gateway, router
 from gateway.auth import PublicKeyFile, TokenVerifier
 from gateway.handlers import BusFactory, StateFeed
-from gateway.proxy import Upstreams
+from gateway.proxy import AiohttpForwarder, Forwarder, HttpxForwarder, Upstreams
 from gateway.ratelimit import RateLimiter
 from gateway.routes import RouteCatalog
 from gateway.scope import FrozenAccounts, Scope, org_lookup
@@ -27,15 +26,21 @@ from shared.bus import Bus
 from shared.logging import configure_logging, get_logger
 from shared.orgtree import OrgTree
 from shared.problems import install_problem_handlers
-from shared.telemetry import OPERATIONS_URLS, setup_tracing
+from shared.telemetry import setup_tracing
 
 log = get_logger(__name__)
 
 
 def build_gateway(
-    settings: GatewaySettings, client: httpx.AsyncClient, bus_factory: BusFactory | None
+    settings: GatewaySettings,
+    client: httpx.AsyncClient,
+    forwarder: Forwarder,
+    bus_factory: BusFactory | None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Gateway:
-    upstreams = Upstreams(client, settings.services, settings.platform.internal_secret)
+    upstreams = Upstreams(
+        client, settings.services, settings.platform.internal_secret, forwarder, tracer_provider
+    )
     tree = OrgTree()
     frozen = FrozenAccounts()
     return Gateway(
@@ -76,7 +81,14 @@ def create_app(
             ),
         )
         HTTPXClientInstrumentor.instrument_client(client, tracer_provider=tracer_provider)
-        gateway = build_gateway(settings, client, bus_factory)
+        # Clients' requests go through their own lean client (the one above serves the
+        # gateway's own calls); tests standing in for the services keep to their transport.
+        forwarder: Forwarder = (
+            AiohttpForwarder(settings.upstream_timeout_seconds, settings.upstream_max_connections)
+            if transport is None
+            else HttpxForwarder(httpx.AsyncClient(transport=transport))
+        )
+        gateway = build_gateway(settings, client, forwarder, bus_factory, tracer_provider)
         app.state.gateway = gateway
         tasks = [
             asyncio.create_task(gateway.catalog.run(), name="gateway-routes"),
@@ -90,6 +102,7 @@ def create_app(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await gateway.feed.close()
+            await forwarder.close()
             await client.aclose()
 
     app = FastAPI(
@@ -102,15 +115,8 @@ def create_app(
     )
     app.state.settings = settings
     install_problem_handlers(app)
-    install_observability(app)
+    install_observability(app, tracer_provider)
     app.include_router(router)
-    FastAPIInstrumentor.instrument_app(
-        app,
-        tracer_provider=tracer_provider,
-        excluded_urls=OPERATIONS_URLS,
-        # Per-chunk receive/send spans would multiply the span count of every forwarded call.
-        exclude_spans=["receive", "send"],
-    )
     return app
 
 

@@ -1,4 +1,9 @@
-"""Process entry points every service offers: `<service> api|relay|consume|migrate|topology|dlq`."""
+"""Process entry points every service offers:
+`<service> api|events|relay|consume|migrate|topology|dlq`.
+
+Each command imports what it runs and nothing more (the HTTP stack, Alembic): a process's
+resident memory is mostly the modules it has loaded.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,17 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-import uvicorn
-
-from shared.app import ServiceSpec, create_service_app, run_consumers, run_relay
 from shared.bus import Bus
 from shared.db import ensure_database
 from shared.deadletters import list_dead_letters, replay_dead_letters
-from shared.migrations import upgrade_head
+from shared.process import ServiceSpec, build_resources, run_consumers, run_events, run_relay
 
 ExtraCommand = Callable[[ServiceSpec, argparse.Namespace], int]
 
 
 def _migrate(spec: ServiceSpec) -> int:
+    from shared.migrations import upgrade_head
+
     url = spec.settings.resolved_database_url()
     created = asyncio.run(ensure_database(url))
     upgrade_head(spec.root, url)
@@ -28,8 +32,6 @@ def _migrate(spec: ServiceSpec) -> int:
 
 
 async def _topology(spec: ServiceSpec) -> None:
-    from shared.app import build_resources
-
     resources = build_resources(spec.settings)
     bus = Bus(spec.settings.platform, f"{spec.name}-topology")
     await bus.connect()
@@ -64,6 +66,7 @@ def run_cli(
     parser = argparse.ArgumentParser(prog=f"zhtj-{spec.name}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("api", help="serve the HTTP API")
+    sub.add_parser("events", help="publish the outbox and consume the event queues, in one process")
     sub.add_parser("relay", help="publish the outbox to the broker")
     sub.add_parser("consume", help="consume this service's event queues")
     sub.add_parser("migrate", help="create the database if needed and run migrations")
@@ -76,6 +79,10 @@ def run_cli(
     args = parser.parse_args(argv)
 
     if args.command == "api":
+        import uvicorn
+
+        from shared.app import create_service_app
+
         app = create_service_app(spec)
         uvicorn.run(
             app,
@@ -84,7 +91,13 @@ def run_cli(
             log_config=None,
             access_log=False,
             proxy_headers=False,
+            # Longer than the gateway keeps an idle connection (30 s), so that the gateway, not
+            # the service, closes it: never while a request is on its way.
+            timeout_keep_alive=75,
         )
+        return 0
+    if args.command == "events":
+        asyncio.run(run_events(spec))
         return 0
     if args.command == "relay":
         asyncio.run(run_relay(spec))

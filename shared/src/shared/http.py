@@ -61,7 +61,17 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_caller(request: Request) -> Caller:
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session outside any transaction, for routes that only read: each statement is its own
+    snapshot, and nothing a route might write would be atomic, so routes that write (an audit
+    row included) take `SessionDep`."""
+    async with request.app.state.read_sessions() as session:
+        yield session
+
+
+# async although it awaits nothing: FastAPI runs a plain `def` dependency in a worker thread, a
+# thread hop on every request.
+async def get_caller(request: Request) -> Caller:
     raw = request.headers.get(CALLER_HEADER)
     signature = request.headers.get(SIGNATURE_HEADER)
     if not raw or not signature:
@@ -73,6 +83,7 @@ def get_caller(request: Request) -> Caller:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 

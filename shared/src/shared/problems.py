@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.logging import get_logger
 from shared.telemetry import current_trace_id
+
+if TYPE_CHECKING:  # the HTTP stack is loaded by the processes that answer HTTP, not by `Problem`
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
 
 PROBLEM_JSON = "application/problem+json"
 log = get_logger(__name__)
@@ -68,6 +69,8 @@ class Problem(Exception):
 
 
 def problem_response(problem: Problem) -> JSONResponse:
+    from fastapi.responses import JSONResponse
+
     return JSONResponse(
         problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers
     )
@@ -82,6 +85,9 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
     async def on_problem(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
         return problem_response(exc)

@@ -58,12 +58,11 @@ def test_a_bug_answers_a_problem_500_without_internals() -> None:
 
 
 def test_a_500_still_names_its_trace() -> None:
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
-    from shared.telemetry import OPERATIONS_URLS, in_memory_tracing
+    from shared.observe import observe_app
+    from shared.telemetry import in_memory_tracing
 
     app = make_app()
     provider, _ = in_memory_tracing()
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=OPERATIONS_URLS)
+    observe_app(app, provider)
     r = TestClient(app, raise_server_exceptions=False).get("/boom")
     assert r.status_code == 500 and len(r.headers["x-trace-id"]) == 32

@@ -6,12 +6,14 @@ A skeleton for now: the process shape, settings and /healthz; its domain arrives
 from __future__ import annotations
 
 from pathlib import Path
-
-from fastapi import FastAPI
+from typing import TYPE_CHECKING
 
 from fees.settings import FeesSettings
-from shared.app import ServiceSpec, create_service_app
 from shared.cli import run_cli
+from shared.process import ServiceSpec
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,6 +25,8 @@ def make_spec(settings: FeesSettings | None = None) -> ServiceSpec:
 
 
 def create_app(settings: FeesSettings | None = None) -> FastAPI:
+    from shared.app import create_service_app
+
     return create_service_app(make_spec(settings))
 
 

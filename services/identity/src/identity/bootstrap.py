@@ -11,10 +11,10 @@ from identity import service
 from identity.db import Account
 from identity.domain.passwords import generate_password, password_weaknesses
 from identity.settings import IdentitySettings
-from shared.app import build_resources
 from shared.caller import SYSTEM_CALLER, sign_caller
 from shared.events import OrgCreated
 from shared.orgtree import upsert_replica
+from shared.process import build_resources
 
 DEFAULT_ROOT_NAME = "共青团某某省委员会"
 

@@ -9,11 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity import service
 from identity.settings import IdentitySettings
-from shared.app import Resources
 from shared.batching import BatchingInbox
 from shared.bus import Subscription
 from shared.events import Envelope, Event, MemberCreated
 from shared.orgtree import replica_handlers
+from shared.process import Resources
 
 ORG_TREE_QUEUE = "identity.org-tree"
 MEMBER_ACCOUNTS_QUEUE = "identity.member-accounts"

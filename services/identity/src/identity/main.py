@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
-
-from identity.api import internal, router
 from identity.bootstrap import bootstrap
 from identity.handlers import subscriptions
 from identity.settings import IdentitySettings
 from identity.tokens import load_or_create_signing_key
-from shared.app import Resources, ServiceSpec, create_service_app
 from shared.cli import run_cli
+from shared.process import Resources, ServiceSpec
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,18 +32,27 @@ async def _on_startup(resources: Resources, _: FastAPI) -> None:
     resources.extra["signing_key"] = load_or_create_signing_key(key_file(settings))
 
 
+def _routers() -> Sequence[APIRouter]:
+    # Imported here, not above: the events role never loads the HTTP layer.
+    from identity.api import internal, router
+
+    return [router, internal]
+
+
 def make_spec(settings: IdentitySettings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="identity",
         settings=settings or IdentitySettings(),
         root=SERVICE_ROOT,
-        routers=[router, internal],
+        routers=_routers,
         subscriptions=subscriptions,
         on_startup=_on_startup,
     )
 
 
 def create_app(settings: IdentitySettings | None = None) -> FastAPI:
+    from shared.app import create_service_app
+
     return create_service_app(make_spec(settings))
 
 

@@ -15,9 +15,9 @@ from sqlalchemy import text
 from identity.main import SERVICE_ROOT, create_app
 from identity.service import create_account
 from identity.settings import IdentitySettings
-from shared.app import Resources, build_resources
 from shared.db import drop_database
 from shared.orgtree import upsert_replica
+from shared.process import Resources, build_resources
 from shared.testing import migrated_database, org_created, run_id, test_platform
 from shared.testing_app import running_app
 

@@ -9,8 +9,8 @@ import httpx
 
 from identity.handlers import MEMBER_ACCOUNTS_QUEUE, subscriptions
 from identity.settings import IdentitySettings
-from shared.app import build_resources
 from shared.events import MemberCreated
+from shared.process import build_resources
 from shared.testing import caller_headers
 
 from .conftest import Tree

@@ -7,11 +7,11 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.db import Member
-from shared.app import Resources
 from shared.bus import Subscription
 from shared.events import AccountCreated, Envelope, Event
 from shared.inbox import with_inbox
 from shared.orgtree import replica_handlers
+from shared.process import Resources
 
 ORG_TREE_QUEUE = "members.org-tree"
 ACCOUNTS_QUEUE = "members.accounts"

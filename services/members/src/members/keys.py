@@ -7,7 +7,7 @@ from sqlalchemy import func, select, text
 
 from members.db import Member, Review
 from members.protection import IdProtection
-from shared.app import Resources
+from shared.process import Resources
 
 BATCH = 1000
 

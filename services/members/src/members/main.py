@@ -5,19 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
-
-from members.api import router
 from members.handlers import subscriptions
 from members.keys import rotate
 from members.protection import id_protection
 from members.settings import MembersSettings
-from shared.app import Resources, ServiceSpec, build_resources, create_service_app
 from shared.calendar import default_calendar
 from shared.cli import run_cli
 from shared.orgtree import OrgDirectory
+from shared.process import Resources, ServiceSpec, build_resources
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,18 +32,27 @@ async def _on_startup(resources: Resources, _: FastAPI) -> None:
     resources.extra["calendar"] = default_calendar()
 
 
+def _routers() -> Sequence[APIRouter]:
+    # Imported here, not above: the events role never loads the HTTP layer.
+    from members.api import router
+
+    return [router]
+
+
 def make_spec(settings: MembersSettings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="members",
         settings=settings or MembersSettings(),
         root=SERVICE_ROOT,
-        routers=[router],
+        routers=_routers,
         subscriptions=subscriptions,
         on_startup=_on_startup,
     )
 
 
 def create_app(settings: MembersSettings | None = None) -> FastAPI:
+    from shared.app import create_service_app
+
     return create_service_app(make_spec(settings))
 
 

@@ -15,10 +15,10 @@ from sqlalchemy import text
 
 from members.main import SERVICE_ROOT, create_app
 from members.settings import MembersSettings
-from shared.app import build_resources
 from shared.db import drop_database
 from shared.events import OrgCreated
 from shared.orgtree import upsert_replica
+from shared.process import build_resources
 from shared.testing import caller_headers, migrated_database, run_id, test_platform
 from shared.testing_app import running_app
 

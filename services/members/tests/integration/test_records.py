@@ -17,8 +17,8 @@ from members.fakes import person
 from members.keys import rotate
 from members.protection import id_protection
 from members.settings import MembersSettings
-from shared.app import build_resources
 from shared.crypto import Sealer, derive_key
+from shared.process import build_resources
 
 from .conftest import Tree
 

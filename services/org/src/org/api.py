@@ -21,6 +21,7 @@ from shared.http import (
     Day,
     LimitQuery,
     NonBlank,
+    ReadSessionDep,
     SessionDep,
     app_resource,
     app_settings,
@@ -167,7 +168,7 @@ async def create_org(
     response_model=OrgOut,
     openapi_extra=route_policy(org_param="org_id", allow="admin_or_member"),
 )
-async def read_org(org_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> OrgOut:
+async def read_org(org_id: uuid.UUID, session: ReadSessionDep, caller: CallerDep) -> OrgOut:
     org = await service.get_org(session, org_id)
     await service.check_can_view(session, caller, org)
     return OrgOut.of(org)
@@ -180,7 +181,7 @@ async def read_org(org_id: uuid.UUID, session: SessionDep, caller: CallerDep) ->
 )
 async def list_children(
     org_id: uuid.UUID,
-    session: SessionDep,
+    session: ReadSessionDep,
     caller: CallerDep,
     limit: LimitQuery = 50,
     cursor: str | None = None,
@@ -293,7 +294,7 @@ async def create_root(body: RootIn, session: SessionDep, caller: CallerDep) -> N
 
 @internal.get("/orgs", response_model=NodePage)
 async def all_nodes(
-    session: SessionDep,
+    session: ReadSessionDep,
     caller: CallerDep,
     cursor: Annotated[
         uuid.UUID | None, Query(description="the last id of the previous page")
@@ -313,6 +314,6 @@ async def all_nodes(
 
 
 @internal.get("/orgs/{org_id}", response_model=NodeOut)
-async def one_node(org_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> NodeOut:
+async def one_node(org_id: uuid.UUID, session: ReadSessionDep, caller: CallerDep) -> NodeOut:
     _require_system(caller)
     return NodeOut.of(await service.get_org(session, org_id))

@@ -6,10 +6,10 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from org.db import Org
-from shared.app import Resources
 from shared.bus import Subscription
 from shared.events import Envelope, Event, MemberCreated
 from shared.inbox import with_inbox
+from shared.process import Resources
 
 MEMBER_COUNT_QUEUE = "org.member-count"
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
-
-from org.api import internal, router
 from org.handlers import subscriptions
 from org.settings import OrgSettings
 from org.storage import LocalDiskStorage
-from shared.app import Resources, ServiceSpec, create_service_app
 from shared.calendar import default_calendar
 from shared.cli import run_cli
+from shared.process import Resources, ServiceSpec
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,18 +26,27 @@ async def _on_startup(resources: Resources, _: FastAPI) -> None:
     resources.extra["storage"] = LocalDiskStorage(settings.documents_dir)
 
 
+def _routers() -> Sequence[APIRouter]:
+    # Imported here, not above: the events role never loads the HTTP layer.
+    from org.api import internal, router
+
+    return [router, internal]
+
+
 def make_spec(settings: OrgSettings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="org",
         settings=settings or OrgSettings(),
         root=SERVICE_ROOT,
-        routers=[router, internal],
+        routers=_routers,
         subscriptions=subscriptions,
         on_startup=_on_startup,
     )
 
 
 def create_app(settings: OrgSettings | None = None) -> FastAPI:
+    from shared.app import create_service_app
+
     return create_service_app(make_spec(settings))
 
 

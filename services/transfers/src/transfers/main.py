@@ -6,12 +6,14 @@ A skeleton for now: the process shape, settings and /healthz; its domain arrives
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
-
-from shared.app import ServiceSpec, create_service_app
 from shared.cli import run_cli
+from shared.process import ServiceSpec
 from transfers.settings import TransfersSettings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +28,8 @@ def make_spec(settings: TransfersSettings | None = None) -> ServiceSpec:
 
 
 def create_app(settings: TransfersSettings | None = None) -> FastAPI:
+    from shared.app import create_service_app
+
     return create_service_app(make_spec(settings))
 
 

@@ -1,0 +1,146 @@
+"""A lean HTTP/1.1 load client: keep-alive connections on one asyncio loop, timing every request.
+
+httpx spends more CPU per request than the servers it would measure; on a 2-core machine that
+would hide the very milliseconds the benchmarks look for. This client writes a prepared request
+and reads the answer by Content-Length (or chunks), nothing more, so one loop can keep 32
+connections busy while costing the servers little of the CPU they share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class Figures:
+    """What a load run measured: latencies in ms and the rate the whole run achieved."""
+
+    label: str
+    clients: int
+    latencies_ms: list[float]
+    seconds: float
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.latencies_ms, 50)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies_ms, 99)
+
+    @property
+    def mean(self) -> float:
+        return statistics.mean(self.latencies_ms)
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_ms) / self.seconds
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer)
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            body = await self.reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            body = await self._chunked()
+        else:
+            body = b""
+        return status, body
+
+    async def _chunked(self) -> bytes:
+        parts = []
+        while True:
+            size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                await self.reader.readuntil(b"\r\n")
+                return b"".join(parts)
+            parts.append(await self.reader.readexactly(size))
+            await self.reader.readexactly(2)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def prepare_get(url: str, headers: Mapping[str, str] | None = None) -> tuple[str, int, bytes]:
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return parts.hostname or "127.0.0.1", parts.port or 80, raw
+
+
+async def _load(
+    url: str,
+    headers: Mapping[str, str] | None,
+    clients: int,
+    requests: int,
+    warmup: int,
+) -> tuple[list[float], float]:
+    host, port, raw = prepare_get(url, headers)
+    connections = [await Connection.open(host, port) for _ in range(clients)]
+    latencies: list[float] = []
+    remaining = warmup
+
+    async def client(conn: Connection, record: bool) -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            started = time.perf_counter()
+            status, body = await conn.request(raw)
+            if status != 200:
+                raise SystemExit(f"{url}: {status} {body[:200]!r}")
+            if record:
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    try:
+        await asyncio.gather(*(client(c, record=False) for c in connections))
+        remaining = requests
+        started = time.perf_counter()
+        await asyncio.gather(*(client(c, record=True) for c in connections))
+        return latencies, time.perf_counter() - started
+    finally:
+        for conn in connections:
+            conn.close()
+
+
+def load(
+    label: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    clients: int = 1,
+    requests: int = 2000,
+    warmup: int = 200,
+) -> Figures:
+    """`requests` GETs of `url` over `clients` keep-alive connections, after `warmup` of them."""
+    latencies, seconds = asyncio.run(_load(url, headers, clients, requests, warmup))
+    return Figures(label, clients, latencies, seconds)

@@ -1,0 +1,212 @@
+"""The request path in one run: a bare endpoint, the same read through a service, and through the
+gateway; then what every process weighs when idle.
+
+Brings up its own copy of the system (throw-away databases, vhost and ports) as an operator runs
+it: INFO logs, and every span exported over OTLP (to a stand-in collector that discards them).
+Beside it, the lower bound: FastAPI + one asyncpg pool answering the same `GET /orgs/{id}` with
+one SELECT (bench/bare_endpoint.py). Each of the three is loaded by one client and by 32
+concurrent clients (keep-alive, bench/loadgen.py), and the table prints p50/p99 and req/s, each
+against the bare endpoint, then the targets. `--profile DIR` also records py-spy flame graphs
+of the gateway and the org API under the 32-client load (py-spy must be on PATH).
+
+    .venv/bin/python bench/request_path.py [--requests 2000] [--profile /tmp/prof]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+from common import REPO, running_system
+from loadgen import Figures, load
+
+from shared.caller import Caller, sign_caller
+
+CONCURRENT = 32
+PORT_BASE = 31000
+BARE_PORT = PORT_BASE + 190
+SINK_PORT = PORT_BASE + 191
+
+
+@contextlib.contextmanager
+def background(argv: list[str], ready_url: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        if ready_url:
+            for _ in range(150):
+                with contextlib.suppress(httpx.HTTPError):
+                    httpx.get(ready_url, timeout=1)
+                    break
+                time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def rss_mib(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    with contextlib.suppress(FileNotFoundError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
+def profiled(
+    pids: dict[str, int | None], out: Path | None, seconds: int
+) -> list[subprocess.Popen[bytes]]:
+    """py-spy recorders for the named processes, stopping by themselves after `seconds`."""
+    if out is None:
+        return []
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [
+                spy,
+                "record",
+                "-p",
+                str(pid),
+                "-d",
+                str(seconds),
+                "-r",
+                "200",
+                "-o",
+                str(out / f"{name}.svg"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in pids.items()
+        if pid is not None
+    ]
+
+
+def row(figures: Figures, bare: Figures) -> str:
+    return (
+        f"{figures.label:22}{figures.clients:>8}{figures.p50:9.2f}{figures.p99:9.2f}"
+        f"{figures.rate:9.0f}{figures.p50 / bare.p50:10.2f}{figures.rate / bare.rate:10.0%}"
+    )
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000, help="per one-client run")
+    parser.add_argument("--concurrent-requests", type=int, default=6000, help="per 32-client run")
+    parser.add_argument("--profile", type=Path, help="write py-spy flame graphs here")
+    args = parser.parse_args()
+
+    python = sys.executable
+    sink = [python, str(REPO / "bench" / "otlp_sink.py"), "--port", str(SINK_PORT)]
+    with (
+        background(sink),
+        running_system(
+            PORT_BASE,
+            LEAGUE_LOG_LEVEL="INFO",
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{SINK_PORT}",
+        ) as bench,
+    ):
+        system, boot = bench.system, bench.boot
+        org = bench.create_org(boot["root_org_id"], "基准测试市委")
+        bare_argv = [python, str(REPO / "bench" / "bare_endpoint.py")]
+        bare_argv += ["--dsn", bench.db_url("org"), "--port", str(BARE_PORT)]
+        bare_url = f"http://127.0.0.1:{BARE_PORT}"
+        with background(bare_argv, ready_url=f"{bare_url}/docs"):
+            root_admin = Caller(
+                account_id=uuid.UUID(boot["account_id"]) if "account_id" in boot else None,
+                role="admin",
+                org_id=uuid.UUID(boot["root_org_id"]),
+                username="admin",
+            )
+            secret = system.secrets().internal_secret
+            token = str(bench.api.headers["Authorization"])
+            targets: list[tuple[str, str, Callable[[], dict[str, str]]]] = [
+                ("bare FastAPI+asyncpg", f"{bare_url}/orgs/{org}", dict),
+                # Signed once per run, as the gateway signs once per request.
+                (
+                    "org service",
+                    f"{system.service_url('org')}/orgs/{org}",
+                    lambda: sign_caller(root_admin, secret),
+                ),
+                (
+                    "through the gateway",
+                    f"{system.gateway_url}/api/v1/orgs/{org}",
+                    lambda: {"Authorization": token},
+                ),
+            ]
+            single = {
+                label: load(label, url, headers=headers(), requests=args.requests)
+                for label, url, headers in targets
+            }
+            recorders = profiled(
+                {"gateway": system.pid("gateway"), "org-api": system.pid("org-api")},
+                args.profile,
+                8,
+            )
+            many = {
+                label: load(
+                    label,
+                    url,
+                    headers=headers(),
+                    clients=CONCURRENT,
+                    requests=args.concurrent_requests,
+                )
+                for label, url, headers in targets
+            }
+            for recorder in recorders:
+                recorder.wait()
+
+        bare1, svc1, gw1 = single.values()
+        bare32, svc32, gw32 = many.values()
+        print(f"GET /orgs/{{id}}: tracing exported over OTLP, INFO logs ({os.cpu_count()} cores)")
+        print(
+            f"{'':22}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'p50/bare':>10}{'rate/bare':>10}"
+        )
+        for figures in (bare1, svc1, gw1):
+            print(row(figures, bare1))
+        for figures in (bare32, svc32, gw32):
+            print(row(figures, bare32))
+        adds50, adds99 = gw1.p50 - svc1.p50, gw1.p99 - svc1.p99
+        print(f"\nthe gateway adds (one client): p50 {adds50:.2f} ms, p99 {adds99:.2f} ms")
+        print("targets:")
+        print(f"  gateway adds <= 1 ms at p50 ({adds50:.2f}): {verdict(adds50 <= 1)}")
+        print(f"  gateway adds <= 3 ms at p99 ({adds99:.2f}): {verdict(adds99 <= 3)}")
+        ratio = svc1.p50 / bare1.p50
+        print(f"  service read <= 2x bare at p50 ({ratio:.2f}x): {verdict(ratio <= 2)}")
+        share = gw32.rate / bare32.rate
+        print(
+            f"  gateway at {CONCURRENT} clients >= 40% of bare req/s ({share:.0%}): {verdict(share >= 0.4)}"
+        )
+
+        time.sleep(5)
+        print("\nidle resident memory (RSS) per process")
+        total = 0.0
+        for name in system.process_names:
+            mib = rss_mib(system.pid(name))
+            if mib is not None:
+                total += mib
+                print(f"  {name:22}{mib:8.1f} MiB")
+        print(f"  {'total':22}{total:8.1f} MiB")
+        if args.profile:
+            print(f"\nflame graphs: {args.profile}/gateway.svg, {args.profile}/org-api.svg")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""What every service process is built from, and the runners of the processes without HTTP.
+
+A service is described once (`ServiceSpec`); each role builds only what it uses. The `events`
+role runs a service's outbox relay and its event consumers in one process (half the processes,
+and the memory, of running `relay` and `consume` apart, which stays possible). Nothing here
+imports the HTTP stack: a process that serves no HTTP never loads FastAPI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.bus import Bus, Subscription
+from shared.db import asyncpg_dsn, make_engine, make_sessionmaker
+from shared.logging import configure_logging
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+from shared.telemetry import setup_tracing
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
+
+
+@dataclass
+class Resources:
+    """What a process builds at start-up and hands to routes and handlers."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    # Sessions for reads that write nothing: no transaction, so one round trip per statement
+    # instead of BEGIN, statement, ROLLBACK (see shared.http.ReadSessionDep).
+    read_sessions: async_sessionmaker[AsyncSession]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+SubscriptionFactory = Callable[[Resources], list[Subscription]]
+StartupHook = Callable[[Resources, "FastAPI"], Awaitable[None]]
+# The API's routers, built when the API role starts: the other roles never import them.
+RouterFactory = Callable[[], Sequence["APIRouter"]]
+
+
+def _no_routers() -> Sequence[APIRouter]:
+    return ()
+
+
+@dataclass
+class ServiceSpec:
+    """Everything the shared runners need to know about one service."""
+
+    name: str
+    settings: ServiceSettings
+    root: Path  # the service folder: alembic.ini and migrations/
+    routers: RouterFactory = _no_routers
+    subscriptions: SubscriptionFactory = lambda _: []
+    on_startup: StartupHook | None = None
+    has_database: bool = True
+
+
+def build_resources(settings: ServiceSettings) -> Resources:
+    engine = make_engine(settings.resolved_database_url())
+    return Resources(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        read_sessions=make_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT")),
+    )
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+@contextlib.asynccontextmanager
+async def _background_process(
+    spec: ServiceSpec, role: str
+) -> AsyncIterator[tuple[Resources, asyncio.Event]]:
+    """The set-up a process without HTTP runs in, torn down when it ends: logging and tracing
+    under `<service>-<role>`, the resources, and an event that SIGINT or SIGTERM sets."""
+    settings = spec.settings
+    configure_logging(
+        f"{spec.name}-{role}", settings.platform.log_level, settings.platform.log_json
+    )
+    setup_tracing(spec.name, settings.platform)
+    resources = build_resources(settings)
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    try:
+        yield resources, stop
+    finally:
+        await resources.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _connected(spec: ServiceSpec, name: str) -> AsyncIterator[Bus]:
+    bus = Bus(spec.settings.platform, f"{spec.name}-{name}")
+    await bus.connect()
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+async def _relay(spec: ServiceSpec, resources: Resources, bus: Bus, stop: asyncio.Event) -> None:
+    relay = OutboxRelay(
+        resources.sessions,
+        bus,
+        asyncpg_dsn(spec.settings.resolved_database_url()),
+        exit_after_publish=spec.settings.platform.fault_relay_exit_after_publish,
+    )
+    await relay.run(stop)
+
+
+async def _consume(spec: ServiceSpec, resources: Resources, bus: Bus) -> None:
+    for subscription in spec.subscriptions(resources):
+        await bus.consume(subscription)
+
+
+async def run_relay(spec: ServiceSpec) -> None:
+    async with (
+        _background_process(spec, "relay") as (resources, stop),
+        _connected(spec, "relay") as bus,
+    ):
+        await _relay(spec, resources, bus, stop)
+
+
+async def run_consumers(spec: ServiceSpec) -> None:
+    async with (
+        _background_process(spec, "consumer") as (resources, stop),
+        _connected(spec, "consumer") as bus,
+    ):
+        await _consume(spec, resources, bus)
+        await stop.wait()
+
+
+async def run_events(spec: ServiceSpec) -> None:
+    """The relay and the consumers in one process, each on its own broker connection: the
+    broker slows a connection that publishes too fast, and that must not hold back acks."""
+    async with (
+        _background_process(spec, "events") as (resources, stop),
+        _connected(spec, "relay") as publishing,
+        _connected(spec, "consumer") as consuming,
+    ):
+        await _consume(spec, resources, consuming)
+        await _relay(spec, resources, publishing, stop)

@@ -24,8 +24,10 @@ from gateway.settings import GatewaySettings
 from shared.app import install_observability, warn_if_default_secret
 from shared.bus import Bus
 from shared.logging import configure_logging, get_logger
+from shared.observe import FASTAPI_TELEMETRY_OFF
 from shared.orgtree import OrgTree
 from shared.problems import install_problem_handlers
+from shared.process import settle_heap
 from shared.telemetry import setup_tracing
 
 log = get_logger(__name__)
@@ -94,6 +96,7 @@ def create_app(
             asyncio.create_task(gateway.catalog.run(), name="gateway-routes"),
             asyncio.create_task(gateway.feed.run(), name="gateway-state"),
         ]
+        settle_heap()
         log.info("gateway_started", port=settings.port, services=list(settings.services))
         try:
             yield
@@ -109,6 +112,7 @@ def create_app(
         title="智慧团建 gateway",
         version="1.0.0",
         lifespan=lifespan,
+        telemetry=FASTAPI_TELEMETRY_OFF,  # type: ignore[arg-type]
         openapi_url=None,
         docs_url=None,
         redoc_url=None,

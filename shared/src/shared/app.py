@@ -14,10 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from shared.logging import configure_logging, get_logger
-from shared.observe import observe_app
+from shared.observe import FASTAPI_TELEMETRY_OFF, observe_app
 from shared.outbox import outbox_backlog
 from shared.problems import Problem, install_problem_handlers
-from shared.process import ServiceSpec, build_resources
+from shared.process import ServiceSpec, build_resources, settle_heap
 from shared.queue_metrics import QueueGauges
 from shared.settings import PlatformSettings
 from shared.telemetry import setup_tracing
@@ -75,6 +75,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not spec.has_database:
+            settle_heap()
             log.info("api_started", port=settings.port)
             yield
             return
@@ -87,6 +88,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         )
         if spec.on_startup is not None:
             await spec.on_startup(resources, app)
+        settle_heap()
         log.info("api_started", port=settings.port)
         try:
             yield
@@ -94,7 +96,12 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             await resources.engine.dispose()
 
     warn_if_default_secret(settings.platform)
-    app = FastAPI(title=f"zhtj {spec.name}", version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title=f"zhtj {spec.name}",
+        version="1.0.0",
+        lifespan=lifespan,
+        telemetry=FASTAPI_TELEMETRY_OFF,  # type: ignore[arg-type]
+    )
     app.state.settings = settings
     install_problem_handlers(app)
     install_observability(app)

@@ -57,7 +57,7 @@ def app_resource(request: Request, key: str, kind: Callable[..., S]) -> S:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
+    async with request.app.state.resources.db_turns, request.app.state.sessions() as session:
         yield session
 
 
@@ -65,7 +65,7 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session outside any transaction, for routes that only read: each statement is its own
     snapshot, and nothing a route might write would be atomic, so routes that write (an audit
     row included) take `SessionDep`."""
-    async with request.app.state.read_sessions() as session:
+    async with request.app.state.resources.db_turns, request.app.state.read_sessions() as session:
         yield session
 
 

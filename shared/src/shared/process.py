@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,10 @@ class Resources:
     # Sessions for reads that write nothing: no transaction, so one round trip per statement
     # instead of BEGIN, statement, ROLLBACK (see shared.http.ReadSessionDep).
     read_sessions: async_sessionmaker[AsyncSession]
+    # Requests take turns for the pool's connections first come, first served. The pool's own
+    # queue lets a newcomer take a connection a waiter was just woken for, and under load some
+    # requests waited half a second while others passed (p99 ~600 ms at 32 clients, p50 ~25).
+    db_turns: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(20))
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -66,13 +71,25 @@ class ServiceSpec:
 
 
 def build_resources(settings: ServiceSettings) -> Resources:
-    engine = make_engine(settings.resolved_database_url())
+    engine = make_engine(settings.resolved_database_url(), pool_size=settings.platform.db_pool_size)
     return Resources(
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
         read_sessions=make_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT")),
+        db_turns=asyncio.Semaphore(settings.platform.db_pool_size),
     )
+
+
+def settle_heap() -> None:
+    """Start-up is over: move what it built out of the garbage collector's sight.
+
+    Modules, routes, schemas and pools live as long as the process; leaving them to the
+    collector makes every full collection walk them all, a pause of milliseconds that lands on
+    whichever requests are in flight.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

@@ -17,6 +17,8 @@ class PlatformSettings(BaseSettings):
     # Databases are named `<db_prefix>_<service>` on this server unless a service is given a URL.
     database_server_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432"
     db_prefix: str = "league"
+    # Connections each process keeps to its database at most; requests beyond wait for one.
+    db_pool_size: int = Field(default=20, ge=1, le=200)
     # Signs the caller identity the gateway forwards; the launcher generates one per installation.
     internal_secret: str = "dev-only-internal-secret-change-me"  # noqa: S105 - local default
     var_dir: Path = Path(".run")

@@ -91,7 +91,12 @@ def setup_tracing(
     ):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        # Small batches: encoding a batch holds the GIL, and a default batch of 512 spans took
+        # ~16 ms here, a stall every request in flight would wait out.
+        batch = int(os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64"))
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(), max_export_batch_size=batch)
+        )
     if platform.span_file is not None:
         provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(platform.span_file)))
     if platform.trace_console:

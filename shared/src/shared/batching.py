@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
+from opentelemetry import trace
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,9 +18,12 @@ from shared.inbox import with_inbox
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+# The span limit's default: links past it would be dropped anyway.
+MAX_LINKS = 128
 
 BatchHandler = Callable[[AsyncSession, Sequence[tuple[Event, Envelope]]], Awaitable[None]]
-_Pending = tuple[Event, Envelope, "asyncio.Future[None]"]
+_Pending = tuple[Event, Envelope, "asyncio.Future[None]", SpanContext]
+tracer = trace.get_tracer("shared.batching")
 
 
 class BatchingInbox:
@@ -27,7 +32,12 @@ class BatchingInbox:
     A batch is flushed when it is full or `max_wait` after its first event. Should a batch fail,
     its events are tried one by one, each in its own transaction, so one bad event fails alone
     and goes through the usual retry and dead-letter path while its neighbours take effect.
+
+    Each batch is one consumer span, a child of its first event's publish span and linked to the
+    other producers' (the bus makes no span per message for a handler that `traces_batches`).
     """
+
+    traces_batches = True
 
     def __init__(
         self,
@@ -53,7 +63,8 @@ class BatchingInbox:
 
     async def __call__(self, event: Event, envelope: Envelope) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((event, envelope, done))
+        producer = trace.get_current_span().get_span_context()
+        self._pending.append((event, envelope, done, producer))
         if len(self._pending) >= self.max_size:
             self._flush()
         elif self._timer is None:
@@ -74,6 +85,22 @@ class BatchingInbox:
             asyncio.create_task(self._commit(batch))  # noqa: RUF006 - the futures keep the outcome
 
     async def _commit(self, batch: list[_Pending]) -> None:
+        # One per producing span (SpanContext itself is not hashable: its trace state is a dict).
+        producers = list({(p.trace_id, p.span_id): p for *_, p in batch if p.is_valid}.values())
+        parent = trace.set_span_in_context(NonRecordingSpan(producers[0])) if producers else None
+        with tracer.start_as_current_span(
+            f"{self.consumer} process",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            links=[Link(p) for p in producers[1:MAX_LINKS]],
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.batch.message_count": len(batch),
+            },
+        ):
+            await self._commit_traced(batch)
+
+    async def _commit_traced(self, batch: list[_Pending]) -> None:
         try:
             async with self.sessions() as session, session.begin():
                 fresh = await self._first_time(session, batch)
@@ -86,7 +113,7 @@ class BatchingInbox:
                 size=len(batch),
                 error=type(exc).__name__,
             )
-            for event, envelope, done in batch:
+            for event, envelope, done, _ in batch:
                 try:
                     await self._single(event, envelope)
                 except Exception as single_exc:
@@ -94,7 +121,7 @@ class BatchingInbox:
                 else:
                     _settle(done, None)
             return
-        for _, _, done in batch:
+        for _, _, done, _ in batch:
             _settle(done, None)
 
     async def _first_time(
@@ -107,11 +134,11 @@ class BatchingInbox:
                 "SELECT unnest(CAST(:ids AS uuid[])), :consumer "
                 "ON CONFLICT DO NOTHING RETURNING event_id"
             ),
-            {"ids": [envelope.id for _, envelope, _ in batch], "consumer": self.consumer},
+            {"ids": [envelope.id for _, envelope, _, _ in batch], "consumer": self.consumer},
         )
         new = {r.event_id for r in rows}
         fresh: list[tuple[Event, Envelope]] = []
-        for event, envelope, _ in batch:
+        for event, envelope, _, _ in batch:
             if envelope.id in new:
                 new.discard(envelope.id)  # a duplicate inside the batch takes effect once
                 fresh.append((event, envelope))

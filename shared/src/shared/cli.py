@@ -11,7 +11,8 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from shared.bus import Bus
 from shared.db import ensure_database
@@ -19,6 +20,15 @@ from shared.deadletters import list_dead_letters, replay_dead_letters
 from shared.process import ServiceSpec, build_resources, run_consumers, run_events, run_relay
 
 ExtraCommand = Callable[[ServiceSpec, argparse.Namespace], int]
+
+
+def _run_forever(main: Coroutine[Any, Any, None]) -> None:
+    """A long-running process on uvloop (as uvicorn runs the APIs): its transports cost the relay
+    and the consumers markedly less per message than the standard loop's."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
 
 
 def _migrate(spec: ServiceSpec) -> int:
@@ -97,13 +107,13 @@ def run_cli(
         )
         return 0
     if args.command == "events":
-        asyncio.run(run_events(spec))
+        _run_forever(run_events(spec))
         return 0
     if args.command == "relay":
-        asyncio.run(run_relay(spec))
+        _run_forever(run_relay(spec))
         return 0
     if args.command == "consume":
-        asyncio.run(run_consumers(spec))
+        _run_forever(run_consumers(spec))
         return 0
     if args.command == "migrate":
         return _migrate(spec)

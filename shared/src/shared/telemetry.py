@@ -93,9 +93,14 @@ def setup_tracing(
 
         # Small batches: encoding a batch holds the GIL, and a default batch of 512 spans took
         # ~16 ms here, a stall every request in flight would wait out.
+        # A deeper queue than the default 2,048: an import's flood of consumer spans would
+        # otherwise be dropped while the exporter catches up.
         batch = int(os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64"))
+        queue = int(os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE", "16384"))
         provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(), max_export_batch_size=batch)
+            BatchSpanProcessor(
+                OTLPSpanExporter(), max_queue_size=queue, max_export_batch_size=batch
+            )
         )
     if platform.span_file is not None:
         provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(platform.span_file)))

@@ -1,0 +1,323 @@
+"""The event pipeline in one run, each stage beside the bound the broker or database sets.
+
+1. the raw aio-pika bounds: N persistent messages published with confirms, a window in flight,
+   and N consumed and acked one by one;
+2. the outbox relay draining N rows (one INSERT wrote them, as an import does);
+3. a batched consumer (BatchingInbox: inbox rows and an effect) draining N events;
+4. unless --no-system: a 10,000-row import through the gateway of a throw-away system, the time
+   from its answer to the last member account, and the import itself beside its lower bound
+   (reading the same file with openpyxl plus one COPY of the same rows).
+
+Stages 1-3 run on a throw-away vhost and database with the production topology (quorum queues,
+dead-letter and retry queues). Tracing is on as operators run it (spans exported over OTLP to a
+stand-in collector, bench/otlp_sink.py).
+
+    .venv/bin/python bench/event_pipeline.py [--events 20000] [--import-rows 10000] [--no-system]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import date
+from pathlib import Path
+
+import aio_pika
+import asyncpg
+import uvloop
+from opentelemetry import trace
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+REPO = Path(__file__).resolve().parents[1]
+SINK_PORT = 31391
+# Set before the shared library sets tracing up.
+os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{SINK_PORT}")
+os.environ.setdefault("LEAGUE_LOG_LEVEL", "WARNING")
+
+from shared.batching import BatchingInbox  # noqa: E402
+from shared.bus import EVENTS_EXCHANGE, Bus, Subscription  # noqa: E402
+from shared.db import asyncpg_dsn, drop_database, make_engine, make_sessionmaker  # noqa: E402
+from shared.events import Envelope, Event, MemberCreated  # noqa: E402
+from shared.logging import configure_logging  # noqa: E402
+from shared.outbox import OutboxRelay, record_events  # noqa: E402
+from shared.settings import PlatformSettings  # noqa: E402
+from shared.telemetry import setup_tracing  # noqa: E402
+from shared.testing import create_vhost, delete_vhost, migrated_database, run_id  # noqa: E402
+
+FIXTURE_SERVICE = REPO / "shared" / "tests" / "integration" / "messaging_service"
+WINDOW = 200
+QUEUE = "bench.member-created"
+
+
+def member_created(n: int) -> list[Event]:
+    branch = uuid.uuid4()
+    return [
+        MemberCreated(
+            member_id=uuid.uuid4(),
+            branch_id=branch,
+            member_no=f"2026{i:08d}",
+            name="测试团员",
+            joined_on=date(2020, 5, 4),
+        )
+        for i in range(n)
+    ]
+
+
+def line(label: str, count: int, seconds: float, bound: float | None = None) -> str:
+    rate = count / seconds
+    ratio = f"{rate / bound:8.0%}" if bound else f"{'':>8}"
+    return f"  {label:44}{count:>8,}{seconds:9.2f} s{rate:10,.0f}/s{ratio}"
+
+
+async def raw_publish(amqp_url: str, body: bytes, n: int) -> float:
+    """The publish bound: persistent, mandatory, confirmed, WINDOW in flight."""
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(EVENTS_EXCHANGE)
+        started = time.perf_counter()
+        for first in range(0, n, WINDOW):
+            await asyncio.gather(
+                *(
+                    exchange.publish(
+                        aio_pika.Message(
+                            body,
+                            message_id=str(uuid.uuid4()),
+                            type="member.created",
+                            content_type="application/json",
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        ),
+                        routing_key="member.created",
+                        mandatory=True,
+                    )
+                    for _ in range(min(WINDOW, n - first))
+                )
+            )
+        return time.perf_counter() - started
+    finally:
+        await connection.close()
+
+
+async def raw_consume(amqp_url: str, n: int) -> float:
+    """The consume bound: one by one, each acked, prefetch WINDOW."""
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=WINDOW)
+        queue = await channel.get_queue(QUEUE)
+        done = asyncio.Event()
+        seen = 0
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            nonlocal seen
+            await message.ack()
+            seen += 1
+            if seen == n:
+                done.set()
+
+        started = time.perf_counter()
+        await queue.consume(on_message)
+        await done.wait()
+        return time.perf_counter() - started
+    finally:
+        await connection.close()
+
+
+async def queue_depth(amqp_url: str, name: str) -> int:
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(name, passive=True)
+        return queue.declaration_result.message_count or 0
+    finally:
+        await connection.close()
+
+
+async def drain_relay(platform: PlatformSettings, db_url: str, events: Sequence[Event]) -> float:
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    async with sessions() as session, session.begin():
+        await record_events(session, events, "bench")
+    bus = Bus(platform, "bench-relay")
+    await bus.connect()
+    relay = OutboxRelay(sessions, bus, asyncpg_dsn(db_url))
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        while True:
+            async with sessions() as session:
+                left = (
+                    await session.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+                ).scalar_one()
+            if left == 0:
+                return time.perf_counter() - started
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await task
+        await bus.close()
+        await engine.dispose()
+
+
+async def drain_batched(platform: PlatformSettings, db_url: str, n: int) -> float:
+    """The queue holds n member.created; a BatchingInbox consumer writes an effect per event."""
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+
+    async def effect(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
+        await session.execute(
+            text(
+                "INSERT INTO effects (event_id, consumer, note) "
+                "SELECT unnest(CAST(:ids AS uuid[])), 'bench', 'account'"
+            ),
+            {"ids": [envelope.id for _, envelope in batch]},
+        )
+
+    handler = BatchingInbox(sessions, "bench", effect)
+    bus = Bus(platform, "bench-consumer")
+    await bus.connect()
+    started = time.perf_counter()
+    try:
+        await bus.consume(Subscription(QUEUE, {"member.created": handler}, prefetch=400))
+        while True:
+            async with sessions() as session:
+                count = (await session.execute(text("SELECT count(*) FROM effects"))).scalar_one()
+            if count >= n:
+                return time.perf_counter() - started
+            await asyncio.sleep(0.05)
+    finally:
+        await bus.close()
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def throwaway(prefix: str) -> AsyncIterator[tuple[PlatformSettings, str]]:
+    amqp_url = create_vhost(prefix)
+    platform = PlatformSettings(db_prefix=prefix, amqp_url=amqp_url, log_level="WARNING")
+    db_url = f"{platform.database_server_url}/{prefix}_messaging"
+    await migrated_database(db_url, FIXTURE_SERVICE)
+    try:
+        yield platform, db_url
+    finally:
+        await drop_database(db_url)
+        delete_vhost(prefix)
+
+
+async def broker_and_database_stages(n: int) -> None:
+    prefix = f"bench_{run_id()}"
+    async with throwaway(prefix) as (platform, db_url):
+
+        async def unused(_: Event, __: Envelope) -> None:
+            raise AssertionError("only the queue's declaration is wanted here")
+
+        bus = Bus(platform, "bench-topology")
+        await bus.connect()
+        await bus.declare(Subscription(QUEUE, {"member.created": unused}))
+        await bus.close()
+        body = member_created(1)[0].envelope("bench").model_dump_json().encode()
+
+        published = await raw_publish(platform.amqp_url, body, n)
+        consumed = await raw_consume(platform.amqp_url, n)
+        relayed = await drain_relay(platform, db_url, member_created(n))
+        # The relay's n events now wait in the queue for the batched consumer.
+        waiting = await queue_depth(platform.amqp_url, QUEUE)
+        batched = await drain_batched(platform, db_url, waiting)
+
+    print(f"\nbroker and database, N = {n:,} ({os.cpu_count()} cores)")
+    print(f"  {'':44}{'events':>8}{'time':>11}{'rate':>12}{'of bound':>8}")
+    print(line(f"bound: aio-pika publish, confirms, window {WINDOW}", n, published))
+    print(line("bound: aio-pika consume, ack one by one", n, consumed))
+    print(line("outbox relay draining N rows", n, relayed, n / published))
+    print(line("batched consumer (inbox + effect)", waiting, batched, n / consumed))
+
+
+def import_lower_bound(content: bytes, db_url: str) -> float:
+    """Reading the sheet with openpyxl and one COPY of its rows: what an import cannot beat."""
+    import openpyxl
+
+    async def copy(rows: list[tuple[str, ...]]) -> None:
+        conn = await asyncpg.connect(db_url)
+        try:
+            width = len(rows[0])
+            columns = ", ".join(f"c{i} text" for i in range(width))
+            await conn.execute(f"CREATE TEMP TABLE sheet ({columns})")
+            await conn.copy_records_to_table("sheet", records=rows)
+        finally:
+            await conn.close()
+
+    started = time.perf_counter()
+    book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    sheet = book.worksheets[0]
+    rows = [
+        tuple("" if v is None else str(v) for v in row)
+        for row in sheet.iter_rows(min_row=2, values_only=True)
+    ]
+    asyncio.run(copy(rows))
+    return time.perf_counter() - started
+
+
+def import_to_accounts(rows: int) -> None:
+    sys.path.insert(0, str(REPO / "bench"))
+    from common import running_system
+    from member_records import wait_for_accounts
+
+    from members.fakes import as_xlsx, people
+
+    with running_system(
+        33000, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{SINK_PORT}"
+    ) as bench:
+        branch = bench.create_org(bench.boot["root_org_id"], "基准团支部", "branch")
+        content = as_xlsx(list(people(rows, random.Random(20261203))))
+        bound = import_lower_bound(content, bench.db_url("members"))
+        started = time.perf_counter()
+        r = bench.api.post(f"/orgs/{branch}/members/import", files={"file": ("团员.xlsx", content)})
+        answered = time.perf_counter()
+        r.raise_for_status()
+        assert r.json()["imported"] == rows
+        last = asyncio.run(wait_for_accounts(bench.db_url("identity"), rows, answered))
+    took = answered - started
+    print(
+        f"\n{rows:,}-row import through the gateway (whole system, .xlsx {len(content) / 1e6:.1f} MB)"
+    )
+    print(
+        f"  import answered in {took:.2f} s; lower bound (openpyxl + one COPY) {bound:.2f} s: "
+        f"{took / bound:.1f}x"
+    )
+    print(f"  last member account {last:.2f} s after the import answered")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--import-rows", type=int, default=10_000)
+    parser.add_argument("--no-system", action="store_true", help="stages 1-3 only")
+    args = parser.parse_args()
+    configure_logging("bench", "WARNING")
+    setup_tracing("bench", PlatformSettings())
+    sink = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "otlp_sink.py"), "--port", str(SINK_PORT)]
+    )
+    try:
+        # uvloop, as the services' events processes run.
+        uvloop.run(broker_and_database_stages(args.events))
+        if not args.no_system:
+            import_to_accounts(args.import_rows)
+    finally:
+        trace.get_tracer_provider().shutdown()  # type: ignore[attr-defined]
+        sink.terminate()
+        sink.wait(10)
+
+
+if __name__ == "__main__":
+    main()

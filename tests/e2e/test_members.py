@@ -40,8 +40,13 @@ def member(
     record = imported["members"][0]
 
     def code() -> str | None:
-        items = root_admin.get(f"/orgs/{tree.branch_a}/activation-codes").json()["items"]
-        return next((i["activation_code"] for i in items if i["member_id"] == record["id"]), None)
+        params: dict[str, Any] = {"limit": 500}
+        while True:
+            page = root_admin.get(f"/orgs/{tree.branch_a}/activation-codes", params=params).json()
+            mine = [i["activation_code"] for i in page["items"] if i["member_id"] == record["id"]]
+            if mine or not page["next_cursor"]:
+                return mine[0] if mine else None
+            params["cursor"] = page["next_cursor"]
 
     activation_code = eventually(code, within=30, interval=0.3)
     activated = root_admin.post(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date
 from typing import Annotated, Any, Generic, Literal, TypeVar, cast
 
@@ -128,6 +128,17 @@ def read_cursor(cursor: str | None, parse: Callable[[dict[str, Any]], S]) -> S |
 
 
 LimitQuery = Annotated[int, Query(ge=1, le=500)]
+
+R = TypeVar("R")
+
+
+def page_of(
+    found: Sequence[R], limit: int, position: Callable[[R], dict[str, Any]]
+) -> tuple[list[R], str | None]:
+    """A list's use case was asked for `limit + 1` rows: the `limit` to show, and the cursor of
+    the next page (the position of the last row shown), or None when this page is the last."""
+    page = list(found[:limit])
+    return page, encode_cursor(position(page[-1])) if len(found) > limit else None
 
 
 def _plausible_day(value: date) -> date:

@@ -11,12 +11,16 @@ import uuid
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from shared.db import drop_database, ensure_database
 from shared.events import OrgCreated, OrgType
 from shared.migrations import upgrade_head
 from shared.settings import PlatformSettings
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def run_id() -> str:
@@ -124,3 +128,18 @@ def caller_headers(
         ),
         secret,
     )
+
+
+async def all_pages(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str], limit: int
+) -> list[dict[str, Any]]:
+    """Every page of a list, `limit` items at a time, following `next_cursor` to the end."""
+    pages: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": limit}
+    while True:
+        r = await client.get(path, params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        pages.append(r.json())
+        if not pages[-1]["next_cursor"]:
+            return pages
+        params["cursor"] = pages[-1]["next_cursor"]

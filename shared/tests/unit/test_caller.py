@@ -6,6 +6,7 @@ import pytest
 
 from shared.caller import (
     CALLER_HEADER,
+    OPERATOR_CALLER,
     SIGNATURE_HEADER,
     BadCallerHeader,
     Caller,
@@ -47,3 +48,9 @@ def test_a_signature_with_characters_outside_ascii_is_simply_wrong() -> None:
     headers = sign_caller(ADMIN, SECRET, now=1000)
     with pytest.raises(BadCallerHeader):
         verify_caller(headers[CALLER_HEADER], "签名" * 32, SECRET, now=1000)
+
+
+def test_no_request_can_pose_as_the_operator_even_signed_with_the_secret() -> None:
+    headers = sign_caller(OPERATOR_CALLER, SECRET, now=1000)
+    with pytest.raises(BadCallerHeader):
+        verify_caller(headers[CALLER_HEADER], headers[SIGNATURE_HEADER], SECRET, now=1000)

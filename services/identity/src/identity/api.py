@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from identity import service
@@ -15,7 +15,19 @@ from identity.db import Account
 from identity.settings import IdentitySettings
 from identity.tokens import issue_token
 from shared.audit import audit
-from shared.http import CallerDep, NonBlank, SessionDep, app_resource, app_settings, route_policy
+from shared.http import (
+    CallerDep,
+    LimitQuery,
+    NonBlank,
+    Page,
+    ReadSessionDep,
+    SessionDep,
+    app_resource,
+    app_settings,
+    page_of,
+    read_cursor,
+    route_policy,
+)
 from shared.orgtree import require_admin_over
 from shared.problems import Problem
 
@@ -92,6 +104,7 @@ class FindingOut(BaseModel):
 class SecurityCheckOut(BaseModel):
     org_id: uuid.UUID
     items: list[FindingOut]
+    next_cursor: str | None = None
     counts: dict[str, int]
 
 
@@ -210,7 +223,7 @@ async def one_time_code(
             session,
             caller,
             account_id,
-            timedelta(hours=settings.one_time_code_ttl_hours),
+            settings.one_time_code_ttl,
             settings.platform.internal_secret,
         )
     return CodeOut(code=code, expires_at=expires_at)
@@ -222,19 +235,28 @@ async def one_time_code(
     openapi_extra=route_policy(org_param="org_id"),
 )
 async def security_check(
-    org_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
+    org_id: uuid.UUID,
+    request: Request,
+    session: ReadSessionDep,
+    caller: CallerDep,
+    limit: LimitQuery = 50,
+    cursor: str | None = None,
 ) -> SecurityCheckOut:
+    """A page of the subtree's admin accounts with findings; `counts` are the whole subtree's."""
+    after = read_cursor(cursor, lambda p: str(p["u"]))
     node = await service.node_or_404(session, org_id)
     require_admin_over(caller, node.path)
-    findings = await service.security_check(
-        session, node, timedelta(days=app_settings(request, IdentitySettings).password_max_age_days)
+    max_age = timedelta(days=app_settings(request, IdentitySettings).password_max_age_days)
+    page, next_cursor = page_of(
+        await service.security_check(session, node, max_age, after, limit + 1),
+        limit,
+        lambda f: {"u": f.username},
     )
-    counts: dict[str, int] = {}
-    for f in findings:
-        for kind in f.findings:
-            counts[kind] = counts.get(kind, 0) + 1
     return SecurityCheckOut(
-        org_id=org_id, counts=counts, items=[FindingOut(**f.__dict__) for f in findings]
+        org_id=org_id,
+        counts=await service.security_counts(session, node, max_age),
+        items=[FindingOut(**f.__dict__) for f in page],
+        next_cursor=next_cursor,
     )
 
 
@@ -307,19 +329,21 @@ class ActivationCodeOut(BaseModel):
     expires_at: datetime | None
 
 
-class ActivationCodesOut(BaseModel):
-    items: list[ActivationCodeOut]
-
-
 @router.get(
     "/orgs/{org_id}/activation-codes",
-    response_model=ActivationCodesOut,
+    response_model=Page[ActivationCodeOut],
     openapi_extra=route_policy(org_param="org_id"),
 )
 async def activation_codes(
-    org_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
-) -> ActivationCodesOut:
+    org_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    limit: LimitQuery = 50,
+    cursor: str | None = None,
+) -> Page[ActivationCodeOut]:
     """Members of the branch still pending activation, with the code to hand each of them."""
+    after = read_cursor(cursor, lambda p: str(p["u"]))
     sealer = service.activation_sealer(
         app_settings(request, IdentitySettings).platform.internal_secret
     )
@@ -327,16 +351,22 @@ async def activation_codes(
         node = await service.node_or_404(session, org_id)
         require_admin_over(caller, node.path)
         await audit(session, caller, "activation_codes.list", "org", org_id)
-        pending = await service.pending_activations(session, org_id, sealer)
-    return ActivationCodesOut(items=[ActivationCodeOut(**p.__dict__) for p in pending])
+        found = await service.pending_activations(session, org_id, sealer, after, limit + 1)
+    page, next_cursor = page_of(found, limit, lambda p: {"u": p.username})
+    return Page(items=[ActivationCodeOut(**p.__dict__) for p in page], next_cursor=next_cursor)
 
 
-class FrozenOut(BaseModel):
-    items: list[uuid.UUID]
-
-
-@internal.get("/accounts/frozen", response_model=FrozenOut)
-async def frozen_accounts(session: SessionDep, caller: CallerDep) -> FrozenOut:
+@internal.get("/accounts/frozen", response_model=Page[uuid.UUID])
+async def frozen_accounts(
+    session: ReadSessionDep,
+    caller: CallerDep,
+    cursor: Annotated[
+        uuid.UUID | None, Query(description="the last id of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=20_000)] = 20_000,
+) -> Page[uuid.UUID]:
+    """Every frozen account, in pages by id: the snapshot the gateway starts its copy from."""
     if not caller.is_system:
         raise Problem(403, "auth.system_only", "Internal route.")
-    return FrozenOut(items=await service.frozen_account_ids(session))
+    found = await service.frozen_account_ids(session, cursor, limit)
+    return Page(items=found, next_cursor=str(found[-1]) if len(found) == limit else None)

@@ -58,7 +58,7 @@ async def bootstrap(settings: IdentitySettings) -> dict[str, object]:
                     created_late=False,
                 ),
             )  # type: ignore[arg-type]
-            existing = await service._account_by_username(session, username)
+            existing = await service.account_by_username(session, username)
             if existing is not None:
                 return {"created": False, "username": username, "root_org_id": root["id"]}
             password = given_password or generate_password()

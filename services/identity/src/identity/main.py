@@ -1,23 +1,28 @@
-"""Entry points of the identity service: `zhtj-identity api|relay|consume|migrate|topology|dlq|bootstrap`."""
+"""Entry points of the identity service:
+`zhtj-identity api|relay|consume|migrate|topology|dlq|bootstrap|unfreeze|reset-password`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from identity import recovery
 from identity.bootstrap import bootstrap
 from identity.handlers import subscriptions
 from identity.settings import IdentitySettings
 from identity.tokens import load_or_create_signing_key
-from shared.cli import run_cli
+from shared.cli import ExtraCommand, run_cli
+from shared.problems import Problem
 from shared.process import Resources, ServiceSpec
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,5 +67,57 @@ def _bootstrap(spec: ServiceSpec, _: argparse.Namespace) -> int:
     return 0
 
 
-def cli() -> None:
-    raise SystemExit(run_cli(make_spec, extra={"bootstrap": (_bootstrap, lambda _: None)}))
+def _recover(
+    spec: ServiceSpec,
+    use_case: Callable[[AsyncSession, IdentitySettings], Awaitable[recovery.Result]],
+) -> int:
+    """Run an operator's recovery use case; its result is one JSON line, a refusal one line on
+    stderr and exit code 1."""
+    settings = spec.settings
+    assert isinstance(settings, IdentitySettings)
+    try:
+        result = asyncio.run(recovery.run(settings, lambda session: use_case(session, settings)))
+    except Problem as problem:
+        print(f"zhtj-{spec.name}: {problem.detail or problem.code}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def _unfreeze(spec: ServiceSpec, args: argparse.Namespace) -> int:
+    return _recover(spec, lambda session, _: recovery.unfreeze(session, args.username, args.reason))
+
+
+def _reset_password(spec: ServiceSpec, args: argparse.Namespace) -> int:
+    return _recover(
+        spec, lambda session, settings: recovery.reset_password(session, args.username, settings)
+    )
+
+
+def _reset_password_args(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Issue a one-time code for a forgotten password (as POST /accounts/{id}/one-time-code"
+        " does; /auth/activate takes it) and clear a lockout. Audited as the operator."
+    )
+    parser.add_argument("--username", required=True)
+
+
+def _unfreeze_args(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Unfreeze an account (as POST /accounts/{id}/unfreeze does) and clear a lockout."
+        " Audited as the operator."
+    )
+    parser.add_argument("--username", required=True)
+    parser.add_argument("--reason", help="why; printed with the result")
+
+
+COMMANDS: dict[str, tuple[ExtraCommand, Callable[[argparse.ArgumentParser], None]]] = {
+    "bootstrap": (_bootstrap, lambda _: None),
+    # For when no admin can: every admin frozen or locked out, the root admin's password lost.
+    "unfreeze": (_unfreeze, _unfreeze_args),
+    "reset-password": (_reset_password, _reset_password_args),
+}
+
+
+def cli(argv: Sequence[str] | None = None) -> None:
+    raise SystemExit(run_cli(make_spec, argv, extra=COMMANDS))

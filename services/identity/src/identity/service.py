@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, insert, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.db import Account, AdminApplication, LoginFailure, OneTimeCode
@@ -49,7 +49,7 @@ def account_not_found() -> Problem:
     return Problem(404, "account.not_found", "No such account.")
 
 
-async def _account_by_username(
+async def account_by_username(
     session: AsyncSession, username: str, *, lock: bool = False
 ) -> Account | None:
     stmt = select(Account).where(Account.username == username.strip().lower())
@@ -96,7 +96,7 @@ async def login(session: AsyncSession, username: str, password: str) -> Account:
     """Check the credentials. A failure is recorded and then raised: the caller must commit even
     when this raises (see api.login), or the lockout would never count."""
     now = _now()
-    account = await _account_by_username(session, username, lock=True)
+    account = await account_by_username(session, username, lock=True)
     if account is None:
         await verify_password(None, password)
         raise invalid_credentials()
@@ -120,9 +120,25 @@ async def login(session: AsyncSession, username: str, password: str) -> Account:
         raise Problem(
             403, "auth.not_activated", "Activate the account with its activation code first."
         )
-    await session.execute(delete(LoginFailure).where(LoginFailure.account_id == account.id))
+    await _forget_failures(session, account.id)
     account.last_login_at = now
     return account
+
+
+async def _forget_failures(session: AsyncSession, account_id: uuid.UUID) -> int:
+    result = await session.execute(
+        delete(LoginFailure).where(LoginFailure.account_id == account_id)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def clear_lockout(session: AsyncSession, caller: Caller, account: Account) -> bool:
+    """Forget the account's failed log-ins, so it may log in (or activate a code) at once.
+    Whether there were any to forget; only then is it audited."""
+    if not await _forget_failures(session, account.id):
+        return False
+    await audit(session, caller, "account.unlock", "account", account.id)
+    return True
 
 
 def _check_strength(new_password: str, username: str) -> None:
@@ -180,7 +196,7 @@ async def activate(
 ) -> None:
     """First log-in of a member account, or a reset after a forgotten password."""
     now = _now()
-    account = await _account_by_username(session, username, lock=True)
+    account = await account_by_username(session, username, lock=True)
     invalid = Problem(
         422, "auth.invalid_code", "The username or the code is not right, or the code has expired."
     )
@@ -224,7 +240,9 @@ async def _account_in_scope(
     account = await session.get(Account, account_id, with_for_update=lock)
     if account is None:
         raise account_not_found()
-    if allow_self and caller.account_id == account.id:
+    # The system (the operator's commands) reaches an account whose organisation this copy of
+    # the tree does not know, too.
+    if (allow_self and caller.account_id == account.id) or caller.is_system:
         return account
     node = await replica_node(session, account.org_id)
     if node is None or not is_admin_over(caller, node.path):
@@ -317,39 +335,63 @@ class SecurityFinding:
     findings: list[str]
 
 
-async def security_check(
-    session: AsyncSession, org: OrgNode, max_age: timedelta
-) -> list[SecurityFinding]:
-    """Admin accounts in the subtree with something to look at (安全检查)."""
+# Admin accounts in a subtree with the kinds of finding each has (安全检查), in this order; an
+# empty array for an account with nothing to look at. The rules are those of login and lockout.
+_ADMIN_FINDINGS = """
+    SELECT a.id AS account_id, a.username, a.org_id, o.name AS org_name,
+           array_remove(ARRAY[
+               CASE WHEN coalesce(a.password_changed_at, a.created_at) < :stale_before
+                    THEN 'password_older_than_90_days' END,
+               CASE WHEN a.last_login_at IS NULL THEN 'never_logged_in' END,
+               CASE WHEN a.frozen THEN 'frozen' END,
+               CASE WHEN (SELECT count(*) FROM login_failures f
+                          WHERE f.account_id = a.id AND f.failed_at > :window_start)
+                         >= :max_failures THEN 'locked' END
+           ], NULL) AS findings
+    FROM accounts a JOIN org_replica o ON o.id = a.org_id
+    WHERE a.role = 'admin' AND o.path @> ARRAY[CAST(:org AS uuid)]
+"""
+# By username, served by the index of admin usernames; the first page starts after ''.
+_FINDINGS_PAGE = text(
+    "SELECT * FROM (" + _ADMIN_FINDINGS + ") s "  # noqa: S608 - constants only
+    "WHERE cardinality(findings) > 0 AND username > :after ORDER BY username LIMIT :limit"
+)
+_FINDING_COUNTS = text(
+    "SELECT finding, count(*) AS n FROM (" + _ADMIN_FINDINGS + ") s, "  # noqa: S608
+    "unnest(s.findings) AS finding GROUP BY finding"
+)
+
+
+def _findings_params(org: OrgNode, max_age: timedelta) -> dict[str, object]:
     now = _now()
+    return {
+        "org": org.id,
+        "stale_before": now - max_age,
+        "window_start": now - WINDOW,
+        "max_failures": MAX_FAILURES,
+    }
+
+
+async def security_check(
+    session: AsyncSession, org: OrgNode, max_age: timedelta, after: str | None, limit: int
+) -> list[SecurityFinding]:
+    """Admin accounts in the subtree with something to look at, by username after `after`."""
     rows = await session.execute(
-        text(
-            """
-            SELECT a.id, a.username, a.org_id, o.name AS org_name, a.frozen, a.last_login_at,
-                   coalesce(a.password_changed_at, a.created_at) AS password_set_at,
-                   (SELECT count(*) FROM login_failures f
-                     WHERE f.account_id = a.id AND f.failed_at > :window_start) AS failures
-            FROM accounts a JOIN org_replica o ON o.id = a.org_id
-            WHERE a.role = 'admin' AND o.path @> ARRAY[CAST(:org AS uuid)]
-            ORDER BY o.path, a.username
-            """
-        ),
-        {"org": org.id, "window_start": now - WINDOW},
+        _FINDINGS_PAGE,
+        _findings_params(org, max_age) | {"after": after or "", "limit": limit},
     )
-    results = []
-    for r in rows:
-        findings = []
-        if now - r.password_set_at > max_age:
-            findings.append("password_older_than_90_days")
-        if r.last_login_at is None:
-            findings.append("never_logged_in")
-        if r.frozen:
-            findings.append("frozen")
-        if r.failures >= MAX_FAILURES:
-            findings.append("locked")
-        if findings:
-            results.append(SecurityFinding(r.id, r.username, r.org_id, r.org_name, findings))
-    return results
+    return [
+        SecurityFinding(r.account_id, r.username, r.org_id, r.org_name, list(r.findings))
+        for r in rows
+    ]
+
+
+async def security_counts(
+    session: AsyncSession, org: OrgNode, max_age: timedelta
+) -> dict[str, int]:
+    """How many admin accounts of the whole subtree have each kind of finding."""
+    rows = await session.execute(_FINDING_COUNTS, _findings_params(org, max_age))
+    return {r.finding: r.n for r in rows}
 
 
 async def node_or_404(session: AsyncSession, org_id: uuid.UUID) -> OrgNode:
@@ -396,7 +438,7 @@ async def record_application(
     if node.status != "active":
         raise Problem(409, "org.not_active", "The organisation is dissolved.")
     username = _check_username(requested_username)
-    if await _account_by_username(session, username) is not None:
+    if await account_by_username(session, username) is not None:
         raise Problem(409, "account.username_taken", "This username is already taken.")
     application = AdminApplication(
         org_id=node.id,
@@ -517,8 +559,14 @@ async def reject_application(
     return application
 
 
-async def frozen_account_ids(session: AsyncSession) -> list[uuid.UUID]:
-    return list((await session.execute(select(Account.id).where(Account.frozen))).scalars())
+async def frozen_account_ids(
+    session: AsyncSession, after: uuid.UUID | None, limit: int
+) -> list[uuid.UUID]:
+    """Frozen accounts by id after `after` (index: accounts_frozen)."""
+    stmt = select(Account.id).where(Account.frozen).order_by(Account.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(Account.id > after)
+    return list((await session.execute(stmt)).scalars())
 
 
 def activation_sealer(secret: str) -> Sealer:
@@ -613,31 +661,48 @@ class PendingActivation:
 
 
 async def pending_activations(
-    session: AsyncSession, branch_id: uuid.UUID, sealer: Sealer
+    session: AsyncSession, branch_id: uuid.UUID, sealer: Sealer, after: str | None, limit: int
 ) -> list[PendingActivation]:
-    rows = await session.execute(
-        text(
-            """
-            SELECT a.member_id, a.display_name, a.username, c.id AS code_id, c.code_sealed, c.expires_at
-            FROM accounts a
-            LEFT JOIN LATERAL (
-                SELECT id, code_sealed, expires_at FROM one_time_codes
-                WHERE account_id = a.id AND purpose = 'activation' AND used_at IS NULL
-                ORDER BY created_at DESC LIMIT 1
-            ) c ON true
-            WHERE a.org_id = :branch AND a.role = 'member' AND a.status = 'pending_activation'
-            ORDER BY a.username
-            """
-        ),
-        {"branch": branch_id},
+    """Member accounts of the branch still pending activation, by username after `after`, each
+    with its newest open activation code (index: accounts_pending)."""
+    code = (
+        select(OneTimeCode.id, OneTimeCode.code_sealed, OneTimeCode.expires_at)
+        .where(
+            OneTimeCode.account_id == Account.id,
+            OneTimeCode.purpose == "activation",
+            OneTimeCode.used_at.is_(None),
+        )
+        .order_by(OneTimeCode.created_at.desc())
+        .limit(1)
+        .lateral()
     )
+    stmt = (
+        select(
+            Account.member_id,
+            Account.display_name,
+            Account.username,
+            code.c.id,
+            code.c.code_sealed,
+            code.c.expires_at,
+        )
+        .outerjoin(code, true())
+        .where(
+            Account.org_id == branch_id,
+            Account.role == "member",
+            Account.status == "pending_activation",
+        )
+        .order_by(Account.username)
+        .limit(limit)
+    )
+    if after is not None:
+        stmt = stmt.where(Account.username > after)
     return [
         PendingActivation(
             r.member_id,
             r.display_name,
             r.username,
-            sealer.open(r.code_sealed, r.code_id.bytes) if r.code_sealed else None,
+            sealer.open(r.code_sealed, r.id.bytes) if r.code_sealed else None,
             r.expires_at,
         )
-        for r in rows
+        for r in await session.execute(stmt)
     ]

@@ -1,5 +1,6 @@
 """Settings of the identity service (IDENTITY_* variables)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
@@ -20,3 +21,8 @@ class IdentitySettings(ServiceSettings):
     password_max_age_days: int = 90
     # Where bootstrap asks the org service to create the root organisation.
     org_url: str = "http://127.0.0.1:8102"
+
+    @property
+    def one_time_code_ttl(self) -> timedelta:
+        """How long a reset code works, wherever it is issued (the API, the operator's command)."""
+        return timedelta(hours=self.one_time_code_ttl_hours)

@@ -36,10 +36,11 @@ from shared.http import (
     Day,
     LimitQuery,
     NonBlank,
+    Page,
     SessionDep,
     app_resource,
     app_settings,
-    encode_cursor,
+    page_of,
     read_cursor,
     route_policy,
 )
@@ -176,7 +177,6 @@ class ReviewsOut(BaseModel):
     items: list[PendingOut]
     next_cursor: str | None = None
     overdue_count: int
-    late_accounts: list[LateAccountOut]
 
 
 class SpotCheckIn(BaseModel):
@@ -356,9 +356,7 @@ async def list_members(
     limit: LimitQuery = 50,
     cursor: str | None = None,
 ) -> MemberPage:
-    after = read_cursor(
-        cursor, lambda p: records.ListPosition(str(p["p"]), str(p["n"]), uuid.UUID(str(p["i"])))
-    )
+    after = read_cursor(cursor, records.ListPosition.of_cursor)
     async with session.begin():
         org = await org_in_scope(
             session, app_resource(request, "directory", OrgDirectory), caller, org_id
@@ -366,11 +364,9 @@ async def list_members(
         found = await records.list_members(
             session, org, recursive=recursive, query=q, after=after, limit=limit + 1
         )
-    page = found[:limit]
-    next_cursor = None
-    if len(found) > limit:
-        last = page[-1]
-        next_cursor = encode_cursor({"p": last.org_path, "n": last.name, "i": str(last.id)})
+    page, next_cursor = page_of(
+        found, limit, lambda m: records.ListPosition(m.org_path, m.name, m.id).cursor()
+    )
     return MemberPage(items=[MemberOut.of(m) for m in page], next_cursor=next_cursor)
 
 
@@ -486,7 +482,6 @@ async def list_reviews(
     limit: LimitQuery = 50,
     cursor: str | None = None,
 ) -> ReviewsOut:
-    settings = app_settings(request, MembersSettings)
     after = read_cursor(
         cursor,
         lambda p: (
@@ -500,15 +495,16 @@ async def list_reviews(
             session, app_resource(request, "directory", OrgDirectory), caller, org_id
         )
         found = await reviews.pending_reviews(session, org, beijing_today(), limit + 1, after)
-        pending = found[:limit]
         overdue = await reviews.count_overdue(session, org, beijing_today())
-        late = await reviews.late_accounts(
-            session,
-            org,
-            beijing_today(),
-            app_resource(request, "calendar", WorkingDayCalendar),
-            settings.account_due_working_days,
-        )
+    pending, next_cursor = page_of(
+        found,
+        limit,
+        lambda p: {
+            "d": p.review.due_by.isoformat(),
+            "s": p.review.submitted_at.isoformat(),
+            "i": str(p.review.id),
+        },
+    )
     items = [
         PendingOut(
             id=p.review.id,
@@ -528,17 +524,54 @@ async def list_reviews(
         )
         for p in pending
     ]
-    next_cursor = None
-    if len(found) > limit:
-        last = pending[-1].review
-        next_cursor = encode_cursor(
-            {"d": last.due_by.isoformat(), "s": last.submitted_at.isoformat(), "i": str(last.id)}
+    return ReviewsOut(items=items, next_cursor=next_cursor, overdue_count=overdue)
+
+
+@router.get(
+    "/orgs/{org_id}/late-accounts",
+    response_model=Page[LateAccountOut],
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def list_late_accounts(
+    org_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    limit: LimitQuery = 50,
+    cursor: str | None = None,
+) -> Page[LateAccountOut]:
+    """New members of the subtree whose account came late or not at all (see docs/decisions.md)."""
+    after = read_cursor(cursor, records.ListPosition.of_cursor)
+    async with session.begin():
+        org = await org_in_scope(
+            session, app_resource(request, "directory", OrgDirectory), caller, org_id
         )
-    return ReviewsOut(
-        items=items,
+        found = await reviews.late_accounts(
+            session,
+            org,
+            beijing_today(),
+            app_resource(request, "calendar", WorkingDayCalendar),
+            app_settings(request, MembersSettings).account_due_working_days,
+            after,
+            limit + 1,
+        )
+    page, next_cursor = page_of(
+        found, limit, lambda a: records.ListPosition(a.org_path, a.name, a.member_id).cursor()
+    )
+    return Page(
+        items=[
+            LateAccountOut(
+                member_id=a.member_id,
+                member_no=a.member_no,
+                name=a.name,
+                branch_id=a.branch_id,
+                joined_on=a.joined_on,
+                due_by=a.due_by,
+                account_created_at=a.account_created_at,
+            )
+            for a in page
+        ],
         next_cursor=next_cursor,
-        overdue_count=overdue,
-        late_accounts=[LateAccountOut(**a.__dict__) for a in late],
     )
 
 
@@ -614,18 +647,28 @@ async def record_spot_result(
 
 @router.get(
     "/orgs/{org_id}/spot-check-accuracy",
-    response_model=list[AccuracyOut],
+    response_model=Page[AccuracyOut],
     openapi_extra=route_policy(org_param="org_id"),
 )
 async def spot_check_accuracy(
-    org_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
-) -> list[AccuracyOut]:
+    org_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    limit: LimitQuery = 50,
+    cursor: str | None = None,
+) -> Page[AccuracyOut]:
+    after = read_cursor(cursor, lambda p: (str(p["p"]), uuid.UUID(str(p["i"]))))
     async with session.begin():
         org = await org_in_scope(
             session, app_resource(request, "directory", OrgDirectory), caller, org_id
         )
-        found = await spot_checks.accuracy(session, org)
-    return [
-        AccuracyOut(org_id=a.org_id, checked=a.checked, passed=a.passed, accuracy=a.rate)
-        for a in found
-    ]
+        found = await spot_checks.accuracy(session, org, after, limit + 1)
+    page, next_cursor = page_of(found, limit, lambda a: {"p": a.org_path, "i": str(a.org_id)})
+    return Page(
+        items=[
+            AccuracyOut(org_id=a.org_id, checked=a.checked, passed=a.passed, accuracy=a.rate)
+            for a in page
+        ],
+        next_cursor=next_cursor,
+    )

@@ -25,7 +25,7 @@ from shared.http import (
     SessionDep,
     app_resource,
     app_settings,
-    encode_cursor,
+    page_of,
     read_cursor,
     route_policy,
 )
@@ -189,11 +189,10 @@ async def list_children(
     org = await service.get_org(session, org_id)
     await service.check_can_view(session, caller, org)
     after = read_cursor(cursor, lambda p: (str(p["name"]), uuid.UUID(str(p["id"]))))
-    children = await service.list_children(session, org, after, limit + 1)
-    more = len(children) > limit
-    children = children[:limit]
-    next_cursor = (
-        encode_cursor({"name": children[-1].name, "id": str(children[-1].id)}) if more else None
+    children, next_cursor = page_of(
+        await service.list_children(session, org, after, limit + 1),
+        limit,
+        lambda c: {"name": c.name, "id": str(c.id)},
     )
     return OrgPage(items=[OrgOut.of(c) for c in children], next_cursor=next_cursor)
 

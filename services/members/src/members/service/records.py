@@ -173,9 +173,18 @@ async def reveal_id_number(
 
 @dataclass(frozen=True)
 class ListPosition:
+    """A place in a list of members in tree order, then by name: what its cursor holds."""
+
     org_path: str
     name: str
     id: uuid.UUID
+
+    def cursor(self) -> dict[str, str]:
+        return {"p": self.org_path, "n": self.name, "i": str(self.id)}
+
+    @classmethod
+    def of_cursor(cls, values: dict[str, Any]) -> ListPosition:
+        return cls(str(values["p"]), str(values["n"]), uuid.UUID(str(values["i"])))
 
 
 async def list_members(

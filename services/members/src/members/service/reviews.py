@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.db import Member, Review
@@ -24,7 +24,7 @@ from members.service import (
     path_text,
     require_active,
 )
-from members.service.records import duplicate_problem, find_registered
+from members.service.records import ListPosition, duplicate_problem, find_registered
 from shared.audit import audit
 from shared.calendar import BEIJING, WorkingDayCalendar
 from shared.caller import Caller
@@ -425,55 +425,71 @@ class LateAccount:
     joined_on: date
     due_by: date
     account_created_at: datetime | None
+    org_path: str  # with name and member_id, the place in the list
 
 
 async def late_accounts(
-    session: AsyncSession, org: OrgNode, today: date, calendar: WorkingDayCalendar, due_days: int
+    session: AsyncSession,
+    org: OrgNode,
+    today: date,
+    calendar: WorkingDayCalendar,
+    due_days: int,
+    after: ListPosition | None,
+    limit: int,
 ) -> list[LateAccount]:
     """New members (recorded within the deadline after joining) whose account came after the
-    deadline, or has not come by now: there should be none unless events stalled.
+    deadline, or has not come by now: there should be none unless events stalled. In tree order,
+    then by name (index members_subtree), after `after`.
 
     The deadline lies at least `due_days` calendar days after joining (and rarely more than
-    three times that), so SQL keeps only rows that could be late; the calendar decides exactly.
-    Dates are Beijing dates.
+    three times that), so SQL keeps only rows that could be late and the calendar decides
+    exactly; a page may take more than one batch of such rows. Dates are Beijing dates.
     """
     prefix = path_text(org.path)
-    rows = await session.execute(
-        text(
-            """
-            SELECT id, member_no, name, branch_id, joined_on, created_at, account_created_at
-            FROM members
-            WHERE org_path >= :low AND org_path < :high
-              AND created_at < joined_on + CAST(:slack AS integer)
-              AND ((account_created_at IS NULL AND joined_on + CAST(:due AS integer) < :today)
-                   OR account_created_at >= joined_on + CAST(:due AS integer))
-            """
-        ),
-        {
-            "low": prefix,
-            "high": prefix[:-1] + "0",
-            "slack": due_days * 3 + 30,
-            "due": due_days,
-            "today": today,
-        },
+    order = [Member.org_path, Member.name, Member.id]
+    could_be_late = select(
+        Member.id,
+        Member.member_no,
+        Member.name,
+        Member.branch_id,
+        Member.joined_on,
+        Member.created_at,
+        Member.account_created_at,
+        Member.org_path,
+    ).where(
+        Member.org_path >= prefix,
+        Member.org_path < prefix[:-1] + "0",
+        Member.created_at < Member.joined_on + (due_days * 3 + 30),
+        ((Member.account_created_at.is_(None)) & (Member.joined_on + due_days < today))
+        | (Member.account_created_at >= Member.joined_on + due_days),
     )
-    late = []
-    for r in rows:
-        due_by = calendar.add_working_days(r.joined_on, due_days)
-        recorded_in_time = r.created_at.astimezone(BEIJING).date() <= due_by
-        came = r.account_created_at.astimezone(BEIJING).date() if r.account_created_at else None
-        if recorded_in_time and (
-            (came is None and today > due_by) or (came is not None and came > due_by)
-        ):
-            late.append(
-                LateAccount(
-                    r.id,
-                    r.member_no,
-                    r.name,
-                    r.branch_id,
-                    r.joined_on,
-                    due_by,
-                    r.account_created_at,
+    late: list[LateAccount] = []
+    position = after
+    while len(late) < limit:
+        stmt = could_be_late.order_by(*order).limit(limit)
+        if position is not None:
+            stmt = stmt.where(keyset_after(order, [position.org_path, position.name, position.id]))
+        batch = list(await session.execute(stmt))
+        for m in batch:
+            due_by = calendar.add_working_days(m.joined_on, due_days)
+            recorded_in_time = m.created_at.astimezone(BEIJING).date() <= due_by
+            came = m.account_created_at.astimezone(BEIJING).date() if m.account_created_at else None
+            if recorded_in_time and (
+                (came is None and today > due_by) or (came is not None and came > due_by)
+            ):
+                late.append(
+                    LateAccount(
+                        m.id,
+                        m.member_no,
+                        m.name,
+                        m.branch_id,
+                        m.joined_on,
+                        due_by,
+                        m.account_created_at,
+                        m.org_path,
+                    )
                 )
-            )
-    return late
+        if len(batch) < limit:
+            break
+        position = ListPosition(batch[-1].org_path, batch[-1].name, batch[-1].id)
+    return late[:limit]

@@ -17,6 +17,7 @@ from members.service import path_text
 from shared.audit import audit
 from shared.calendar import BEIJING, WorkingDayCalendar
 from shared.caller import Caller
+from shared.db import keyset_after
 from shared.orgtree import OrgNode, is_admin_over
 from shared.problems import Problem
 
@@ -157,6 +158,7 @@ async def record_result(
 @dataclass(frozen=True)
 class Accuracy:
     org_id: uuid.UUID
+    org_path: str
     checked: int
     passed: int
 
@@ -165,12 +167,16 @@ class Accuracy:
         return self.passed / self.checked if self.checked else None
 
 
-async def accuracy(session: AsyncSession, org: OrgNode) -> list[Accuracy]:
-    """Share of passes per checked organisation (the member's branch) in the subtree."""
+async def accuracy(
+    session: AsyncSession, org: OrgNode, after: tuple[str, uuid.UUID] | None, limit: int
+) -> list[Accuracy]:
+    """Share of passes per checked organisation (the member's branch) in the subtree, in tree
+    order after `after` (org_path, branch id): one range of the index spot_check_items_path."""
     prefix = path_text(org.path)
-    rows = await session.execute(
+    stmt = (
         select(
             SpotCheckItem.branch_id,
+            SpotCheckItem.org_path,
             func.count(),
             func.count().filter(SpotCheckItem.result == "pass"),
         )
@@ -179,6 +185,10 @@ async def accuracy(session: AsyncSession, org: OrgNode) -> list[Accuracy]:
             SpotCheckItem.org_path >= prefix,
             SpotCheckItem.org_path < prefix[:-1] + "0",
         )
-        .group_by(SpotCheckItem.branch_id)
+        .group_by(SpotCheckItem.org_path, SpotCheckItem.branch_id)
+        .order_by(SpotCheckItem.org_path, SpotCheckItem.branch_id)
+        .limit(limit)
     )
-    return [Accuracy(r[0], r[1], r[2]) for r in rows]
+    if after is not None:
+        stmt = stmt.where(keyset_after([SpotCheckItem.org_path, SpotCheckItem.branch_id], after))
+    return [Accuracy(r[0], r[1], r[2], r[3]) for r in await session.execute(stmt)]

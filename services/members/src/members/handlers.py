@@ -3,13 +3,14 @@ member's account was opened (for the late-account report)."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from collections.abc import Sequence
+
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from members.db import Member
+from shared.batching import BatchingInbox
 from shared.bus import Subscription
 from shared.events import AccountCreated, Envelope, Event
-from shared.inbox import with_inbox
 from shared.orgtree import replica_handlers
 from shared.process import Resources
 
@@ -17,22 +18,29 @@ ORG_TREE_QUEUE = "members.org-tree"
 ACCOUNTS_QUEUE = "members.accounts"
 
 
-async def account_created(session: AsyncSession, event: Event, envelope: Envelope) -> None:
-    assert isinstance(event, AccountCreated)
-    if event.member_id is None:
+async def accounts_created(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
+    """When each member's account was opened, in one statement for the whole batch (an import
+    brings 10,000, and one transaction each held up the relay sharing the process)."""
+    opened = {
+        event.member_id: envelope.occurred_at
+        for event, envelope in batch
+        if isinstance(event, AccountCreated) and event.member_id is not None
+    }
+    if not opened:
         return
     await session.execute(
-        update(Member)
-        .where(Member.id == event.member_id, Member.account_created_at.is_(None))
-        .values(account_created_at=envelope.occurred_at)
+        text(
+            "UPDATE members SET account_created_at = o.opened_at "
+            "FROM unnest(CAST(:ids AS uuid[]), CAST(:ats AS timestamptz[])) AS o(id, opened_at) "
+            "WHERE members.id = o.id AND members.account_created_at IS NULL"
+        ),
+        {"ids": list(opened), "ats": list(opened.values())},
     )
 
 
 def subscriptions(resources: Resources) -> list[Subscription]:
+    batched = BatchingInbox(resources.sessions, ACCOUNTS_QUEUE, accounts_created)
     return [
         Subscription(ORG_TREE_QUEUE, replica_handlers(resources.sessions, ORG_TREE_QUEUE)),
-        Subscription(
-            ACCOUNTS_QUEUE,
-            {"account.created": with_inbox(resources.sessions, ACCOUNTS_QUEUE, account_created)},
-        ),
+        Subscription(ACCOUNTS_QUEUE, {"account.created": batched}, prefetch=400),
     ]

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from sqlalchemy import text
 
 from members.fakes import person
 from shared.calendar import WorkingDayCalendar
@@ -304,3 +305,42 @@ async def test_the_review_list_pages_through_every_pending_review_once(
         if cursor is None:
             break
     assert len(seen) == len(set(seen)) >= 5
+
+
+async def test_account_created_events_record_when_each_account_came_once(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable, settings
+) -> None:
+    from members.handlers import accounts_created
+    from shared.events import AccountCreated
+    from shared.process import build_resources
+
+    first = uuid.UUID((await new_member(client, admin, tree.branch_a))["id"])
+    second = uuid.UUID((await new_member(client, admin, tree.branch_a))["id"])
+
+    def opened(member_id: uuid.UUID) -> tuple[AccountCreated, Any]:
+        event = AccountCreated(
+            account_id=uuid.uuid4(),
+            username="x",
+            role="member",
+            org_id=tree.branch_a,
+            member_id=member_id,
+            status="pending_activation",
+        )
+        return event, event.envelope("identity")
+
+    resources = build_resources(settings)
+    try:
+        batch = [opened(first), opened(second)]
+        async with resources.sessions() as session, session.begin():
+            await accounts_created(session, batch)
+        later = opened(first)  # a second account.created for the same member changes nothing
+        async with resources.sessions() as session, session.begin():
+            await accounts_created(session, [later])
+            rows = await session.execute(
+                text("SELECT id, account_created_at FROM members WHERE id IN (:a, :b)"),
+                {"a": first, "b": second},
+            )
+            recorded = dict(rows.all())
+    finally:
+        await resources.engine.dispose()
+    assert recorded == {first: batch[0][1].occurred_at, second: batch[1][1].occurred_at}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
 from sqlalchemy import ColumnElement, literal, tuple_
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -79,6 +79,30 @@ def keyset_after(columns: Sequence[Any], values: Sequence[object]) -> ColumnElem
     """`(a, b, c) > (x, y, z)` for keyset pagination: the next page starts after the last row seen,
     and the database walks the index that has these columns in this order."""
     return tuple_(*columns) > tuple_(*(literal(v) for v in values))
+
+
+async def copy_rows(session: AsyncSession, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Many rows in one COPY on the session's connection, inside its transaction: an import's
+    10,000 members went in several times faster than through INSERT.
+
+    The database's refusals come out as SQLAlchemy's (a unique violation as IntegrityError, a
+    value it cannot hold as a data error), so callers and the problem handlers treat them as
+    they treat an INSERT's.
+    """
+    if not rows:
+        return
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    columns = list(rows[0])
+    records = [tuple(row[c] for c in columns) for row in rows]
+    driver = raw.driver_connection
+    assert driver is not None, "the session's connection is open"
+    try:
+        await driver.copy_records_to_table(table, records=records, columns=columns)
+    except asyncpg.UniqueViolationError as exc:
+        raise IntegrityError(f"COPY {table}", None, exc) from exc
+    except asyncpg.PostgresError as exc:
+        raise DBAPIError(f"COPY {table}", None, exc) from exc
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.db import Member
@@ -20,7 +20,7 @@ from members.service import PRODUCER, path_ids, path_text
 from shared.audit import audit
 from shared.calendar import beijing_today
 from shared.caller import Caller
-from shared.db import conflict_on_duplicate, keyset_after
+from shared.db import conflict_on_duplicate, copy_rows, keyset_after
 from shared.events import MemberCreated
 from shared.orgtree import OrgNode, is_admin_over
 from shared.outbox import record_events
@@ -121,7 +121,7 @@ async def insert_members(
         "One of these ID numbers was registered a moment ago by someone else; nothing was imported.",
         remedy="transfer",
     ):
-        await session.execute(insert(Member), rows)
+        await copy_rows(session, Member.__tablename__, rows)
     await record_events(
         session,
         [

@@ -149,3 +149,31 @@ def test_the_merged_openapi_describes_the_public_routes(running: Running) -> Non
     ):
         assert path in doc["paths"], path
     assert not any("/internal" in p for p in doc["paths"])
+
+
+def test_every_operation_in_the_merged_openapi_lists_its_problem_answers(running: Running) -> None:
+    doc = httpx.get(f"{running.system.gateway_url}/openapi.json").json()
+    problem = {"$ref": "#/components/schemas/Problem"}
+    assert doc["components"]["schemas"]["Problem"]["required"] == [
+        "type",
+        "title",
+        "status",
+        "code",
+    ]
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            answers = operation["responses"]
+            # What the gateway itself may answer in front of every route.
+            assert {"429", "503"} <= set(answers), (method, path)
+            if operation.get("security"):
+                assert {"401", "403"} <= set(answers), (method, path)
+            if "{" in path:
+                assert "404" in answers, (method, path)
+            if "requestBody" in operation:
+                assert {"413", "422"} <= set(answers), (method, path)
+            for status, answer in answers.items():
+                if status.startswith(("4", "5")):
+                    schema = answer["content"]["application/problem+json"]["schema"]
+                    assert schema == problem, (method, path, status)
+    login = doc["paths"]["/api/v1/auth/login"]["post"]["responses"]
+    assert {"401", "403", "423"} <= set(login)

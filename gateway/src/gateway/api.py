@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from gateway.routes import Policy, RouteCatalog
 from gateway.scope import FrozenAccounts, Scope
 from gateway.settings import GatewaySettings
 from shared.caller import Caller
+from shared.contract import GATEWAY_PROBLEMS, add_problem_answers
 from shared.problems import Problem
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -148,7 +150,9 @@ async def readyz(request: Request) -> dict[str, str]:
 async def openapi(request: Request) -> JSONResponse:
     catalog = _gateway(request).catalog
     await catalog.fetch_missing()
-    document: dict[str, Any] = merge_documents(catalog.ordered_documents())
+    # A copy: the answers are added in place, and the catalog keeps the services' own documents.
+    merged = copy.deepcopy(merge_documents(catalog.ordered_documents()))
+    document: dict[str, Any] = add_problem_answers(merged, extra=GATEWAY_PROBLEMS, body_limit=True)
     if catalog.missing:
         # A partial document must not pass for the whole API.
         document["x-unavailable-services"] = catalog.missing

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from shared.contract import document_problems
 from shared.logging import configure_logging, get_logger
 from shared.observe import FASTAPI_TELEMETRY_OFF, observe_app
 from shared.outbox import outbox_backlog
@@ -120,4 +121,5 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
 
     for router in spec.routers():
         app.include_router(router)
+    document_problems(app)
     return app

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shared.logging import get_logger
 from shared.telemetry import current_trace_id
@@ -84,6 +85,13 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return errors
 
 
+def database_gone(exc: DBAPIError) -> bool:
+    """The connection broke or could not be made, as opposed to a statement the database refused."""
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    return isinstance(exc, OperationalError) and isinstance(exc.orig, OSError)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -112,6 +120,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DBAPIError)
+        if database_gone(exc):
+            return await on_database_unavailable(request, exc)
         # SQLSTATE class 22 is "data exception": a value the database cannot hold (a NUL
         # character, a number or date out of range). It came from the request, so it is the
         # client's to fix; the transaction was rolled back, nothing was written.
@@ -126,6 +136,19 @@ def install_problem_handlers(app: FastAPI) -> None:
                 )
             )
         return await on_unexpected(request, exc)
+
+    async def on_database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # The database restarting or unreachable: nothing was written, and trying again shortly
+        # is the right thing for the client to do; it is not a bug of ours.
+        log.warning("database_unavailable", error=type(exc).__name__)
+        return problem_response(
+            Problem(
+                503,
+                "ops.database_unavailable",
+                "The database does not answer; try again shortly.",
+                headers={"Retry-After": "1"},
+            )
+        )
 
     async def on_overflow(_: Request, exc: Exception) -> JSONResponse:
         return problem_response(
@@ -152,5 +175,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(DBAPIError, on_database_error)
+    # A refused, reset or timed-out connection comes as the OS's error (not every OSError: a full
+    # disk is ours to fix, a 500), a full pool as SQLAlchemy's.
+    app.add_exception_handler(ConnectionError, on_database_unavailable)
+    app.add_exception_handler(TimeoutError, on_database_unavailable)
+    app.add_exception_handler(PoolTimeout, on_database_unavailable)
     app.add_exception_handler(OverflowError, on_overflow)
     app.add_exception_handler(Exception, on_unexpected)

@@ -15,6 +15,7 @@ from identity.db import Account
 from identity.settings import IdentitySettings
 from identity.tokens import issue_token
 from shared.audit import audit
+from shared.contract import problems
 from shared.http import (
     CallerDep,
     LimitQuery,
@@ -133,7 +134,13 @@ class RejectIn(BaseModel):
     reason: NonBlank = Field(min_length=1, max_length=1000)
 
 
-@router.post("/auth/login", response_model=LoginOut, openapi_extra=route_policy(public=True))
+@router.post(
+    "/auth/login",
+    response_model=LoginOut,
+    openapi_extra=route_policy(public=True),
+    # Public, so 401 and 403 are not derived: wrong credentials, a frozen account, a lockout.
+    responses=problems(401, 403, 423),
+)
 async def login(body: LoginIn, request: Request, session: SessionDep) -> LoginOut:
     settings = app_settings(request, IdentitySettings)
     try:
@@ -162,7 +169,12 @@ async def change_password(body: PasswordIn, session: SessionDep, caller: CallerD
     return Response(status_code=204)
 
 
-@router.post("/auth/activate", status_code=204, openapi_extra=route_policy(public=True))
+@router.post(
+    "/auth/activate",
+    status_code=204,
+    openapi_extra=route_policy(public=True),
+    responses=problems(401, 403, 423),
+)
 async def activate(body: ActivateIn, request: Request, session: SessionDep) -> Response:
     try:
         await service.activate(

@@ -1,0 +1,52 @@
+"""A database that does not answer is a 503 the client can retry, never a 500."""
+
+from __future__ import annotations
+
+import socket
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from shared.db import make_engine, make_sessionmaker
+from shared.problems import install_problem_handlers
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_unreachable_database_answers_503_with_retry_after() -> None:
+    engine = make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/nowhere")
+    sessions = make_sessionmaker(engine)
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/count")
+    async def count() -> int:
+        async with sessions() as session:
+            return int((await session.execute(text("SELECT 1"))).scalar_one())
+
+    r = TestClient(app, raise_server_exceptions=False).get("/count")
+    assert r.status_code == 503 and r.json()["code"] == "ops.database_unavailable"
+    assert r.headers["retry-after"] == "1"
+
+
+async def test_a_connection_killed_under_a_request_answers_503(sessions) -> None:
+    import httpx
+
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/killed")
+    async def killed() -> int:
+        async with sessions() as session:
+            await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+            return 1
+
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/killed")
+    assert r.status_code == 503 and r.json()["code"] == "ops.database_unavailable"

@@ -16,6 +16,7 @@ from org.service import NewOrg
 from org.settings import OrgSettings
 from org.storage import DocumentStorage
 from shared.calendar import WorkingDayCalendar, beijing_today
+from shared.contract import problems
 from shared.http import (
     CallerDep,
     Day,
@@ -242,7 +243,11 @@ async def dissolve_org(
 
 
 @router.post(
-    "/documents", status_code=201, response_model=DocumentOut, openapi_extra=route_policy()
+    "/documents",
+    status_code=201,
+    response_model=DocumentOut,
+    openapi_extra=route_policy(),
+    responses=problems(413, 415),  # over 10 MB; not a PDF, JPEG or PNG by its content
 )
 async def upload_document(
     request: Request, session: SessionDep, caller: CallerDep, file: Annotated[UploadFile, File()]

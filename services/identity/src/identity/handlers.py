@@ -37,9 +37,9 @@ def subscriptions(resources: Resources) -> list[Subscription]:
 
     # An import of 10,000 members arrives as 10,000 events: taken in batches, not one by one.
     batched = BatchingInbox(
-        resources.sessions, MEMBER_ACCOUNTS_QUEUE, members_created, max_size=200
+        resources.sessions, MEMBER_ACCOUNTS_QUEUE, members_created, max_size=500
     )
     return [
         Subscription(ORG_TREE_QUEUE, replica_handlers(resources.sessions, ORG_TREE_QUEUE)),
-        Subscription(MEMBER_ACCOUNTS_QUEUE, {"member.created": batched}, prefetch=400),
+        Subscription(MEMBER_ACCOUNTS_QUEUE, {"member.created": batched}, prefetch=1000),
     ]

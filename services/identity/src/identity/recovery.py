@@ -46,7 +46,8 @@ async def reset_password(
     session: AsyncSession, username: str, settings: IdentitySettings
 ) -> Result:
     """A reset code as `POST /accounts/{id}/one-time-code` issues it (`/auth/activate` takes it
-    with a new password), the account's failed log-ins forgotten so that it works at once."""
+    with a new password), the account's failed log-ins forgotten so that it works at once.
+    `frozen` tells the operator that log-in still needs `unfreeze` as well."""
     account = await _account(session, username)
     unlocked = await service.clear_lockout(session, OPERATOR_CALLER, account)
     code, expires_at = await service.one_time_code(
@@ -62,6 +63,7 @@ async def reset_password(
         "code": code,
         "expires_at": expires_at.isoformat(),
         "lockout_cleared": unlocked,
+        "frozen": account.frozen,
     }
 
 

@@ -103,11 +103,12 @@ async def test_a_locked_out_admin_gets_a_reset_code_from_the_operator_and_sets_a
     assert await command(settings, "reset-password", "--username", username.upper()) == 0
 
     result = printed(capsys)
-    assert (result["username"], result["account_id"], result["lockout_cleared"]) == (
-        username,
-        account_id,
-        True,
-    )
+    assert (
+        result["username"],
+        result["account_id"],
+        result["lockout_cleared"],
+        result["frozen"],
+    ) == (username, account_id, True, False)
     # Valid as long as a code an admin issues through the API (two days by default).
     assert {"code", "expires_at"} <= result.keys()
     activated = await client.post(
@@ -120,6 +121,35 @@ async def test_a_locked_out_admin_gets_a_reset_code_from_the_operator_and_sets_a
         ("account.unlock", "operator", None),
         ("account.one_time_code", "operator", None),
     ]
+
+
+async def test_a_root_admin_that_froze_itself_and_lost_its_password_needs_both_commands(
+    client: httpx.AsyncClient,
+    settings: IdentitySettings,
+    tree: Tree,
+    make_account,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    username, account_id = await make_account(tree.root, PASSWORD)
+    me = as_admin(settings, tree.root, account_id)
+    frozen = await client.post(f"/accounts/{account_id}/freeze", json={"reason": "x"}, headers=me)
+    assert frozen.status_code == 204
+
+    assert await command(settings, "reset-password", "--username", username) == 0
+    result = printed(capsys)
+    # The code works, but log-in stays refused until the account is unfrozen: the answer says so.
+    assert result["frozen"] is True
+    activated = await client.post(
+        "/auth/activate",
+        json={"username": username, "activation_code": result["code"], "new_password": STRONG},
+    )
+    assert activated.status_code == 204, activated.text
+    refused = await login(client, username, STRONG)
+    assert refused.status_code == 403 and refused.json()["code"] == "auth.frozen"
+
+    assert await command(settings, "unfreeze", "--username", username) == 0
+    assert printed(capsys)["unfrozen"] is True
+    assert (await login(client, username, STRONG)).status_code == 200
 
 
 async def test_the_reset_code_lasts_as_long_as_one_an_admin_issues(

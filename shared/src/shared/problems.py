@@ -85,14 +85,30 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return errors
 
 
-def database_gone(exc: DBAPIError) -> bool:
-    """The connection broke or could not be made, as opposed to a statement the database refused."""
-    if exc.connection_invalidated or isinstance(exc, InterfaceError):
-        return True
-    return isinstance(exc, OperationalError) and isinstance(exc.orig, OSError)
+# SQLSTATEs of a server that cannot serve now (not of a statement it refused): class 08, the
+# connection failed; 57P01-57P03, shut down by an operator or a crash, or starting up; 53300, too
+# many connections.
+UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def database_gone(exc: BaseException) -> bool:
+    """The connection broke or could not be made, as opposed to a statement the database refused.
+
+    Takes SQLAlchemy's errors and asyncpg's own: a refusal while connecting (the server starting
+    up, too many clients) comes unwrapped.
+    """
+    error: BaseException | None = exc
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, InterfaceError):
+            return True
+        if isinstance(exc, OperationalError) and isinstance(exc.orig, OSError):
+            return True
+        error = exc.orig
+    return str(getattr(error, "sqlstate", "") or "").startswith(UNAVAILABLE_SQLSTATES)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    import asyncpg
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -113,10 +129,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: "route.not_found", 405: "route.method_not_allowed"}.get(
-            exc.status_code, f"http.{exc.status_code}"
+        code = {
+            # A body that cannot be read at all: not JSON, a multipart form without its boundary.
+            400: "request.malformed",
+            404: "route.not_found",
+            405: "route.method_not_allowed",
+        }.get(exc.status_code, f"http.{exc.status_code}")
+        # Its headers too: a 405 must say what is allowed (`Allow`, RFC 9110).
+        return problem_response(
+            Problem(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
         )
-        return problem_response(Problem(exc.status_code, code, str(exc.detail)))
 
     async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DBAPIError)
@@ -135,6 +157,13 @@ def install_problem_handlers(app: FastAPI) -> None:
                     "A value in the request contains characters or a size the system cannot store.",
                 )
             )
+        return await on_unexpected(request, exc)
+
+    async def on_driver_error(request: Request, exc: Exception) -> JSONResponse:
+        # asyncpg's own error, not wrapped by SQLAlchemy: one raised while connecting, or the
+        # connection closing under a COPY (shared.db.copy_rows).
+        if database_gone(exc):
+            return await on_database_unavailable(request, exc)
         return await on_unexpected(request, exc)
 
     async def on_database_unavailable(_: Request, exc: Exception) -> JSONResponse:
@@ -180,5 +209,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConnectionError, on_database_unavailable)
     app.add_exception_handler(TimeoutError, on_database_unavailable)
     app.add_exception_handler(PoolTimeout, on_database_unavailable)
+    app.add_exception_handler(asyncpg.PostgresError, on_driver_error)
     app.add_exception_handler(OverflowError, on_overflow)
     app.add_exception_handler(Exception, on_unexpected)

@@ -46,9 +46,20 @@ def test_a_body_that_fails_validation_is_422_naming_each_field() -> None:
     assert {e["field"] for e in r.json()["errors"]} == {"name", "count"}
 
 
+def test_a_body_that_cannot_be_read_is_400_malformed() -> None:
+    r = client.post("/things", content=b"\xff\xfe{", headers={"content-type": "application/json"})
+    assert (r.status_code, r.json()["code"]) == (400, "request.malformed")
+
+
 def test_an_unknown_route_is_a_problem_too() -> None:
     r = client.get("/nowhere")
     assert (r.status_code, r.json()["code"]) == (404, "route.not_found")
+
+
+def test_a_method_a_route_does_not_take_is_405_saying_which_it_does() -> None:
+    r = client.request("TRACE", "/things")
+    assert (r.status_code, r.json()["code"]) == (405, "route.method_not_allowed")
+    assert r.headers["allow"] == "POST"
 
 
 def test_a_bug_answers_a_problem_500_without_internals() -> None:

@@ -1,9 +1,10 @@
 """The problem answers in every route's OpenAPI entry, so generated clients and fuzzers know them.
 
 Most follow from what a route is: one that is not public can answer 401 and 403, one with path
-parameters 404, one that takes parameters or a body 422, a write 409, any 503. A route adds the
-others it raises (a public route's 403, 423, ...) with `problems(...)` beside its route policy. The gateway
-adds what it answers itself in front of every route (shared.contract.GATEWAY_PROBLEMS).
+parameters 404, one that takes parameters or a body 422 (and 400 for a body it cannot read), any
+503 (its database away for a moment). A route declares the others it raises (409 for the state
+conflicts of its use case, a public route's 401 or 423, ...) with `problems(...)` beside its route
+policy. The gateway adds what it answers itself in front of every route (GATEWAY_PROBLEMS).
 """
 
 from __future__ import annotations
@@ -69,15 +70,8 @@ def problem_response(status: int) -> dict[str, Any]:
     }
 
 
-WRITES = frozenset({"post", "put", "patch", "delete"})
-
-
-def _derived(
-    method: str, operation: Mapping[str, Any], parameters: Iterable[Mapping[str, Any]]
-) -> set[int]:
+def _derived(operation: Mapping[str, Any], parameters: Iterable[Mapping[str, Any]]) -> set[int]:
     statuses = {503}  # a database or a service may be away for a moment
-    if method in WRITES:
-        statuses.add(409)  # a write the state does not allow (API.md: duplicates, not empty, ...)
     policy = operation.get(POLICY_KEY) or {}
     if not policy.get("public", False):
         statuses |= {401, 403}
@@ -86,6 +80,8 @@ def _derived(
         statuses.add(404)
     if params or "requestBody" in operation:
         statuses.add(422)
+    if "requestBody" in operation:
+        statuses.add(400)  # a body that cannot be read at all (not JSON, a broken multipart form)
     return statuses
 
 
@@ -107,7 +103,7 @@ def add_problem_answers(
                 continue
             responses = operation.setdefault("responses", {})
             params = [*shared_params, *(operation.get("parameters") or [])]
-            statuses = _derived(method, operation, params)
+            statuses = _derived(operation, params)
             statuses |= set(extra)
             if body_limit and "requestBody" in operation:
                 statuses.add(413)

@@ -25,8 +25,16 @@ class Change(BaseModel):
 def documented() -> dict:
     app = FastAPI()
 
-    @app.patch("/orgs/{org_id}", openapi_extra=route_policy(org_param="org_id"))
+    @app.patch(
+        "/orgs/{org_id}",
+        openapi_extra=route_policy(org_param="org_id"),
+        responses=problems(409),
+    )
     async def patch(org_id: uuid.UUID, body: Change) -> dict[str, str]:
+        return {}
+
+    @app.post("/orgs/{org_id}/notes", openapi_extra=route_policy(org_param="org_id"))
+    async def note(org_id: uuid.UUID, body: Change) -> dict[str, str]:
         return {}
 
     @app.post("/auth/login", openapi_extra=route_policy(public=True), responses=problems(423))
@@ -41,14 +49,20 @@ def statuses(document: dict, path: str, method: str) -> set[str]:
     return set(document["paths"][path][method]["responses"])
 
 
-def test_a_scoped_write_documents_auth_scope_missing_conflict_invalid_and_unavailable() -> None:
+def test_a_scoped_write_documents_auth_scope_missing_invalid_unavailable_and_its_own() -> None:
     document = documented()
-    assert {"401", "403", "404", "409", "422", "503"} <= statuses(
+    assert {"400", "401", "403", "404", "409", "422", "503"} <= statuses(
         document, "/orgs/{org_id}", "patch"
     )
     invalid = document["paths"]["/orgs/{org_id}"]["patch"]["responses"]["422"]
     assert invalid["content"][PROBLEM_JSON]["schema"] == {"$ref": "#/components/schemas/Problem"}
     assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_a_conflict_is_documented_only_where_the_route_declares_it() -> None:
+    document = documented()
+    answers = statuses(document, "/orgs/{org_id}/notes", "post")
+    assert {"401", "403", "404", "422", "503"} <= answers and "409" not in answers
 
 
 def test_a_public_route_documents_only_what_it_declares_beyond_the_derived() -> None:

@@ -162,7 +162,12 @@ async def login(body: LoginIn, request: Request, session: SessionDep) -> LoginOu
     )
 
 
-@router.post("/auth/password", status_code=204, openapi_extra=route_policy(any_status=True))
+@router.post(
+    "/auth/password",
+    status_code=204,
+    openapi_extra=route_policy(any_status=True),
+    responses=problems(404),  # the caller's account is gone
+)
 async def change_password(body: PasswordIn, session: SessionDep, caller: CallerDep) -> Response:
     async with session.begin():
         await service.change_password(session, caller, body.current_password, body.new_password)
@@ -173,7 +178,7 @@ async def change_password(body: PasswordIn, session: SessionDep, caller: CallerD
     "/auth/activate",
     status_code=204,
     openapi_extra=route_policy(public=True),
-    responses=problems(401, 403, 423),
+    responses=problems(423),  # a wrong code counts towards the lockout, as a wrong password does
 )
 async def activate(body: ActivateIn, request: Request, session: SessionDep) -> Response:
     try:
@@ -191,7 +196,12 @@ async def activate(body: ActivateIn, request: Request, session: SessionDep) -> R
     return Response(status_code=204)
 
 
-@router.get("/me", response_model=AccountOut, openapi_extra=route_policy(any_status=True))
+@router.get(
+    "/me",
+    response_model=AccountOut,
+    openapi_extra=route_policy(any_status=True),
+    responses=problems(404),  # the caller's account is gone
+)
 async def me(session: SessionDep, caller: CallerDep) -> AccountOut:
     if caller.account_id is None:
         raise service.account_not_found()
@@ -277,6 +287,7 @@ async def security_check(
     status_code=201,
     response_model=ApplicationOut,
     openapi_extra=route_policy(org_param="org_id"),
+    responses=problems(409),  # org.not_active, account.username_taken
 )
 async def record_application(
     org_id: uuid.UUID, body: ApplicationIn, session: SessionDep, caller: CallerDep
@@ -301,6 +312,7 @@ async def record_application(
     status_code=201,
     response_model=ApprovedOut,
     openapi_extra=route_policy(),
+    responses=problems(409),  # application.already_decided, org.not_active, username taken
 )
 async def approve_application(
     application_id: uuid.UUID, session: SessionDep, caller: CallerDep
@@ -318,6 +330,7 @@ async def approve_application(
     "/admin-applications/{application_id}/reject",
     response_model=ApplicationOut,
     openapi_extra=route_policy(),
+    responses=problems(409),  # application.already_decided
 )
 async def reject_application(
     application_id: uuid.UUID, body: RejectIn, session: SessionDep, caller: CallerDep

@@ -31,6 +31,7 @@ from members.service import imports as import_service
 from members.settings import MembersSettings
 from members.sheets import XLSX, template_csv, template_xlsx
 from shared.calendar import WorkingDayCalendar, beijing_today
+from shared.contract import problems
 from shared.http import (
     CallerDep,
     Day,
@@ -229,6 +230,7 @@ class AccuracyOut(BaseModel):
     status_code=201,
     response_model=MemberOut,
     openapi_extra=route_policy(org_param="org_id"),
+    responses=problems(409),  # member.duplicate, org.not_active
 )
 async def create_member(
     org_id: uuid.UUID, body: MemberIn, request: Request, session: SessionDep, caller: CallerDep
@@ -250,6 +252,7 @@ async def create_member(
     "/orgs/{org_id}/members/import",
     response_model=ImportOut,
     openapi_extra=route_policy(org_param="org_id"),
+    responses=problems(409, 413),  # a duplicate registered meanwhile, org.not_active; too large
 )
 async def import_members(
     org_id: uuid.UUID,
@@ -389,7 +392,12 @@ async def read_member(
     return MemberOut.of(member, revealed)
 
 
-@router.patch("/members/{member_id}", response_model=MemberOut, openapi_extra=route_policy())
+@router.patch(
+    "/members/{member_id}",
+    response_model=MemberOut,
+    openapi_extra=route_policy(),
+    responses=problems(409),  # member.not_active, member.duplicate
+)
 async def edit_member(
     member_id: uuid.UUID,
     body: dict[str, Any],
@@ -417,6 +425,7 @@ async def edit_member(
     status_code=201,
     response_model=ReviewOut,
     openapi_extra=route_policy(),
+    responses=problems(409),  # member.not_active, member.change_request_open
 )
 async def request_change(
     member_id: uuid.UUID,
@@ -442,7 +451,10 @@ async def request_change(
 
 
 @router.post(
-    "/change-requests/{review_id}/approve", response_model=ReviewOut, openapi_extra=route_policy()
+    "/change-requests/{review_id}/approve",
+    response_model=ReviewOut,
+    openapi_extra=route_policy(),
+    responses=problems(409),  # review.already_decided, member.not_active, member.duplicate
 )
 async def approve_change(
     review_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
@@ -459,7 +471,10 @@ async def approve_change(
 
 
 @router.post(
-    "/change-requests/{review_id}/reject", response_model=ReviewOut, openapi_extra=route_policy()
+    "/change-requests/{review_id}/reject",
+    response_model=ReviewOut,
+    openapi_extra=route_policy(),
+    responses=problems(409),  # review.already_decided
 )
 async def reject_change(
     review_id: uuid.UUID, body: RejectIn, session: SessionDep, caller: CallerDep
@@ -616,6 +631,7 @@ def _item_out(item: SpotCheckItem, member: Member) -> SpotItemOut:
     "/spot-checks/{check_id}/items/{item_id}",
     response_model=ResultOut,
     openapi_extra=route_policy(),
+    responses=problems(409),  # spot_check.already_recorded
 )
 async def record_spot_result(
     check_id: uuid.UUID,

@@ -138,7 +138,13 @@ class NodeOut(BaseModel):
         )
 
 
-@router.post("/orgs", status_code=201, response_model=OrgOut, openapi_extra=route_policy())
+@router.post(
+    "/orgs",
+    status_code=201,
+    response_model=OrgOut,
+    openapi_extra=route_policy(),
+    responses=problems(409),  # org.parent_inactive, org.duplicate_name
+)
 async def create_org(
     body: OrgCreate, request: Request, session: SessionDep, caller: CallerDep
 ) -> OrgOut:
@@ -199,7 +205,10 @@ async def list_children(
 
 
 @router.patch(
-    "/orgs/{org_id}", response_model=OrgOut, openapi_extra=route_policy(org_param="org_id")
+    "/orgs/{org_id}",
+    response_model=OrgOut,
+    openapi_extra=route_policy(org_param="org_id"),
+    responses=problems(409),  # org.dissolved, org.duplicate_name
 )
 async def patch_org(
     org_id: uuid.UUID, body: OrgPatch, session: SessionDep, caller: CallerDep
@@ -224,6 +233,7 @@ async def patch_org(
     status_code=202,
     response_model=OrgOut,
     openapi_extra=route_policy(),
+    responses=problems(409),  # org.already_dissolved, org.not_empty
 )
 async def dissolve_org(
     org_id: uuid.UUID, body: Dissolution, request: Request, session: SessionDep, caller: CallerDep

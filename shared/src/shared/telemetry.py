@@ -38,9 +38,11 @@ class JsonLinesSpanExporter(SpanExporter):
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        lines = [json.dumps(span_as_dict(s), ensure_ascii=False) for s in spans]
-        with self._lock, self._path.open("a", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in lines))
+        lines = "".join(json.dumps(span_as_dict(s), ensure_ascii=False) + "\n" for s in spans)
+        # One unbuffered append: the kernel writes it whole at the end of the file, so the lines
+        # of several processes never interleave (a buffered text file may split it in pieces).
+        with self._lock, self._path.open("ab", buffering=0) as f:
+            f.write(lines.encode())
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:

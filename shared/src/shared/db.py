@@ -78,7 +78,10 @@ async def drop_database(url: str) -> None:
 def keyset_after(columns: Sequence[Any], values: Sequence[object]) -> ColumnElement[bool]:
     """`(a, b, c) > (x, y, z)` for keyset pagination: the next page starts after the last row seen,
     and the database walks the index that has these columns in this order."""
-    return tuple_(*columns) > tuple_(*(literal(v) for v in values))
+    # A value may be a bind parameter already (a statement compiled once, shared.reads).
+    return tuple_(*columns) > tuple_(
+        *(v if isinstance(v, ColumnElement) else literal(v) for v in values)
+    )
 
 
 async def copy_rows(session: AsyncSession, table: str, rows: Sequence[Mapping[str, Any]]) -> None:

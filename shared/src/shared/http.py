@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.caller import CALLER_HEADER, SIGNATURE_HEADER, BadCallerHeader, Caller, verify_caller
 from shared.problems import Problem
+from shared.reads import Reads
 
 POLICY_KEY = "x-league"
 
@@ -69,6 +70,10 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_reads(request: Request) -> Reads:
+    return cast(Reads, request.app.state.resources.reads)
+
+
 # async although it awaits nothing: FastAPI runs a plain `def` dependency in a worker thread, a
 # thread hop on every request.
 async def get_caller(request: Request) -> Caller:
@@ -84,6 +89,8 @@ async def get_caller(request: Request) -> Caller:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+# Hot reads that skip the ORM (shared.reads): what every screen reads.
+ReadsDep = Annotated[Reads, Depends(get_reads)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 

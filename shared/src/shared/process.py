@@ -23,6 +23,7 @@ from shared.bus import Bus, Subscription
 from shared.db import asyncpg_dsn, make_engine, make_sessionmaker
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
+from shared.reads import Reads
 from shared.settings import ServiceSettings
 from shared.telemetry import setup_tracing
 
@@ -45,6 +46,11 @@ class Resources:
     # requests waited half a second while others passed (p99 ~600 ms at 32 clients, p50 ~25).
     db_turns: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(20))
     extra: dict[str, Any] = field(default_factory=dict)
+    # Hot reads on the driver, from the same pool and in the same turns (shared.reads).
+    reads: Reads = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reads = Reads(self.engine, self.db_turns)
 
 
 SubscriptionFactory = Callable[[Resources], list[Subscription]]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from functools import partial
 from typing import Annotated, Literal
 
+import asyncpg
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from org import reads as org_reads
 from org import service
 from org.db import Document, Org
 from org.service import NewOrg
@@ -22,6 +25,7 @@ from shared.http import (
     Day,
     LimitQuery,
     NonBlank,
+    ReadsDep,
     ReadSessionDep,
     SessionDep,
     app_resource,
@@ -78,23 +82,25 @@ class OrgOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, org: Org) -> OrgOut:
+    def of(cls, org: Org | asyncpg.Record) -> OrgOut:
+        """From the mapped object, or from a row of the orgs table (org.reads)."""
+        get = org.__getitem__ if isinstance(org, asyncpg.Record) else partial(getattr, org)
         return cls(
-            id=org.id,
-            parent_id=org.parent_id,
-            path=list(org.path),
-            name=org.name,
-            type=org.org_type,
-            status=org.status,
-            founded_on=org.founded_on,
-            approved_on=org.approved_on,
-            created_late=org.created_late,
-            member_count=org.member_count,
-            leader_name=org.leader_name,
-            leader_phone=org.leader_phone,
-            approval_document_id=org.approval_document_id,
-            dissolution_due_by=org.dissolution_due_by,
-            created_at=org.created_at,
+            id=get("id"),
+            parent_id=get("parent_id"),
+            path=list(get("path")),
+            name=get("name"),
+            type=get("org_type"),
+            status=get("status"),
+            founded_on=get("founded_on"),
+            approved_on=get("approved_on"),
+            created_late=get("created_late"),
+            member_count=get("member_count"),
+            leader_name=get("leader_name"),
+            leader_phone=get("leader_phone"),
+            approval_document_id=get("approval_document_id"),
+            dissolution_due_by=get("dissolution_due_by"),
+            created_at=get("created_at"),
         )
 
 
@@ -175,10 +181,8 @@ async def create_org(
     response_model=OrgOut,
     openapi_extra=route_policy(org_param="org_id", allow="admin_or_member"),
 )
-async def read_org(org_id: uuid.UUID, session: ReadSessionDep, caller: CallerDep) -> OrgOut:
-    org = await service.get_org(session, org_id)
-    await service.check_can_view(session, caller, org)
-    return OrgOut.of(org)
+async def read_org(org_id: uuid.UUID, reads: ReadsDep, caller: CallerDep) -> OrgOut:
+    return OrgOut.of(await org_reads.viewable_org(reads, caller, org_id))
 
 
 @router.get(
@@ -188,18 +192,17 @@ async def read_org(org_id: uuid.UUID, session: ReadSessionDep, caller: CallerDep
 )
 async def list_children(
     org_id: uuid.UUID,
-    session: ReadSessionDep,
+    reads: ReadsDep,
     caller: CallerDep,
     limit: LimitQuery = 50,
     cursor: str | None = None,
 ) -> OrgPage:
-    org = await service.get_org(session, org_id)
-    await service.check_can_view(session, caller, org)
+    await org_reads.viewable_org(reads, caller, org_id)
     after = read_cursor(cursor, lambda p: (str(p["name"]), uuid.UUID(str(p["id"]))))
     children, next_cursor = page_of(
-        await service.list_children(session, org, after, limit + 1),
+        await org_reads.children(reads, org_id, after, limit + 1),
         limit,
-        lambda c: {"name": c.name, "id": str(c.id)},
+        lambda c: {"name": c["name"], "id": str(c["id"])},
     )
     return OrgPage(items=[OrgOut.of(c) for c in children], next_cursor=next_cursor)
 

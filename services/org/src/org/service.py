@@ -23,9 +23,9 @@ from org.settings import OrgSettings
 from org.storage import DocumentStorage
 from shared.calendar import WorkingDayCalendar
 from shared.caller import Caller
-from shared.db import conflict_on_duplicate, keyset_after
+from shared.db import conflict_on_duplicate
 from shared.events import OrgCreated, OrgDissolved, OrgStatus, OrgType, OrgUpdated
-from shared.orgtree import is_admin_over, is_member_inside, require_admin_over
+from shared.orgtree import is_admin_over, require_admin_over
 from shared.outbox import record_event
 from shared.problems import Problem
 
@@ -85,24 +85,6 @@ async def get_org(session: AsyncSession, org_id: uuid.UUID, *, lock: bool = Fals
     if org is None:
         raise not_found()
     return org
-
-
-async def _path_of(session: AsyncSession, org_id: uuid.UUID | None) -> list[uuid.UUID]:
-    if org_id is None:
-        return []
-    path = (await session.execute(select(Org.path).where(Org.id == org_id))).scalar_one_or_none()
-    return list(path or [])
-
-
-async def check_can_view(session: AsyncSession, caller: Caller, org: Org) -> None:
-    """Admins over it, and members whose branch lies inside it."""
-    if is_admin_over(caller, org.path):
-        return
-    if caller.role == "member" and is_member_inside(
-        caller, org.id, await _path_of(session, caller.org_id)
-    ):
-        return
-    raise out_of_scope()
 
 
 def check_admin_over(caller: Caller, org: Org) -> None:
@@ -290,15 +272,6 @@ async def dissolve_org(
     await session.flush()
     await record_event(session, OrgDissolved(**_snapshot(org), decided_on=decided_on), PRODUCER)
     return org
-
-
-async def list_children(
-    session: AsyncSession, org: Org, after: tuple[str, uuid.UUID] | None, limit: int
-) -> list[Org]:
-    stmt = select(Org).where(Org.parent_id == org.id).order_by(Org.name, Org.id).limit(limit)
-    if after is not None:
-        stmt = stmt.where(keyset_after([Org.name, Org.id], after))
-    return list((await session.execute(stmt)).scalars())
 
 
 async def store_document(

@@ -108,19 +108,34 @@ def test_key_file_that_appears_later_is_picked_up(keys, tmp_path) -> None:
     assert source.get() is not None
 
 
-def test_rotated_key_file_is_reread(keys) -> None:
-    source = PublicKeyFile(keys.public_file)
-    first = source.get()
-    other = Ed25519PrivateKey.generate().public_key()
-    keys.public_file.write_bytes(
-        other.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        + b"\n"
+def rotate(keys) -> Ed25519PrivateKey:
+    """A new key pair: its public half written over the key file (another size, so seen as
+    changed at once), the private one returned."""
+    private = Ed25519PrivateKey.generate()
+    pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    keys.public_file.write_bytes(pem + b"\n")
+    return private
+
+
+def test_rotated_key_file_is_reread_within_a_second(keys) -> None:
+    now = [0.0]
+    source = PublicKeyFile(keys.public_file, clock=lambda: now[0])
+    first = source.get()
+    other = rotate(keys).public_key()
+    assert source.get() is first  # the file is not looked at on every request
+    now[0] += PublicKeyFile.RECHECK_SECONDS
     second = source.get()
     assert first is not None and second is not None
     assert second.public_bytes_raw() == other.public_bytes_raw()
+
+
+def test_a_token_signed_with_a_key_rotated_a_moment_ago_verifies_at_once(keys) -> None:
+    verifier = TokenVerifier(PublicKeyFile(keys.public_file, clock=lambda: 0.0))
+    verifier.verify(keys.token())
+    keys.private = rotate(keys)  # identity signs the next logins with the new key
+    assert verifier.verify(keys.token()).account_id is not None
 
 
 def test_unreadable_key_file_keeps_no_key(tmp_path) -> None:
@@ -141,14 +156,12 @@ def test_a_remembered_token_still_expires(keys) -> None:
 
 
 def test_a_rotated_key_rechecks_remembered_tokens(keys) -> None:
-    verifier = TokenVerifier(PublicKeyFile(keys.public_file))
+    now = [0.0]
+    verifier = TokenVerifier(PublicKeyFile(keys.public_file, clock=lambda: now[0]))
     token = keys.token()
     verifier.verify(token)
-    other = Ed25519PrivateKey.generate().public_key()
-    pem = other.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    keys.public_file.write_bytes(pem + b"\n")  # another size: seen as changed at once
+    rotate(keys)
+    now[0] += PublicKeyFile.RECHECK_SECONDS
     with pytest.raises(Problem) as refused:
         verifier.verify(token)
     assert refused.value.code == "auth.invalid_token"

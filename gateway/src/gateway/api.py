@@ -12,6 +12,8 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.routing import Match, Route
+from starlette.types import Scope as AsgiScope
 
 from gateway.auth import Claims, TokenVerifier, bearer_token, not_authenticated
 from gateway.handlers import StateFeed
@@ -82,7 +84,6 @@ def _authorize(gateway: Gateway, policy: Policy, claims: Claims | None) -> Calle
     return claims.caller()
 
 
-@router.api_route(PREFIX + "/{path:path}", methods=METHODS, include_in_schema=False)
 async def forward(request: Request) -> Response:
     gateway = _gateway(request)
     # Cheap refusals first: nothing is read or verified for a body declared too large.
@@ -116,6 +117,21 @@ async def forward(request: Request) -> Response:
 
     body = await read_body(request, gateway.settings.max_body_bytes)
     return await gateway.upstreams.forward(request, match.operation.service, path, body, caller)
+
+
+class ProxyRoute(Route):
+    """A plain Starlette route: FastAPI's own request handling (dependencies, body and response
+    models, none of which a proxy uses) was a seventh of the gateway's CPU per request. It names
+    itself in the scope as FastAPI's routes do, so metrics and spans carry its template."""
+
+    def matches(self, scope: AsgiScope) -> tuple[Match, AsgiScope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
+
+
+PROXY_ROUTE = ProxyRoute(PREFIX + "/{path:path}", forward, methods=METHODS)
 
 
 @router.get("/readyz", include_in_schema=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -73,15 +74,26 @@ class PublicKeyFile:
     place; a file that vanishes for a moment (rename-over) keeps the last key in use.
     """
 
-    def __init__(self, path: Path | None) -> None:
+    # Looking at the file on every request was a twentieth of the gateway's CPU. A key is
+    # looked at again a second later at most, or at once when a token does not verify with it
+    # (a rotated key signs the tokens of the next logins): the old key works for one second more.
+    RECHECK_SECONDS = 1.0
+
+    def __init__(self, path: Path | None, clock: Callable[[], float] = time.monotonic) -> None:
         self._path = path
+        self._clock = clock
+        self._checked_at = -math.inf
         self._stamp: tuple[int, int] | None = None
         self._key: Ed25519PublicKey | None = None
         self._missing_logged = False
 
-    def get(self) -> Ed25519PublicKey | None:
+    def get(self, *, fresh: bool = False) -> Ed25519PublicKey | None:
         if self._path is None:
             return None
+        now = self._clock()
+        if self._key is not None and not fresh and now - self._checked_at < self.RECHECK_SECONDS:
+            return self._key
+        self._checked_at = now
         try:
             stat = self._path.stat()
         except OSError:
@@ -139,16 +151,21 @@ class TokenVerifier:
             if verified_with is key:
                 raise invalid_token("The access token has expired.")
         try:
-            # Expiry is checked below against our own clock, the one remembered tokens obey too.
-            payload = jwt.decode(
-                token,
-                key,
-                algorithms=ALGORITHMS,
-                leeway=LEEWAY_SECONDS,
-                options={"require": ["sub", "exp", "iat", "role", "org"], "verify_exp": False},
-            )
-            expires_at = float(payload["exp"]) + LEEWAY_SECONDS
+            payload = _decode(token, key)
+        except jwt.InvalidSignatureError:
+            newer = self._keys.get(fresh=True)  # signed with a key rotated a moment ago?
+            if newer is None or newer is key:
+                raise invalid_token() from None
+            key = newer
+            try:
+                payload = _decode(token, key)
+            except (jwt.PyJWTError, TypeError, ValueError) as exc:
+                raise invalid_token() from exc
         except (jwt.PyJWTError, TypeError, ValueError) as exc:
+            raise invalid_token() from exc
+        try:
+            expires_at = float(payload["exp"]) + LEEWAY_SECONDS
+        except (TypeError, ValueError) as exc:
             raise invalid_token() from exc
         if self._clock() >= expires_at:
             raise invalid_token("The access token has expired.")
@@ -160,6 +177,17 @@ class TokenVerifier:
             self._verified.clear()  # rare; the next requests verify again
         self._verified[token] = (claims, expires_at, key)
         return claims
+
+
+def _decode(token: str, key: Ed25519PublicKey) -> dict[str, Any]:
+    # Expiry is checked by the caller against our own clock, the one remembered tokens obey too.
+    return jwt.decode(
+        token,
+        key,
+        algorithms=ALGORITHMS,
+        leeway=LEEWAY_SECONDS,
+        options={"require": ["sub", "exp", "iat", "role", "org"], "verify_exp": False},
+    )
 
 
 def claims_from_payload(payload: dict[str, Any]) -> Claims:

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 
-from gateway.api import Gateway, router
+from gateway.api import PROXY_ROUTE, Gateway, router
 from gateway.auth import PublicKeyFile, TokenVerifier
 from gateway.handlers import BusFactory, StateFeed
 from gateway.proxy import AiohttpForwarder, Forwarder, HttpxForwarder, Upstreams
@@ -121,6 +121,7 @@ def create_app(
     install_problem_handlers(app)
     install_observability(app, tracer_provider)
     app.include_router(router)
+    app.router.routes.append(PROXY_ROUTE)  # last: the routes above are matched before it
     return app
 
 

@@ -6,7 +6,7 @@ it: INFO logs, and every span exported over OTLP (to a stand-in collector that d
 Beside it, the lower bound: FastAPI + one asyncpg pool answering the same `GET /orgs/{id}` with
 one SELECT (bench/bare_endpoint.py). Each of the three is loaded by one client and by 32
 concurrent clients (keep-alive, bench/loadgen.py), and the table prints p50/p99 and req/s, each
-against the bare endpoint, then the targets. `--profile DIR` also records py-spy flame graphs
+against the bare endpoint, then the targets. `--profile DIR` also records py-spy profiles (collapsed stacks)
 of the gateway and the org API under the 32-client load (py-spy must be on PATH).
 
     .venv/bin/python bench/request_path.py [--requests 2000] [--profile /tmp/prof]
@@ -32,6 +32,7 @@ from loadgen import Figures, load
 from shared.caller import Caller, sign_caller
 
 CONCURRENT = 32
+ROUNDS = 3
 PORT_BASE = 31000
 BARE_PORT = PORT_BASE + 190
 SINK_PORT = PORT_BASE + 191
@@ -84,8 +85,12 @@ def profiled(
                 str(seconds),
                 "-r",
                 "200",
+                # Collapsed stacks: speedscope and flamegraph.pl draw them, and a script can
+                # sum them (which is how the time per layer was found).
+                "--format",
+                "raw",
                 "-o",
-                str(out / f"{name}.svg"),
+                str(out / f"{name}.folded"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -93,6 +98,30 @@ def profiled(
         for name, pid in pids.items()
         if pid is not None
     ]
+
+
+def interleaved(
+    targets: list[tuple[str, str, Callable[[], dict[str, str]]]],
+    *,
+    clients: int,
+    requests: int,
+    around_gateway: Callable[[], list[subprocess.Popen[bytes]]] | None = None,
+) -> dict[str, Figures]:
+    """Each target loaded ROUNDS times, in turns; one Figures per target over all its rounds."""
+    merged: dict[str, Figures] = {}
+    for round_number in range(ROUNDS):
+        for label, url, headers in targets:
+            last = round_number == ROUNDS - 1
+            recorders = around_gateway() if around_gateway and last and "gateway" in label else []
+            figures = load(label, url, headers=headers(), clients=clients, requests=requests)
+            for recorder in recorders:
+                recorder.wait()
+            if label in merged:
+                merged[label].latencies_ms.extend(figures.latencies_ms)
+                merged[label].seconds += figures.seconds
+            else:
+                merged[label] = figures
+    return merged
 
 
 def row(figures: Figures, bare: Figures) -> str:
@@ -110,7 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="per one-client run")
     parser.add_argument("--concurrent-requests", type=int, default=6000, help="per 32-client run")
-    parser.add_argument("--profile", type=Path, help="write py-spy flame graphs here")
+    parser.add_argument("--profile", type=Path, help="write py-spy profiles here")
     args = parser.parse_args()
 
     python = sys.executable
@@ -151,27 +180,21 @@ def main() -> None:
                     lambda: {"Authorization": token},
                 ),
             ]
-            single = {
-                label: load(label, url, headers=headers(), requests=args.requests)
-                for label, url, headers in targets
-            }
-            recorders = profiled(
-                {"gateway": system.pid("gateway"), "org-api": system.pid("org-api")},
-                args.profile,
-                8,
+            # Rounds take turns (bare, service, gateway, bare, ...) and each line below merges
+            # its rounds: this machine is shared, and a slow minute then slows all three alike
+            # instead of whichever ran in it.
+            single = interleaved(targets, clients=1, requests=args.requests // ROUNDS)
+            many = interleaved(
+                targets,
+                clients=CONCURRENT,
+                requests=args.concurrent_requests // ROUNDS,
+                # The gateway's round is where both the gateway and the org API are busy.
+                around_gateway=lambda: profiled(
+                    {"gateway": system.pid("gateway"), "org-api": system.pid("org-api")},
+                    args.profile,
+                    4,
+                ),
             )
-            many = {
-                label: load(
-                    label,
-                    url,
-                    headers=headers(),
-                    clients=CONCURRENT,
-                    requests=args.concurrent_requests,
-                )
-                for label, url, headers in targets
-            }
-            for recorder in recorders:
-                recorder.wait()
 
         bare1, svc1, gw1 = single.values()
         bare32, svc32, gw32 = many.values()
@@ -205,7 +228,7 @@ def main() -> None:
                 print(f"  {name:22}{mib:8.1f} MiB")
         print(f"  {'total':22}{total:8.1f} MiB")
         if args.profile:
-            print(f"\nflame graphs: {args.profile}/gateway.svg, {args.profile}/org-api.svg")
+            print(f"\nprofiles: {args.profile}/gateway.folded, {args.profile}/org-api.folded")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Consuming many events in one transaction: deliveries that arrive together are gathered into a
 batch that takes effect (inbox rows included) in one commit, and each message is acknowledged
 only after its batch committed. For consumers whose events come in floods (a 10,000-row import
-makes 10,000 member.created), where one transaction per event is the bottleneck."""
+makes 10,000 account.created), where one transaction per event is the bottleneck."""
 
 from __future__ import annotations
 
@@ -47,13 +47,18 @@ class BatchingInbox:
         *,
         max_size: int = 200,
         max_wait: float = 0.05,
+        weight: Callable[[Event], int] | None = None,
     ) -> None:
         self.sessions = sessions
         self.consumer = consumer
         self.handler = handler
+        # A batch is full at `max_size` events, or at `max_size` of what `weight` counts in
+        # them (members, for events that carry a chunk of them).
         self.max_size = max_size
         self.max_wait = max_wait
+        self._weight = weight or (lambda _: 1)
         self._pending: list[_Pending] = []
+        self._pending_weight = 0
         self._timer: asyncio.Task[None] | None = None
 
         async def one(session: AsyncSession, event: Event, envelope: Envelope) -> None:
@@ -65,7 +70,8 @@ class BatchingInbox:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         producer = trace.get_current_span().get_span_context()
         self._pending.append((event, envelope, done, producer))
-        if len(self._pending) >= self.max_size:
+        self._pending_weight += self._weight(event)
+        if self._pending_weight >= self.max_size:
             self._flush()
         elif self._timer is None:
             self._timer = asyncio.create_task(self._flush_later())
@@ -77,7 +83,7 @@ class BatchingInbox:
         self._flush()
 
     def _flush(self) -> None:
-        batch, self._pending = self._pending, []
+        batch, self._pending, self._pending_weight = self._pending, [], 0
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -11,7 +11,13 @@ from identity import service
 from identity.settings import IdentitySettings
 from shared.batching import BatchingInbox
 from shared.bus import Subscription
-from shared.events import Envelope, Event, MemberCreated
+from shared.events import (
+    MEMBER_CREATION_EVENTS,
+    Envelope,
+    Event,
+    members_created_in,
+    new_members_in,
+)
 from shared.orgtree import replica_handlers
 from shared.process import Resources
 
@@ -29,17 +35,24 @@ def subscriptions(resources: Resources) -> list[Subscription]:
     ) -> None:
         await service.open_member_accounts(
             session,
-            [event for event, _ in batch if isinstance(event, MemberCreated)],
+            members_created_in(event for event, _ in batch),
             ttl=timedelta(days=settings.activation_code_ttl_days),
             pepper=settings.platform.internal_secret,
             sealer=sealer,
         )
 
-    # An import of 10,000 members arrives as 10,000 events: taken in batches, not one by one.
+    # Members entered one by one arrive as one event each: taken in batches. An import's come
+    # in chunks of 500 (member.imported), a transaction each at most.
     batched = BatchingInbox(
-        resources.sessions, MEMBER_ACCOUNTS_QUEUE, members_created, max_size=500
+        resources.sessions,
+        MEMBER_ACCOUNTS_QUEUE,
+        members_created,
+        max_size=500,
+        weight=new_members_in,
     )
     return [
         Subscription(ORG_TREE_QUEUE, replica_handlers(resources.sessions, ORG_TREE_QUEUE)),
-        Subscription(MEMBER_ACCOUNTS_QUEUE, {"member.created": batched}, prefetch=1000),
+        Subscription(
+            MEMBER_ACCOUNTS_QUEUE, dict.fromkeys(MEMBER_CREATION_EVENTS, batched), prefetch=1000
+        ),
     ]

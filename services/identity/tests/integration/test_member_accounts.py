@@ -9,9 +9,9 @@ import httpx
 
 from identity.handlers import MEMBER_ACCOUNTS_QUEUE, subscriptions
 from identity.settings import IdentitySettings
-from shared.events import MemberCreated
+from shared.events import ImportedMember, MemberCreated, MembersImported
 from shared.process import build_resources
-from shared.testing import caller_headers
+from shared.testing import all_pages, caller_headers
 
 from .conftest import Tree
 
@@ -75,3 +75,32 @@ async def test_another_orgs_admin_cannot_read_the_codes(
     other = caller_headers(settings.platform.internal_secret, "admin", tree.county_b)
     r = await client.get(f"/orgs/{tree.county_a}/activation-codes", headers=other)
     assert r.status_code == 403
+
+
+async def test_an_imported_chunk_opens_one_account_per_member_even_when_redelivered(
+    client: httpx.AsyncClient, settings: IdentitySettings, tree: Tree
+) -> None:
+    members = [
+        ImportedMember(
+            member_id=uuid.uuid4(),
+            member_no=f"i{uuid.uuid4().hex[:10]}",
+            name=f"导入团员{i}",
+            joined_on=date(2026, 5, 4),
+        )
+        for i in range(3)
+    ]
+    event = MembersImported(branch_id=tree.county_a, members=members)
+    envelope = event.envelope("members")
+    resources = build_resources(settings)
+    try:
+        handlers = {s.queue: s for s in subscriptions(resources)}[MEMBER_ACCOUNTS_QUEUE].handlers
+        for _ in range(2):  # a redelivery after a lost ack opens nothing twice
+            await handlers["member.imported"](event, envelope)
+    finally:
+        await resources.engine.dispose()
+    admin = caller_headers(settings.platform.internal_secret, "admin", tree.county_a)
+    pages = await all_pages(
+        client, f"/orgs/{tree.county_a}/activation-codes", headers=admin, limit=200
+    )
+    usernames = [i["username"] for page in pages for i in page["items"]]
+    assert all(usernames.count(m.member_no) == 1 for m in members)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -85,25 +85,27 @@ class MemberOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, m: Member, id_number: str | None = None) -> MemberOut:
+    def of(cls, m: Member | Mapping[str, Any], id_number: str | None = None) -> MemberOut:
+        """From the mapped record, or from a row as written (an import's 10,000 rows)."""
+        get = m.get if isinstance(m, Mapping) else partial(getattr, m)
         return cls(
-            id=m.id,
-            member_no=m.member_no,
-            branch_id=m.branch_id,
-            name=m.name,
-            gender=m.gender,
-            ethnicity=m.ethnicity,
-            birth_date=m.birth_date,
-            id_number=id_number or m.id_number_masked,
-            joined_on=m.joined_on,
-            joined_place=m.joined_place,
-            phone=m.phone,
-            email=m.email,
-            employer=m.employer,
-            hobbies=m.hobbies,
-            status=m.status,
-            created_at=m.created_at,
-            updated_at=m.updated_at,
+            id=get("id"),
+            member_no=get("member_no"),
+            branch_id=get("branch_id"),
+            name=get("name"),
+            gender=get("gender"),
+            ethnicity=get("ethnicity"),
+            birth_date=get("birth_date"),
+            id_number=id_number or get("id_number_masked"),
+            joined_on=get("joined_on"),
+            joined_place=get("joined_place"),
+            phone=get("phone"),
+            email=get("email"),
+            employer=get("employer"),
+            hobbies=get("hobbies"),
+            status=get("status"),
+            created_at=get("created_at"),
+            updated_at=get("updated_at"),
         )
 
 
@@ -303,28 +305,33 @@ async def import_members(
             summary = {
                 "dry_run": dry_run,
                 "valid_rows": outcome.valid_rows,
-                "member_ids": [str(m.id) for m in outcome.members],
+                "member_ids": [str(m["id"]) for m in outcome.members],
             }
             await remember(session, caller.account_id, idempotency_key, fingerprint, 200, summary)
-    return JSONResponse(_import_body(dry_run, outcome.valid_rows, outcome.members))
+    return _import_answer(dry_run, outcome.valid_rows, outcome.members)
 
 
-def _import_body(dry_run: bool, valid_rows: int, members: Sequence[Member]) -> dict[str, Any]:
-    return ImportOut(
+def _import_answer(
+    dry_run: bool, valid_rows: int, members: Sequence[Member | Mapping[str, Any]]
+) -> Response:
+    # Serialised by pydantic straight to JSON: 10,000 records through dicts and json.dumps
+    # took longer than writing them.
+    body = ImportOut(
         imported=0 if dry_run else len(members),
         dry_run=dry_run,
         valid_rows=valid_rows,
         members=[MemberOut.of(m) for m in members],
-    ).model_dump(mode="json")
+    ).model_dump_json()
+    return Response(body, media_type="application/json")
 
 
-async def _replayed_import(session: AsyncSession, summary: dict[str, Any]) -> JSONResponse:
+async def _replayed_import(session: AsyncSession, summary: dict[str, Any]) -> Response:
     ids = [uuid.UUID(i) for i in summary["member_ids"]]
     found = {
         m.id: m for m in (await session.execute(select(Member).where(Member.id.in_(ids)))).scalars()
     }
     members = [found[i] for i in ids if i in found]
-    return JSONResponse(_import_body(summary["dry_run"], summary["valid_rows"], members))
+    return _import_answer(summary["dry_run"], summary["valid_rows"], members)
 
 
 @router.get(

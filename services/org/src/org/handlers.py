@@ -10,19 +10,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.batching import BatchingInbox
 from shared.bus import Subscription
-from shared.events import Envelope, Event, MemberCreated
+from shared.events import (
+    MEMBER_CREATION_EVENTS,
+    Envelope,
+    Event,
+    members_created_in,
+    new_members_in,
+)
 from shared.process import Resources
 
 MEMBER_COUNT_QUEUE = "org.member-count"
 
 
 async def members_created(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
-    """One statement a batch: an import's 10,000 events add to one branch's count 200 at a time.
+    """One statement a batch: new members (one by one, or an import's chunks of 500) add to
+    their branches' counts together.
 
     The count is a fact of the members service; the revision is not bumped and no org event
     follows, since nothing other services copy has changed.
     """
-    added = Counter(event.branch_id for event, _ in batch if isinstance(event, MemberCreated))
+    added = Counter(event.branch_id for event in members_created_in(event for event, _ in batch))
     if not added:
         return
     await session.execute(
@@ -36,5 +43,8 @@ async def members_created(session: AsyncSession, batch: Sequence[tuple[Event, En
 
 
 def subscriptions(resources: Resources) -> list[Subscription]:
-    batched = BatchingInbox(resources.sessions, MEMBER_COUNT_QUEUE, members_created)
-    return [Subscription(MEMBER_COUNT_QUEUE, {"member.created": batched}, prefetch=400)]
+    batched = BatchingInbox(
+        resources.sessions, MEMBER_COUNT_QUEUE, members_created, weight=new_members_in
+    )
+    handlers = dict.fromkeys(MEMBER_CREATION_EVENTS, batched)
+    return [Subscription(MEMBER_COUNT_QUEUE, handlers, prefetch=400)]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from members.db import Member
 from members.domain.imports import ImportProblem, map_headers, validate_numbered_rows
 from members.domain.member import MemberFields
 from members.protection import IdProtection
@@ -23,7 +23,7 @@ from shared.problems import Problem
 @dataclass(frozen=True)
 class ImportOutcome:
     valid_rows: int
-    members: list[Member]
+    members: list[dict[str, Any]]  # the rows written (members.service.records.insert_members)
 
 
 def problems_to_422(problems: list[ImportProblem]) -> Problem:
@@ -90,6 +90,8 @@ async def import_checked(
         raise problems_to_422(sorted(problems, key=lambda p: (p.row, p.column)))
     if dry_run:
         return ImportOutcome(len(numbered), [])
-    members = await insert_members(session, caller, branch, [p for _, p in numbered], protection)
+    members = await insert_members(
+        session, caller, branch, [p for _, p in numbered], protection, imported=True
+    )
     await audit(session, caller, "member.import", "org", branch.id)
     return ImportOutcome(len(members), members)

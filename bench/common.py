@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -109,3 +111,39 @@ def running_system(port_base: int, **env: str) -> Iterator[Bench]:
         system.shutdown()
         asyncio.run(_drop_databases(prefix))
         delete_vhost(prefix)
+
+
+def profiled(
+    targets: dict[str, tuple[int | None, int]], out: Path | None
+) -> list[subprocess.Popen[bytes]]:
+    """py-spy recorders for the named processes (pid, seconds), each stopping by itself; none
+    without `out`. Collapsed stacks: speedscope and flamegraph.pl draw them, and a script can
+    sum them (which is how the time per layer was found)."""
+    if out is None:
+        return []
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [
+                spy,
+                "record",
+                "-p",
+                str(pid),
+                "-d",
+                str(seconds),
+                "-r",
+                "200",
+                "--format",
+                "raw",
+                "-o",
+                str(out / f"{name}.folded"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, (pid, seconds) in targets.items()
+        if pid is not None
+    ]

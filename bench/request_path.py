@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-from common import REPO, running_system
+from common import REPO, profiled, running_system
 from loadgen import Figures, load
 
 from shared.caller import Caller, sign_caller
@@ -62,42 +61,6 @@ def rss_mib(pid: int | None) -> float | None:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return None
-
-
-def profiled(
-    pids: dict[str, int | None], out: Path | None, seconds: int
-) -> list[subprocess.Popen[bytes]]:
-    """py-spy recorders for the named processes, stopping by themselves after `seconds`."""
-    if out is None:
-        return []
-    spy = shutil.which("py-spy")
-    if spy is None:
-        raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
-    out.mkdir(parents=True, exist_ok=True)
-    return [
-        subprocess.Popen(
-            [
-                spy,
-                "record",
-                "-p",
-                str(pid),
-                "-d",
-                str(seconds),
-                "-r",
-                "200",
-                # Collapsed stacks: speedscope and flamegraph.pl draw them, and a script can
-                # sum them (which is how the time per layer was found).
-                "--format",
-                "raw",
-                "-o",
-                str(out / f"{name}.folded"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for name, pid in pids.items()
-        if pid is not None
-    ]
 
 
 def interleaved(
@@ -190,9 +153,8 @@ def main() -> None:
                 requests=args.concurrent_requests // ROUNDS,
                 # The gateway's round is where both the gateway and the org API are busy.
                 around_gateway=lambda: profiled(
-                    {"gateway": system.pid("gateway"), "org-api": system.pid("org-api")},
+                    {"gateway": (system.pid("gateway"), 4), "org-api": (system.pid("org-api"), 4)},
                     args.profile,
-                    4,
                 ),
             )
 

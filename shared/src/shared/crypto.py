@@ -74,6 +74,19 @@ class Sealer:
         return sealed.split(".", 2)[1]
 
 
+def configured_sealer(
+    keys: Mapping[str, str], active_key_id: str | None, secret: str, purpose: str
+) -> Sealer:
+    """The sealer for personal data at rest (ID numbers, incomes), as every service configures
+    it: `keys` maps a key id to base64 of 32 bytes; several may be configured so one can be
+    rotated, new values take the active one (the newest id unless named). Without keys (a
+    developer's machine) one key is derived from the installation secret for `purpose`."""
+    if not keys:
+        return Sealer({"d1": derive_key(secret, purpose)}, "d1")
+    decoded = {kid: decode_key(value) for kid, value in keys.items()}
+    return Sealer(decoded, active_key_id or sorted(decoded)[-1])
+
+
 def keyed_hash(key: bytes, value: str) -> str:
     """HMAC-SHA256: equal values hash equal (uniqueness, look-up); the hash reveals nothing
     without the key, unlike a plain hash of an ID number, which can be brute-forced."""

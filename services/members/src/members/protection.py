@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from members.settings import MembersSettings
-from shared.crypto import CannotDecrypt, Sealer, decode_key, derive_key, keyed_hash
+from shared.crypto import (
+    CannotDecrypt,
+    Sealer,
+    configured_sealer,
+    decode_key,
+    derive_key,
+    keyed_hash,
+)
 from shared.logging import get_logger
 from shared.problems import Problem
 
@@ -43,14 +50,12 @@ class IdProtection:
 
 def id_protection(settings: MembersSettings) -> IdProtection:
     secret = settings.platform.internal_secret
-    if settings.id_keys:
-        keys = {kid: decode_key(value) for kid, value in settings.id_keys.items()}
-        active = settings.id_active_key or sorted(keys)[-1]
-    else:
-        keys, active = {"d1": derive_key(secret, "members/id-numbers")}, "d1"
+    sealer = configured_sealer(
+        settings.id_keys, settings.id_active_key, secret, "members/id-numbers"
+    )
     hash_key = (
         decode_key(settings.id_hash_key)
         if settings.id_hash_key
         else derive_key(secret, "members/id-hash")
     )
-    return IdProtection(Sealer(keys, active), hash_key)
+    return IdProtection(sealer, hash_key)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from shared.settings import PlatformSettings
 
 if TYPE_CHECKING:
     import httpx
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 
 def run_id() -> str:
@@ -83,6 +85,37 @@ def org_created(
         approved_on=date(2026, 1, 5),
         created_late=False,
     )
+
+
+@dataclass(frozen=True)
+class BranchTree:
+    """Province → city → two counties, each with one branch: the tree services' tests share."""
+
+    root: uuid.UUID
+    city: uuid.UUID
+    county_a: uuid.UUID
+    county_b: uuid.UUID
+    branch_a: uuid.UUID
+    branch_b: uuid.UUID
+
+
+async def seed_branch_tree(sessions: async_sessionmaker[AsyncSession]) -> BranchTree:
+    """A new BranchTree in a service's copy of the organisation tree (org_replica)."""
+    from shared.orgtree import upsert_replica
+
+    root, city, a, b, ba, bb = (uuid.uuid4() for _ in range(6))
+    nodes: list[tuple[str, list[uuid.UUID], OrgType]] = [
+        ("省委", [root], "committee"),
+        ("市委", [root, city], "committee"),
+        ("甲县委", [root, city, a], "committee"),
+        ("乙县委", [root, city, b], "committee"),
+        ("甲团支部", [root, city, a, ba], "branch"),
+        ("乙团支部", [root, city, b, bb], "branch"),
+    ]
+    async with sessions() as session, session.begin():
+        for name, path, org_type in nodes:
+            await upsert_replica(session, org_created(name, path, org_type=org_type))
+    return BranchTree(root, city, a, b, ba, bb)
 
 
 async def eventually(check: object, within: float = 10.0, interval: float = 0.05) -> object:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import httpx
@@ -16,21 +14,19 @@ from sqlalchemy import text
 from members.main import SERVICE_ROOT, create_app
 from members.settings import MembersSettings
 from shared.db import drop_database
-from shared.events import OrgCreated
-from shared.orgtree import upsert_replica
 from shared.process import build_resources
-from shared.testing import caller_headers, migrated_database, run_id, test_platform
+from shared.testing import (
+    BranchTree,
+    caller_headers,
+    migrated_database,
+    run_id,
+    seed_branch_tree,
+    test_platform,
+)
 from shared.testing_app import running_app
 
-
-@dataclass(frozen=True)
-class Tree:
-    root: uuid.UUID
-    city: uuid.UUID
-    county_a: uuid.UUID
-    county_b: uuid.UUID
-    branch_a: uuid.UUID
-    branch_b: uuid.UUID
+# Province → city → two counties, each with a branch, in the org copy.
+Tree = BranchTree
 
 
 @pytest.fixture(scope="session")
@@ -45,34 +41,8 @@ async def settings() -> AsyncIterator[MembersSettings]:
 
 @pytest.fixture(scope="session")
 async def tree(settings: MembersSettings) -> AsyncIterator[Tree]:
-    root, city, a, b, ba, bb = (uuid.uuid4() for _ in range(6))
-    nodes = [
-        (root, None, [root], "committee"),
-        (city, root, [root, city], "committee"),
-        (a, city, [root, city, a], "committee"),
-        (b, city, [root, city, b], "committee"),
-        (ba, a, [root, city, a, ba], "branch"),
-        (bb, b, [root, city, b, bb], "branch"),
-    ]
     resources = build_resources(settings)
-    async with resources.sessions() as session, session.begin():
-        for org_id, parent, path, kind in nodes:
-            await upsert_replica(
-                session,
-                OrgCreated(
-                    org_id=org_id,
-                    parent_id=parent,
-                    path=path,
-                    name=str(org_id)[:8],
-                    org_type=kind,
-                    status="active",
-                    revision=1,
-                    founded_on=date(2026, 1, 5),
-                    approved_on=date(2026, 1, 5),
-                    created_late=False,
-                ),
-            )
-    yield Tree(root, city, a, b, ba, bb)
+    yield await seed_branch_tree(resources.sessions)
     await resources.engine.dispose()
 
 

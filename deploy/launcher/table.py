@@ -36,7 +36,7 @@ SERVICES: tuple[Service, ...] = (
     Service("identity", port_offset=101, has_db=True, processes=("api", "events")),
     Service("org", port_offset=102, has_db=True, processes=("api", "events")),
     Service("members", port_offset=103, has_db=True, processes=("api", "events")),
-    Service("fees", port_offset=104, has_db=False, processes=("api",)),
+    Service("fees", port_offset=104, has_db=True, processes=("api", "events")),
     Service("activities", port_offset=105, has_db=False, processes=("api",)),
     Service("transfers", port_offset=106, has_db=False, processes=("api",)),
 )

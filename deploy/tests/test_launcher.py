@@ -108,6 +108,7 @@ def test_process_table_names_and_ports() -> None:
         "members-api",
         "members-events",
         "fees-api",
+        "fees-events",
         "activities-api",
         "transfers-api",
         "gateway",
@@ -119,10 +120,10 @@ def test_process_table_names_and_ports() -> None:
 
 
 def test_topology_runs_for_every_service_with_a_relay_or_consumer() -> None:
-    assert {s.name for s in SERVICES if s.needs_topology} == {"identity", "org", "members"}
+    assert {s.name for s in SERVICES if s.needs_topology} == {"identity", "org", "members", "fees"}
     assert not launcher.GATEWAY.needs_topology
     assert Service("x", 1, False, ("api",), declares_queues=True).needs_topology
-    assert {s.name for s in SERVICES if s.has_db} == {"identity", "org", "members"}
+    assert {s.name for s in SERVICES if s.has_db} == {"identity", "org", "members", "fees"}
 
 
 def test_var_dir_relative_to_the_repo(tmp_path: Path) -> None:

@@ -132,6 +132,9 @@ class Api:
     def patch(self, path: str, **kw: Any) -> httpx.Response:
         return self.http.patch(path, **kw)
 
+    def put(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.put(path, **kw)
+
     def upload(self) -> str:
         r = self.post("/documents", files={"file": ("批复.pdf", PDF, "application/pdf")})
         assert r.status_code == 201, r.text

@@ -153,3 +153,33 @@ def test_a_branch_with_members_cannot_be_dissolved(
     )
     assert r.status_code == 409
     assert (r.json()["code"], r.json()["members"]) == ("org.not_empty", 500)
+
+
+def test_imported_members_reach_the_fees_service_and_declare_what_they_pay(
+    member: tuple[Api, dict[str, Any]], imported: dict[str, Any], root_admin: Api
+) -> None:
+    api, record = member
+    # The fees service learns of the import from its member.imported chunks.
+    declared = eventually(
+        lambda: (
+            r
+            if (
+                r := api.put(
+                    f"/members/{record['id']}/fee-profile",
+                    json={"category": "salaried", "monthly_income_fen": 450_000},
+                )
+            ).status_code
+            == 200
+            else None
+        ),
+        within=30,
+        interval=0.3,
+    )
+    assert declared.json()["monthly_fee_fen"] == 4_500  # 1% of 4,500 yuan
+    other = imported["members"][-1]
+    assert (
+        api.put(f"/members/{other['id']}/fee-profile", json={"category": "student"}).status_code
+        == 404
+    )
+    by_admin = root_admin.put(f"/members/{other['id']}/fee-profile", json={"category": "student"})
+    assert by_admin.status_code == 200 and by_admin.json()["monthly_fee_fen"] == 20

@@ -1,26 +1,44 @@
-"""Entry points of the fees service (dues profiles, cycles, bills, payments, remittances).
-
-A skeleton for now: the process shape, settings and /healthz; its domain arrives with its issue.
-"""
+"""Entry points of the fees service: `zhtj-fees api|events|relay|consume|migrate|topology|dlq`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fees.handlers import subscriptions
+from fees.rules import fee_rules
 from fees.settings import FeesSettings
 from shared.cli import run_cli
-from shared.process import ServiceSpec
+from shared.process import Resources, ServiceSpec
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from fastapi import APIRouter, FastAPI
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
 
+async def _on_startup(resources: Resources, _: FastAPI) -> None:
+    settings = resources.settings
+    assert isinstance(settings, FeesSettings)
+    resources.extra["rules"] = fee_rules(settings)
+
+
+def _routers() -> Sequence[APIRouter]:
+    # Imported here, not above: the events role never loads the HTTP layer.
+    from fees.api import router
+
+    return [router]
+
+
 def make_spec(settings: FeesSettings | None = None) -> ServiceSpec:
     return ServiceSpec(
-        name="fees", settings=settings or FeesSettings(), root=SERVICE_ROOT, has_database=False
+        name="fees",
+        settings=settings or FeesSettings(),
+        root=SERVICE_ROOT,
+        routers=_routers,
+        subscriptions=subscriptions,
+        on_startup=_on_startup,
     )
 
 

@@ -1,5 +1,8 @@
 """Settings of the fees service (FEES_* variables)."""
 
+from pathlib import Path
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -10,3 +13,14 @@ class FeesSettings(ServiceSettings):
 
     service_name: str = "fees"
     port: int = 8104
+    # Which rate table is in force from which day: `name@YYYY-MM-DD`, comma-separated. The
+    # shipped tables are `regulation` and `league2016` (fees/domain/rate_tables.toml).
+    rate_schedule: str = "regulation@2000-01-01"
+    # A province's own tables, in the shipped file's form, beside the shipped ones.
+    rate_tables_file: Path | None = None
+    # Shares kept by organisation type (留存比例) over the defaults: `branch=0.5,committee=0.2`.
+    retention: str = ""
+    # Income encryption, as MEMBERS_ID_KEYS: key id -> base64 of 32 bytes (JSON), the active one
+    # named or the newest; without keys (a developer's machine) derived from the secret.
+    income_keys: dict[str, str] = Field(default_factory=dict)
+    income_active_key: str | None = None

@@ -1,0 +1,44 @@
+"""Tables of the fees service: its copy of the members billing needs, and fee profiles."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, func
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class FeeMember(Base):
+    """A member as billing knows it, copied from member.* events (no personal numbers)."""
+
+    __tablename__ = "fee_members"
+
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    branch_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    joined_on: Mapped[date] = mapped_column(Date)
+    copied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class FeeProfile(Base):
+    """What a member pays each month (缴费信息): the category, the income sealed, and the amount
+    the rate table in force derived from them, which is all the month start reads."""
+
+    __tablename__ = "fee_profiles"
+
+    member_id: Mapped[uuid.UUID] = mapped_column(
+        UUID, ForeignKey("fee_members.member_id"), primary_key=True
+    )
+    category: Mapped[str] = mapped_column(String(32))
+    income_sealed: Mapped[str | None] = mapped_column(Text)
+    monthly_fee_fen: Mapped[int] = mapped_column(Integer)
+    rate_table: Mapped[str] = mapped_column(String(64))
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,70 @@
+"""Event consumers of the fees service: its copies of the organisation tree and of members."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.batching import BatchingInbox
+from shared.bus import Subscription
+from shared.events import (
+    MEMBER_CREATION_EVENTS,
+    Envelope,
+    Event,
+    MemberUpdated,
+    members_created_in,
+    new_members_in,
+)
+from shared.orgtree import replica_handlers
+from shared.process import Resources
+
+ORG_TREE_QUEUE = "fees.org-tree"
+MEMBERS_QUEUE = "fees.members"
+
+
+async def members_changed(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
+    """New members in one set-based insert (an import brings 10,000), then the names and
+    statuses that changed, in the order they happened."""
+    created = members_created_in(event for event, _ in batch)
+    if created:
+        await session.execute(
+            text(
+                "INSERT INTO fee_members (member_id, branch_id, name, joined_on) "
+                "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:branches AS uuid[]), "
+                "CAST(:names AS text[]), CAST(:joined AS date[])) "
+                "ON CONFLICT (member_id) DO NOTHING"
+            ),
+            {
+                "ids": [m.member_id for m in created],
+                "branches": [m.branch_id for m in created],
+                "names": [m.name for m in created],
+                "joined": [m.joined_on for m in created],
+            },
+        )
+    for event, _ in batch:
+        if isinstance(event, MemberUpdated) and {"name", "status"} & set(event.values):
+            # Rare next to creations, and each names its own fields: one statement each.
+            await session.execute(
+                text(
+                    "UPDATE fee_members SET name = coalesce(:name, name), "
+                    "status = coalesce(:status, status) WHERE member_id = :id"
+                ),
+                {
+                    "id": event.member_id,
+                    "name": event.values.get("name"),
+                    "status": event.values.get("status"),
+                },
+            )
+
+
+def subscriptions(resources: Resources) -> list[Subscription]:
+    batched = BatchingInbox(
+        resources.sessions, MEMBERS_QUEUE, members_changed, max_size=500, weight=new_members_in
+    )
+    member_events = dict.fromkeys((*MEMBER_CREATION_EVENTS, "member.updated"), batched)
+    return [
+        Subscription(ORG_TREE_QUEUE, replica_handlers(resources.sessions, ORG_TREE_QUEUE)),
+        Subscription(MEMBERS_QUEUE, member_events, prefetch=1000),
+    ]

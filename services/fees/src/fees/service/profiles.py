@@ -1,0 +1,103 @@
+"""Fee profiles (缴费信息): a member's category and income, and the monthly amount they make.
+
+The income is personal data: it is sealed at once, never logged, never in an event, and the
+month start reads only the amount derived here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fees.db import FeeMember, FeeProfile
+from fees.domain.rates import SALARIED, FeeRuleError
+from fees.rules import FeeRules
+from shared.audit import audit
+from shared.caller import Caller
+from shared.orgtree import is_admin_over, replica_node
+from shared.problems import Problem
+
+# Which request field a rule's refusal is about, for the `errors` a form shows beside it.
+_FIELD_OF = {
+    "fee.income_required": "monthly_income_fen",
+    "fee.income_invalid": "monthly_income_fen",
+    "fee.unknown_category": "category",
+}
+
+
+@dataclass(frozen=True)
+class ProfileSet:
+    member_id: uuid.UUID
+    category: str
+    monthly_fee_fen: int
+    rate_table: str
+    updated_at: datetime
+
+
+def member_not_found() -> Problem:
+    return Problem(404, "member.not_found", "No such member, or not one you may see.")
+
+
+async def visible_member(session: AsyncSession, caller: Caller, member_id: uuid.UUID) -> FeeMember:
+    """The member, for the member themselves and admins over their branch; 404 to anyone else,
+    who need not learn the member exists."""
+    member = await session.get(FeeMember, member_id)
+    if member is None:
+        raise member_not_found()
+    if caller.member_id == member.member_id:
+        return member
+    branch = await replica_node(session, member.branch_id)
+    if branch is None or not is_admin_over(caller, branch.path):
+        raise member_not_found()
+    return member
+
+
+async def set_profile(
+    session: AsyncSession,
+    caller: Caller,
+    rules: FeeRules,
+    member_id: uuid.UUID,
+    category: str,
+    income_fen: int | None,
+    *,
+    today: date,
+) -> ProfileSet:
+    member = await visible_member(session, caller, member_id)
+    table = rules.schedule.in_force(today)
+    try:
+        amount_fen = table.monthly_fen(category, income_fen)
+    except FeeRuleError as refused:
+        raise Problem(
+            422,
+            refused.code,
+            str(refused),
+            errors=[{"field": _FIELD_OF.get(refused.code, "category"), "message": str(refused)}],
+        ) from None
+    # Only a salary is kept; a category's flat amount needs no income, so none is stored.
+    sealed = (
+        rules.income_sealer.seal(str(income_fen), member.member_id.bytes)
+        if category == SALARIED
+        else None
+    )
+    values = {
+        "category": category,
+        "income_sealed": sealed,
+        "monthly_fee_fen": amount_fen,
+        "rate_table": table.name,
+        "updated_by": caller.account_id,
+        "updated_at": func.now(),
+    }
+    statement = (
+        insert(FeeProfile)
+        .values(member_id=member.member_id, **values)
+        .on_conflict_do_update(index_elements=[FeeProfile.member_id], set_=values)
+        .returning(FeeProfile.updated_at)
+    )
+    updated_at = (await session.execute(statement)).scalar_one()
+    await audit(session, caller, "fee.profile_set", "member", member.member_id)
+    return ProfileSet(member.member_id, category, amount_fen, table.name, updated_at)

@@ -1,0 +1,160 @@
+"""Fee profiles: who may set one, what it makes a month, and the income kept sealed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date
+
+import httpx
+import pytest
+
+from fees.handlers import MEMBERS_QUEUE, subscriptions
+from fees.rules import fee_rules
+from fees.settings import FeesSettings
+from shared.events import ImportedMember, MembersImported, MemberUpdated
+from shared.process import build_resources
+
+from .conftest import Tree
+
+
+async def deliver(settings: FeesSettings, *events: MembersImported | MemberUpdated) -> None:
+    """Run the real consumer (inbox and batching included) as the bus would."""
+    resources = build_resources(settings)
+    try:
+        handlers = {s.queue: s for s in subscriptions(resources)}[MEMBERS_QUEUE].handlers
+        for event in events:
+            await handlers[event.type](event, event.envelope("members"))
+    finally:
+        await resources.engine.dispose()
+
+
+async def new_members(settings: FeesSettings, branch: uuid.UUID, n: int = 1) -> list[uuid.UUID]:
+    members = [
+        ImportedMember(
+            member_id=uuid.uuid4(),
+            member_no=f"2026{uuid.uuid4().int % 10**8:08d}",
+            name=f"团员{i}",
+            joined_on=date(2024, 5, 4),
+        )
+        for i in range(n)
+    ]
+    await deliver(settings, MembersImported(branch_id=branch, members=members))
+    return [m.member_id for m in members]
+
+
+async def test_members_are_copied_from_events_with_their_later_names(
+    settings: FeesSettings, tree: Tree, db
+) -> None:
+    [member] = await new_members(settings, tree.branch_a)
+    await deliver(
+        settings,
+        MemberUpdated(
+            member_id=member,
+            branch_id=tree.branch_a,
+            changed_fields=["name"],
+            values={"name": "李四"},
+        ),
+    )
+    [row] = await db(
+        "SELECT branch_id, name, status FROM fee_members WHERE member_id = :m", m=member
+    )
+    assert (row.branch_id, row.name, row.status) == (tree.branch_a, "李四", "active")
+
+
+async def test_a_member_declares_a_salary_and_sees_what_it_makes_a_month(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, member_caller: Callable, db
+) -> None:
+    [member] = await new_members(settings, tree.branch_a)
+    r = await client.put(
+        f"/members/{member}/fee-profile",
+        json={"category": "salaried", "monthly_income_fen": 300_001},
+        headers=member_caller(tree.branch_a, member),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["monthly_fee_fen"] == 3_000 and r.json()["rate_table"] == "regulation"
+    assert "300001" not in r.text  # the income is not given back
+    # At rest the income is sealed to this member; only the service's key opens it.
+    [row] = await db("SELECT income_sealed FROM fee_profiles WHERE member_id = :m", m=member)
+    assert "300001" not in row.income_sealed
+    assert fee_rules(settings).income_sealer.open(row.income_sealed, member.bytes) == "300001"
+
+
+async def test_an_admin_over_the_branch_sets_a_category_and_the_income_is_dropped(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    [member] = await new_members(settings, tree.branch_a)
+    for body in (
+        {"category": "salaried", "monthly_income_fen": 800_000},
+        {"category": "student"},
+    ):
+        r = await client.put(
+            f"/members/{member}/fee-profile", json=body, headers=admin(tree.county_a)
+        )
+        assert r.status_code == 200, r.text
+    assert r.json()["monthly_fee_fen"] == 20
+    [row] = await db(
+        "SELECT income_sealed, category FROM fee_profiles WHERE member_id = :m", m=member
+    )
+    assert row.income_sealed is None and row.category == "student"
+
+
+async def test_nobody_else_learns_the_member_exists(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    tree: Tree,
+    admin: Callable,
+    member_caller: Callable,
+) -> None:
+    [member] = await new_members(settings, tree.branch_a)
+    body = {"category": "student"}
+    for headers in (
+        admin(tree.county_b),  # another county
+        admin(tree.branch_b),
+        member_caller(tree.branch_a, uuid.uuid4()),  # a member of the same branch
+    ):
+        r = await client.put(f"/members/{member}/fee-profile", json=body, headers=headers)
+        assert r.status_code == 404 and r.json()["code"] == "member.not_found"
+    r = await client.put(
+        f"/members/{uuid.uuid4()}/fee-profile", json=body, headers=admin(tree.root)
+    )
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        (
+            {"category": "salaried", "monthly_income_fen": 0},
+            "fee.income_invalid",
+            "monthly_income_fen",
+        ),
+        (
+            {"category": "salaried", "monthly_income_fen": -5},
+            "fee.income_invalid",
+            "monthly_income_fen",
+        ),
+        (
+            {"category": "salaried", "monthly_income_fen": 10**12},
+            "fee.income_invalid",
+            "monthly_income_fen",
+        ),
+        ({"category": "salaried"}, "fee.income_required", "monthly_income_fen"),
+        ({"category": "unemployed"}, "fee.unknown_category", "category"),
+    ],
+)
+async def test_a_profile_the_rules_cannot_bill_is_422_and_nothing_is_kept(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    tree: Tree,
+    admin: Callable,
+    db,
+    body: dict[str, object],
+    code: str,
+    field: str,
+) -> None:
+    [member] = await new_members(settings, tree.branch_a)
+    r = await client.put(f"/members/{member}/fee-profile", json=body, headers=admin(tree.city))
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == code and r.json()["errors"][0]["field"] == field
+    assert not await db("SELECT 1 FROM fee_profiles WHERE member_id = :m", m=member)

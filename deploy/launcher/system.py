@@ -111,7 +111,10 @@ class System:
         self.services = tuple(services)
         self.port_base = port_base(self._inherited)
         self.ports = service_ports(self.port_base, self.services)
-        self.specs = {spec.name: spec for spec in process_table(self.port_base, self.services)}
+        self.specs = {
+            spec.name: spec
+            for spec in process_table(self.port_base, self.services, self._inherited)
+        }
         self.bin_dir = bin_dir or default_bin_dir(self.repo_root, self._inherited)
         self._sink = LogSink(output)
         self._procs: dict[str, _Process] = {}

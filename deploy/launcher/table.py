@@ -10,7 +10,8 @@ from deploy.launcher.secrets import SECRET_VAR, VarLayout
 
 # `events` runs a service's relay and consumers in one process (the launcher's default);
 # `relay` and `consume` apart stay possible for a deployment that scales them alone.
-Role = Literal["api", "events", "relay", "consume"]
+# `worker` takes commands from a work queue (fees' month start); it runs in any number.
+Role = Literal["api", "events", "relay", "consume", "worker"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,9 @@ class Service:
     @property
     def needs_topology(self) -> bool:
         """Queues (and the exchanges) must exist before any relay publishes."""
-        return self.declares_queues or bool({"events", "relay", "consume"} & set(self.processes))
+        return self.declares_queues or bool(
+            {"events", "relay", "consume", "worker"} & set(self.processes)
+        )
 
 
 # THE process table: a new process or service is one entry here.
@@ -36,7 +39,7 @@ SERVICES: tuple[Service, ...] = (
     Service("identity", port_offset=101, has_db=True, processes=("api", "events")),
     Service("org", port_offset=102, has_db=True, processes=("api", "events")),
     Service("members", port_offset=103, has_db=True, processes=("api", "events")),
-    Service("fees", port_offset=104, has_db=True, processes=("api", "events")),
+    Service("fees", port_offset=104, has_db=True, processes=("api", "events", "worker")),
     Service("activities", port_offset=105, has_db=False, processes=("api",)),
     Service("transfers", port_offset=106, has_db=False, processes=("api",)),
 )
@@ -82,13 +85,30 @@ def service_ports(base: int, services: Sequence[Service] = SERVICES) -> dict[str
     return ports
 
 
-def process_table(base: int, services: Sequence[Service] = SERVICES) -> list[ProcessSpec]:
+def worker_count(env: Mapping[str, str], service: str) -> int:
+    """`LEAGUE_<SERVICE>_WORKERS` worker processes (default 1): `make up` with
+    LEAGUE_FEES_WORKERS=2 runs two bill generators side by side, as KEDA would."""
+    name = f"LEAGUE_{service.upper()}_WORKERS"
+    raw = env.get(name, "").strip() or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= 16:
+        raise ValueError(f"{name} must be a number from 1 to 16, not {raw!r}")
+    return int(raw)
+
+
+def process_table(
+    base: int, services: Sequence[Service] = SERVICES, env: Mapping[str, str] | None = None
+) -> list[ProcessSpec]:
     ports = service_ports(base, services)
-    specs = [
-        ProcessSpec(f"{s.name}-{role}", s.name, role, ports[s.name] if role == "api" else None)
-        for s in services
-        for role in s.processes
-    ]
+    specs: list[ProcessSpec] = []
+    for s in services:
+        for role in s.processes:
+            port = ports[s.name] if role == "api" else None
+            copies = worker_count(env or {}, s.name) if role == "worker" else 1
+            # The first keeps the plain name (`fees-worker`); more are `fees-worker-2`, ...
+            specs += [
+                ProcessSpec(f"{s.name}-{role}" + (f"-{n}" if n > 1 else ""), s.name, role, port)
+                for n in range(1, copies + 1)
+            ]
     specs.append(ProcessSpec(GATEWAY.name, GATEWAY.name, "api", ports[GATEWAY.name]))
     return specs
 

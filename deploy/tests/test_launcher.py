@@ -109,6 +109,7 @@ def test_process_table_names_and_ports() -> None:
         "members-events",
         "fees-api",
         "fees-events",
+        "fees-worker",
         "activities-api",
         "transfers-api",
         "gateway",
@@ -117,6 +118,13 @@ def test_process_table_names_and_ports() -> None:
     assert specs["org-events"].port is None
     assert specs["gateway"].command == ("zhtj-gateway", "api")
     assert specs["identity-events"].command == ("zhtj-identity", "events")
+
+
+def test_league_fees_workers_runs_that_many_bill_generators() -> None:
+    names = [s.name for s in process_table(8000, env={"LEAGUE_FEES_WORKERS": "3"})]
+    assert [n for n in names if "worker" in n] == ["fees-worker", "fees-worker-2", "fees-worker-3"]
+    with pytest.raises(ValueError, match="LEAGUE_FEES_WORKERS"):
+        process_table(8000, env={"LEAGUE_FEES_WORKERS": "many"})
 
 
 def test_topology_runs_for_every_service_with_a_relay_or_consumer() -> None:

@@ -40,7 +40,7 @@ if role == "api":
     server = HTTPServer(("127.0.0.1", int(os.environ[svc.upper() + "_PORT"])), Handler)
     print(json.dumps({{"event": "api_started", "secret_set": bool(os.environ["LEAGUE_INTERNAL_SECRET"])}}), flush=True)
     server.serve_forever()
-elif role in ("events", "relay", "consume"):
+elif role in ("events", "relay", "consume", "worker"):
     print(f"{{role}} running", flush=True)
     exit_after = os.environ.get("STUB_EXIT_AFTER")
     time.sleep(float(exit_after) if exit_after else 3600)

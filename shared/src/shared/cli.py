@@ -17,7 +17,14 @@ from typing import Any
 from shared.bus import Bus
 from shared.db import ensure_database
 from shared.deadletters import list_dead_letters, replay_dead_letters
-from shared.process import ServiceSpec, build_resources, run_consumers, run_events, run_relay
+from shared.process import (
+    ServiceSpec,
+    build_resources,
+    run_consumers,
+    run_events,
+    run_relay,
+    run_worker,
+)
 
 ExtraCommand = Callable[[ServiceSpec, argparse.Namespace], int]
 
@@ -46,7 +53,8 @@ async def _topology(spec: ServiceSpec) -> None:
     bus = Bus(spec.settings.platform, f"{spec.name}-topology")
     await bus.connect()
     try:
-        for subscription in spec.subscriptions(resources):
+        # Work queues too: commands the API records before any worker runs are kept.
+        for subscription in [*spec.subscriptions(resources), *spec.work(resources)]:
             await bus.declare(subscription)
     finally:
         await bus.close()
@@ -79,6 +87,7 @@ def run_cli(
     sub.add_parser("events", help="publish the outbox and consume the event queues, in one process")
     sub.add_parser("relay", help="publish the outbox to the broker")
     sub.add_parser("consume", help="consume this service's event queues")
+    sub.add_parser("worker", help="take commands from this service's work queues")
     sub.add_parser("migrate", help="create the database if needed and run migrations")
     sub.add_parser("topology", help="declare this service's queues and bindings")
     dlq = sub.add_parser("dlq", help="list or replay dead letters of a queue")
@@ -114,6 +123,9 @@ def run_cli(
         return 0
     if args.command == "consume":
         _run_forever(run_consumers(spec))
+        return 0
+    if args.command == "worker":
+        _run_forever(run_worker(spec))
         return 0
     if args.command == "migrate":
         return _migrate(spec)

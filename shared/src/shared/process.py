@@ -72,6 +72,9 @@ class ServiceSpec:
     root: Path  # the service folder: alembic.ini and migrations/
     routers: RouterFactory = _no_routers
     subscriptions: SubscriptionFactory = lambda _: []
+    # Work queues of commands (`worker` role): processes that can run in any number and share
+    # the work, as the month start's bill generation does.
+    work: SubscriptionFactory = lambda _: []
     on_startup: StartupHook | None = None
     has_database: bool = True
 
@@ -144,8 +147,10 @@ async def _relay(spec: ServiceSpec, resources: Resources, bus: Bus, stop: asynci
     await relay.run(stop)
 
 
-async def _consume(spec: ServiceSpec, resources: Resources, bus: Bus) -> None:
-    for subscription in spec.subscriptions(resources):
+async def _consume(
+    spec: ServiceSpec, resources: Resources, bus: Bus, factory: SubscriptionFactory | None = None
+) -> None:
+    for subscription in (factory or spec.subscriptions)(resources):
         await bus.consume(subscription)
 
 
@@ -163,6 +168,16 @@ async def run_consumers(spec: ServiceSpec) -> None:
         _connected(spec, "consumer") as bus,
     ):
         await _consume(spec, resources, bus)
+        await stop.wait()
+
+
+async def run_worker(spec: ServiceSpec) -> None:
+    """Takes commands from the service's work queues; run as many as the work needs."""
+    async with (
+        _background_process(spec, "worker") as (resources, stop),
+        _connected(spec, "worker") as bus,
+    ):
+        await _consume(spec, resources, bus, spec.work)
         await stop.wait()
 
 

@@ -267,3 +267,15 @@ ACCOUNT_EVENTS = (
     "account.unfrozen",
     "account.password_changed",
 )
+
+
+@register
+class BillsGenerated(Event):
+    """A branch's dues list (收缴名单) of a month is written: its counts and total, never a bill
+    each (the month start writes millions). Notifications tell the branch from it."""
+
+    type: ClassVar[str] = "fee.bills_generated"
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    branch_id: uuid.UUID
+    bills: int
+    due_fen: int

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from fees.domain.months import label, parse_month
+from fees.domain.rates import FeeRuleError
 from fees.rules import FeeRules
-from fees.service import profiles
+from fees.service import bills, cycles, profiles, refused_by_rules
+from fees.service.cycles import CycleState
 from shared.calendar import beijing_today
-from shared.http import CallerDep, SessionDep, app_resource, route_policy
+from shared.http import (
+    CallerDep,
+    LimitQuery,
+    ReadSessionDep,
+    SessionDep,
+    app_resource,
+    page_of,
+    read_cursor,
+    route_policy,
+)
 
 router = APIRouter()
 
@@ -65,4 +78,135 @@ async def put_fee_profile(
         monthly_fee_fen=done.monthly_fee_fen,
         rate_table=done.rate_table,
         updated_at=done.updated_at,
+    )
+
+
+class CycleIn(BaseModel):
+    month: str = Field(examples=["2027-01"], description="YYYY-MM: this month or the next")
+
+
+class CycleOut(BaseModel):
+    month: str
+    status: Literal["generating", "done"]
+    chunks_total: int
+    chunks_done: int
+    bills: int
+    started_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, state: CycleState) -> CycleOut:
+        return cls(
+            month=label(state.month),
+            status="done" if state.finished_at is not None else "generating",
+            chunks_total=state.chunks_total,
+            chunks_done=state.chunks_done,
+            bills=state.bills,
+            started_at=state.started_at,
+            finished_at=state.finished_at,
+        )
+
+
+def month_of(text: str, field: str = "month") -> date:
+    try:
+        return parse_month(text)
+    except FeeRuleError as refused:
+        raise refused_by_rules(refused, field) from None
+
+
+@router.post(
+    "/fee-cycles",
+    status_code=202,
+    response_model=CycleOut,
+    openapi_extra=route_policy(),
+)
+async def open_cycle(body: CycleIn, session: SessionDep, caller: CallerDep) -> CycleOut:
+    """Opens the month's dues cycle: its bills are written by the `fees-worker` processes, a
+    chunk of branches at a time; follow them on GET /fee-cycles/{month}. Asking again opens
+    nothing twice."""
+    month = month_of(body.month)
+    async with session.begin():
+        await cycles.require_root_admin(session, caller)
+        try:
+            state = await cycles.open_cycle(session, caller, month, today=beijing_today())
+        except FeeRuleError as refused:
+            raise refused_by_rules(refused, "month") from None
+    return CycleOut.of(state)
+
+
+@router.get(
+    "/fee-cycles/{month}",
+    response_model=CycleOut,
+    openapi_extra=route_policy(),
+)
+async def read_cycle(month: str, session: ReadSessionDep, caller: CallerDep) -> CycleOut:
+    when = month_of(month)
+    await cycles.require_root_admin(session, caller)
+    return CycleOut.of(await cycles.cycle_state(session, when))
+
+
+class BillOut(BaseModel):
+    id: uuid.UUID
+    member_id: uuid.UUID
+    member_name: str
+    amount_fen: int
+    status: Literal["due", "paid"]
+    paid_at: datetime | None
+    channel: Literal["cash", "online"] | None
+
+
+class BillTotals(BaseModel):
+    count: int
+    due_fen: int
+    paid_count: int
+    paid_fen: int
+
+
+class MissingProfileOut(BaseModel):
+    member_id: uuid.UUID
+    name: str
+
+
+class BranchBills(BaseModel):
+    items: list[BillOut]
+    next_cursor: str | None
+    totals: BillTotals = Field(description="of the whole month's list, not of this page")
+    missing_profile: list[MissingProfileOut] = Field(
+        description="active members without a fee profile (未填写缴费信息), by name"
+    )
+    missing_profile_count: int
+
+
+@router.get(
+    "/orgs/{branch_id}/bills",
+    response_model=BranchBills,
+    openapi_extra=route_policy(org_param="branch_id"),
+)
+async def branch_bills(
+    branch_id: uuid.UUID,
+    month: str,
+    session: ReadSessionDep,
+    caller: CallerDep,
+    limit: LimitQuery = 100,
+    cursor: str | None = None,
+) -> BranchBills:
+    """A branch's dues list of a month (收缴名单), by member name, in pages."""
+    when = month_of(month)
+    after = read_cursor(cursor, lambda p: (str(p["name"]), uuid.UUID(str(p["id"]))))
+    await bills.check_admin_over_branch(session, caller, branch_id)
+    lines, next_cursor = page_of(
+        await bills.bill_lines(session, branch_id, when, after, limit + 1),
+        limit,
+        lambda b: {"name": b.member_name, "id": str(b.member_id)},
+    )
+    total = await bills.totals(session, branch_id, when)
+    missing, missing_count = await bills.missing_profiles(session, branch_id)
+    return BranchBills(
+        items=[BillOut.model_validate(line, from_attributes=True) for line in lines],
+        next_cursor=next_cursor,
+        totals=BillTotals.model_validate(total, from_attributes=True),
+        missing_profile=[
+            MissingProfileOut.model_validate(m, from_attributes=True) for m in missing
+        ],
+        missing_profile_count=missing_count,
     )

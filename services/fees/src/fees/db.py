@@ -42,3 +42,33 @@ class FeeProfile(Base):
     rate_table: Mapped[str] = mapped_column(String(64))
     updated_by: Mapped[uuid.UUID | None] = mapped_column(UUID)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class FeeCycle(Base):
+    """A month's dues cycle: its chunks of branches, and how far generation has come."""
+
+    __tablename__ = "fee_cycles"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    chunks_total: Mapped[int] = mapped_column(Integer)
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)
+    bills: Mapped[int] = mapped_column(Integer, default=0)
+    opened_by: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Bill(Base):
+    """One member's dues of one month (the branch's 收缴名单 is its bills of the month)."""
+
+    __tablename__ = "bills"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    branch_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    month: Mapped[date] = mapped_column(Date)
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(8), default="due")
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    channel: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

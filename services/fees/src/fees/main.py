@@ -1,4 +1,4 @@
-"""Entry points of the fees service: `zhtj-fees api|events|relay|consume|migrate|topology|dlq`."""
+"""Entry points of the fees service: `zhtj-fees api|events|worker|relay|consume|migrate|topology|dlq`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from fees.handlers import subscriptions
 from fees.rules import fee_rules
 from fees.settings import FeesSettings
+from fees.worker import work
 from shared.cli import run_cli
 from shared.process import Resources, ServiceSpec
 
@@ -38,6 +39,7 @@ def make_spec(settings: FeesSettings | None = None) -> ServiceSpec:
         root=SERVICE_ROOT,
         routers=_routers,
         subscriptions=subscriptions,
+        work=work,
         on_startup=_on_startup,
     )
 

@@ -1,3 +1,16 @@
-"""Use cases of the fees service, by topic: fee profiles (profiles.py)."""
+"""Use cases of the fees service, by topic: fee profiles (profiles.py), the month start
+(cycles.py)."""
+
+from __future__ import annotations
+
+from fees.domain.rates import FeeRuleError
+from shared.problems import Problem
 
 PRODUCER = "fees"
+
+
+def refused_by_rules(refused: FeeRuleError, field: str) -> Problem:
+    """A rule's refusal as the client's 422, pointing at the field it is about."""
+    return Problem(
+        422, refused.code, str(refused), errors=[{"field": field, "message": str(refused)}]
+    )

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fees.db import FeeMember, FeeProfile
 from fees.domain.rates import SALARIED, FeeRuleError
 from fees.rules import FeeRules
+from fees.service import refused_by_rules
 from shared.audit import audit
 from shared.caller import Caller
 from shared.orgtree import is_admin_over, replica_node
@@ -72,12 +73,7 @@ async def set_profile(
     try:
         amount_fen = table.monthly_fen(category, income_fen)
     except FeeRuleError as refused:
-        raise Problem(
-            422,
-            refused.code,
-            str(refused),
-            errors=[{"field": _FIELD_OF.get(refused.code, "category"), "message": str(refused)}],
-        ) from None
+        raise refused_by_rules(refused, _FIELD_OF.get(refused.code, "category")) from None
     # Only a salary is kept; a category's flat amount needs no income, so none is stored.
     sealed = (
         rules.income_sealer.seal(str(income_fen), member.member_id.bytes)

@@ -1,0 +1,183 @@
+"""The month start: opening a dues cycle, and writing the bills of one chunk of it.
+
+Opening is cheap and happens once however often it is asked for (a row per month); the work is
+one `GenerateBills` command per chunk of branches, taken by however many `fees-worker`
+processes run. Each chunk is one set-based INSERT ... SELECT in one transaction, and a bill's
+uniqueness per member and month is a constraint: a chunk done twice bills nobody twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fees.commands import GenerateBills
+from fees.db import FeeCycle
+from fees.domain.cycles import chunks_of
+from fees.domain.months import check_openable, label
+from fees.service import PRODUCER
+from shared.calendar import BEIJING
+from shared.caller import Caller
+from shared.events import BillsGenerated
+from shared.logging import get_logger
+from shared.outbox import record_events
+from shared.problems import Problem
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class CycleState:
+    month: date
+    chunks_total: int
+    chunks_done: int
+    bills: int
+    started_at: datetime
+    finished_at: datetime | None
+
+
+def _state(cycle: FeeCycle) -> CycleState:
+    return CycleState(
+        cycle.month,
+        cycle.chunks_total,
+        cycle.chunks_done,
+        cycle.bills,
+        cycle.started_at,
+        cycle.finished_at,
+    )
+
+
+async def require_root_admin(session: AsyncSession, caller: Caller) -> None:
+    """Cycles are the province's: its root committee's admins (and the system) open and watch
+    them."""
+    if caller.is_system:
+        return
+    root = await session.scalar(text("SELECT id FROM org_replica WHERE parent_id IS NULL"))
+    if not caller.is_admin or root is None or caller.org_id != root:
+        raise Problem(
+            403, "auth.root_only", "Only the province's committee opens and follows dues cycles."
+        )
+
+
+async def open_cycle(
+    session: AsyncSession, caller: Caller | None, month: date, *, today: date
+) -> CycleState:
+    """The cycle of `month`, opened now unless it was before (then as it stands)."""
+    check_openable(month, today)
+    branches = [
+        (row.branch_id, row.members)
+        for row in await session.execute(
+            text(
+                "SELECT branch_id, count(*) AS members FROM fee_members WHERE status = 'active' "
+                "GROUP BY branch_id ORDER BY branch_id"
+            )
+        )
+    ]
+    chunks = chunks_of(branches)
+    opened = await session.scalar(
+        insert(FeeCycle)
+        .values(
+            month=month,
+            chunks_total=len(chunks),
+            opened_by=caller.account_id if caller else None,
+            # Nothing to bill: done as it opens.
+            finished_at=None if chunks else text("now()"),
+        )
+        .on_conflict_do_nothing(index_elements=[FeeCycle.month])
+        .returning(FeeCycle.month)
+    )
+    if opened is not None and chunks:
+        await session.execute(
+            text(
+                "INSERT INTO fee_cycle_chunks (month, chunk_no, branch_ids) "
+                "VALUES (:month, :n, :branches)"
+            ),
+            [
+                {"month": month, "n": n, "branches": chunk}
+                for n, chunk in enumerate(chunks, start=1)
+            ],
+        )
+        await record_events(
+            session,
+            [GenerateBills(month=month, chunk_no=n) for n in range(1, len(chunks) + 1)],
+            PRODUCER,
+        )
+        log.info("fee_cycle_opened", month=label(month), chunks=len(chunks))
+    cycle = await session.get_one(FeeCycle, month, populate_existing=True)
+    return _state(cycle)
+
+
+async def cycle_state(session: AsyncSession, month: date) -> CycleState:
+    cycle = await session.get(FeeCycle, month)
+    if cycle is None:
+        raise Problem(
+            404, "fee.cycle_not_found", f"No dues cycle has been opened for {label(month)}."
+        )
+    return _state(cycle)
+
+
+async def generate_bills(session: AsyncSession, month: date, chunk_no: int) -> int:
+    """The bills of one chunk, once: members active with a fee profile, copied before the month
+    began (who joins or transfers in mid-month is billed from the next cycle). Returns how many
+    bills were written; 0 for a chunk already done."""
+    branch_ids = await session.scalar(
+        text(
+            "SELECT branch_ids FROM fee_cycle_chunks WHERE month = :month AND chunk_no = :n "
+            "AND done_at IS NULL FOR UPDATE"
+        ),
+        {"month": month, "n": chunk_no},
+    )
+    if branch_ids is None:
+        return 0  # done already: a redelivery after the commit and before the ack
+    made = (
+        await session.execute(
+            text(
+                "WITH made AS ("
+                "  INSERT INTO bills (member_id, branch_id, month, amount_fen) "
+                "  SELECT m.member_id, m.branch_id, :month, p.monthly_fee_fen "
+                "  FROM fee_members m JOIN fee_profiles p USING (member_id) "
+                "  WHERE m.branch_id = ANY(:branches) AND m.status = 'active' "
+                "    AND m.copied_at < :cutoff "
+                "  ON CONFLICT (member_id, month) DO NOTHING "
+                "  RETURNING branch_id, amount_fen"
+                ") SELECT branch_id, count(*) AS bills, sum(amount_fen) AS due_fen "
+                "FROM made GROUP BY branch_id ORDER BY branch_id"
+            ),
+            {
+                "month": month,
+                "branches": list(branch_ids),
+                "cutoff": datetime.combine(month, time(), BEIJING),
+            },
+        )
+    ).all()
+    written = int(sum(row.bills for row in made))
+    await session.execute(
+        text(
+            "UPDATE fee_cycle_chunks SET done_at = now(), bills = :bills "
+            "WHERE month = :month AND chunk_no = :n"
+        ),
+        {"month": month, "n": chunk_no, "bills": written},
+    )
+    await session.execute(
+        text(
+            "UPDATE fee_cycles SET chunks_done = chunks_done + 1, bills = bills + :bills, "
+            "finished_at = CASE WHEN chunks_done + 1 = chunks_total THEN now() END "
+            "WHERE month = :month"
+        ),
+        {"month": month, "bills": written},
+    )
+    await record_events(
+        session,
+        [
+            BillsGenerated(
+                month=label(month), branch_id=row.branch_id, bills=row.bills, due_fen=row.due_fen
+            )
+            for row in made
+        ],
+        PRODUCER,
+    )
+    return written

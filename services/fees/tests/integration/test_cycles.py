@@ -1,0 +1,156 @@
+"""The month start: a cycle opened once, chunks of branches billed once each by the workers,
+whatever is redelivered."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+
+from fees.commands import GENERATE_BILLS_QUEUE, GenerateBills
+from fees.domain.months import label, next_month
+from fees.settings import FeesSettings
+from fees.worker import work
+from shared.calendar import beijing_today
+from shared.events import Envelope, parse_event
+from shared.process import build_resources
+
+from .conftest import Tree
+from .test_profiles import new_members
+
+
+async def run_worker_on(settings: FeesSettings, envelopes: list[Envelope]) -> None:
+    """The worker's handler (inbox included) on each command, as the queue would deliver it."""
+    resources = build_resources(settings)
+    try:
+        [queue] = work(resources)
+        assert queue.queue == GENERATE_BILLS_QUEUE
+        for envelope in envelopes:
+            await queue.handlers[envelope.type](parse_event(envelope), envelope)
+    finally:
+        await resources.engine.dispose()
+
+
+async def commands_of(db, month: str) -> list[Envelope]:  # type: ignore[no-untyped-def]
+    rows = await db(
+        "SELECT envelope FROM outbox WHERE type = :t AND envelope->'data'->>'month' LIKE :m",
+        t=GenerateBills.type,
+        m=f"{month}%",
+    )
+    return [
+        Envelope.model_validate(
+            r.envelope if isinstance(r.envelope, dict) else json.loads(r.envelope)
+        )
+        for r in rows
+    ]
+
+
+async def test_a_cycle_bills_every_member_with_a_profile_exactly_once(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    paying = await new_members(settings, tree.branch_a, 3) + await new_members(
+        settings, tree.branch_b, 2
+    )
+    [without_profile] = await new_members(settings, tree.branch_a)
+    for member, body in zip(
+        paying,
+        [
+            {"category": "salaried", "monthly_income_fen": 300_000},
+            {"category": "salaried", "monthly_income_fen": 800_000},
+            {"category": "student"},
+            {"category": "student"},
+            {"category": "salaried", "monthly_income_fen": 2_000_000},
+        ],
+        strict=True,
+    ):
+        r = await client.put(f"/members/{member}/fee-profile", json=body, headers=admin(tree.root))
+        assert r.status_code == 200, r.text
+    month = label(next_month(beijing_today()))
+
+    opened = await client.post("/fee-cycles", json={"month": month}, headers=admin(tree.root))
+    assert opened.status_code == 202, opened.text
+    assert opened.json()["status"] == "generating" and opened.json()["chunks_total"] >= 1
+    again = await client.post("/fee-cycles", json={"month": month}, headers=admin(tree.root))
+    assert again.status_code == 202
+    commands = await commands_of(db, month)
+    assert len(commands) == opened.json()["chunks_total"]  # asking twice opened nothing twice
+
+    # Every command delivered twice (a worker killed after its commit, before its ack).
+    await run_worker_on(settings, commands + commands)
+
+    bills = await db(
+        "SELECT member_id, amount_fen FROM bills WHERE month = :m AND member_id = ANY(:ids)",
+        m=next_month(beijing_today()),
+        ids=[*paying, without_profile],
+    )
+    assert sorted(b.amount_fen for b in bills) == sorted([1_500, 12_000, 20, 20, 40_000])
+    assert without_profile not in {b.member_id for b in bills}
+    cycle = (await client.get(f"/fee-cycles/{month}", headers=admin(tree.root))).json()
+    assert cycle["status"] == "done" and cycle["chunks_done"] == cycle["chunks_total"]
+    assert cycle["finished_at"] is not None
+    # One fee.bills_generated a branch: counts and totals, no bill of its own.
+    [branch_b] = await db(
+        "SELECT envelope FROM outbox WHERE type = 'fee.bills_generated' "
+        "AND envelope->'data'->>'branch_id' = :b AND envelope->'data'->>'month' = :m",
+        b=str(tree.branch_b),
+        m=month,
+    )
+    data = (
+        branch_b.envelope if isinstance(branch_b.envelope, dict) else json.loads(branch_b.envelope)
+    )["data"]
+    assert (data["bills"], data["due_fen"]) == (2, 40_020)
+
+
+async def test_only_the_provinces_admins_open_cycles(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable
+) -> None:
+    month = label(next_month(beijing_today()))
+    r = await client.post("/fee-cycles", json={"month": month}, headers=admin(tree.city))
+    assert r.status_code == 403 and r.json()["code"] == "auth.root_only"
+    assert (await client.get(f"/fee-cycles/{month}", headers=admin(tree.city))).status_code == 403
+
+
+async def test_months_it_cannot_open_say_why(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable
+) -> None:
+    too_far = label(next_month(next_month(beijing_today())))
+    for month, code in (
+        ("2027-13", "fee.month_invalid"),
+        ("27-01", "fee.month_invalid"),
+        (too_far, "fee.month_too_far"),
+    ):
+        r = await client.post("/fee-cycles", json={"month": month}, headers=admin(tree.root))
+        assert r.status_code == 422 and r.json()["code"] == code, (month, r.text)
+    r = await client.get("/fee-cycles/2020-02", headers=admin(tree.root))
+    assert r.status_code == 404 and r.json()["code"] == "fee.cycle_not_found"
+    assert (await client.get("/fee-cycles/2020-2", headers=admin(tree.root))).status_code == 422
+
+
+async def test_a_branch_sees_its_dues_list_in_pages_with_who_lacks_a_profile(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable
+) -> None:
+    month = label(next_month(beijing_today()))
+    # The cycle of the first test billed branch_b's two paying members.
+    url = f"/orgs/{tree.branch_b}/bills"
+    first = await client.get(url, params={"month": month, "limit": 1}, headers=admin(tree.county_b))
+    assert first.status_code == 200, first.text
+    page = first.json()
+    assert len(page["items"]) == 1 and page["next_cursor"]
+    assert page["totals"]["count"] >= 2 and page["totals"]["paid_count"] == 0
+    second = await client.get(
+        url,
+        params={"month": month, "limit": 1, "cursor": page["next_cursor"]},
+        headers=admin(tree.county_b),
+    )
+    assert second.json()["items"][0]["member_id"] != page["items"][0]["member_id"]
+    # branch_a has the member who never declared a profile.
+    listed = await client.get(
+        f"/orgs/{tree.branch_a}/bills", params={"month": month}, headers=admin(tree.branch_a)
+    )
+    assert listed.json()["missing_profile_count"] >= 1
+    assert listed.json()["missing_profile_count"] == len(listed.json()["missing_profile"])
+    other = await client.get(url, params={"month": month}, headers=admin(tree.county_a))
+    assert other.status_code == 403
+    bad = await client.get(url, params={"month": "2026-1"}, headers=admin(tree.county_b))
+    assert bad.status_code == 422 and bad.json()["code"] == "fee.month_invalid"

@@ -279,3 +279,17 @@ class BillsGenerated(Event):
     branch_id: uuid.UUID
     bills: int
     due_fen: int
+
+
+@register
+class FeePaid(Event):
+    """A bill was paid (cash recorded by the branch, or online confirmed by the provider)."""
+
+    type: ClassVar[str] = "fee.paid"
+    bill_id: uuid.UUID
+    payment_id: uuid.UUID
+    member_id: uuid.UUID
+    branch_id: uuid.UUID
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    amount_fen: int
+    channel: Literal["cash", "online"]

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from fees.domain.months import label, parse_month
 from fees.domain.rates import FeeRuleError
 from fees.rules import FeeRules
-from fees.service import bills, cycles, profiles, refused_by_rules
+from fees.service import bills, cycles, payments, profiles, refused_by_rules
 from fees.service.cycles import CycleState
 from shared.calendar import beijing_today
+from shared.contract import problems
 from shared.http import (
     CallerDep,
     LimitQuery,
@@ -25,6 +27,8 @@ from shared.http import (
     read_cursor,
     route_policy,
 )
+from shared.idempotency import remember, replay, request_hash
+from shared.problems import Problem
 
 router = APIRouter()
 
@@ -209,4 +213,94 @@ async def branch_bills(
             MissingProfileOut.model_validate(m, from_attributes=True) for m in missing
         ],
         missing_profile_count=missing_count,
+    )
+
+
+class PaymentIn(BaseModel):
+    channel: Literal["cash", "online"]
+
+
+class PaymentOut(BaseModel):
+    id: uuid.UUID
+    bill_id: uuid.UUID
+    amount_fen: int
+    channel: Literal["cash", "online"]
+    paid_at: datetime
+
+
+@router.post(
+    "/bills/{bill_id}/payments",
+    status_code=201,
+    response_model=PaymentOut,
+    openapi_extra=route_policy(allow="admin_or_member"),
+    responses=problems(409),  # fee.already_paid
+)
+async def pay_bill(
+    bill_id: uuid.UUID,
+    body: PaymentIn,
+    session: SessionDep,
+    caller: CallerDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    """`cash`: the branch's admin records money handed over. `online` goes through the payment
+    provider, which is not connected yet (422 `fee.channel_unavailable`). A repeat with the same `Idempotency-Key` gets
+    the first answer and pays nothing twice."""
+    if body.channel == "online":
+        raise Problem(
+            422,
+            "fee.channel_unavailable",
+            "Online payment is not connected in this installation yet; pay the branch in cash.",
+            errors=[{"field": "channel", "message": "online payment is not available"}],
+        )
+    fingerprint = request_hash(str(bill_id), body.channel)
+    async with session.begin():
+        if idempotency_key and caller.account_id:
+            stored = await replay(session, caller.account_id, idempotency_key, fingerprint)
+            if stored is not None:
+                return JSONResponse(stored.body, status_code=stored.status_code)
+        paid = await payments.record_cash(session, caller, bill_id)
+        answer = PaymentOut.model_validate(paid, from_attributes=True).model_dump(mode="json")
+        if idempotency_key and caller.account_id:
+            await remember(session, caller.account_id, idempotency_key, fingerprint, 201, answer)
+    return JSONResponse(answer, status_code=201)
+
+
+class MemberBillOut(BaseModel):
+    id: uuid.UUID
+    month: str
+    amount_fen: int
+    status: Literal["due", "paid"]
+    paid_at: datetime | None
+    channel: Literal["cash", "online"] | None
+
+
+class MemberBillPage(BaseModel):
+    items: list[MemberBillOut]
+    next_cursor: str | None
+
+
+@router.get(
+    "/members/{member_id}/bills",
+    response_model=MemberBillPage,
+    openapi_extra=route_policy(allow="admin_or_member"),
+)
+async def member_bills(
+    member_id: uuid.UUID,
+    session: ReadSessionDep,
+    caller: CallerDep,
+    limit: LimitQuery = 24,
+    cursor: str | None = None,
+) -> MemberBillPage:
+    """The member's bills, newest month first: the member themselves or an admin over the
+    branch."""
+    before = read_cursor(cursor, lambda p: month_of(str(p["month"])))
+    await profiles.visible_member(session, caller, member_id)
+    found, next_cursor = page_of(
+        await payments.member_bills(session, member_id, before, limit + 1),
+        limit,
+        lambda b: {"month": b.month},
+    )
+    return MemberBillPage(
+        items=[MemberBillOut.model_validate(b, from_attributes=True) for b in found],
+        next_cursor=next_cursor,
     )

@@ -1,0 +1,112 @@
+"""Paying a bill: cash recorded once by the branch, whatever races or repeats."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from datetime import date
+
+import httpx
+
+from fees.settings import FeesSettings
+
+from .conftest import Tree
+from .test_profiles import new_members
+
+
+async def a_bill(
+    settings: FeesSettings, tree: Tree, db, amount_fen: int = 1_500
+) -> tuple[uuid.UUID, uuid.UUID]:  # type: ignore[no-untyped-def]
+    """A due bill of a new member of branch_a (of a past month no cycle here opens)."""
+    [member] = await new_members(settings, tree.branch_a)
+    [row] = await db(
+        "INSERT INTO bills (member_id, branch_id, month, amount_fen) "
+        "VALUES (:m, :b, :month, :amount) RETURNING id",
+        m=member,
+        b=tree.branch_a,
+        month=date(2025, 3, 1),
+        amount=amount_fen,
+    )
+    return row.id, member
+
+
+async def test_the_branch_records_cash_once_and_tells_by_an_event(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    bill, member = await a_bill(settings, tree, db)
+    url = f"/bills/{bill}/payments"
+    paid = await client.post(url, json={"channel": "cash"}, headers=admin(tree.county_a))
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["amount_fen"] == 1_500 and paid.json()["channel"] == "cash"
+    again = await client.post(url, json={"channel": "cash"}, headers=admin(tree.county_a))
+    assert again.status_code == 409 and again.json()["code"] == "fee.already_paid"
+
+    [event] = await db(
+        "SELECT envelope FROM outbox WHERE type = 'fee.paid' AND envelope->'data'->>'bill_id' = :b",
+        b=str(bill),
+    )
+    data = (event.envelope if isinstance(event.envelope, dict) else json.loads(event.envelope))[
+        "data"
+    ]
+    assert data["member_id"] == str(member) and data["amount_fen"] == 1_500
+    [payment] = await db("SELECT trace_context FROM payments WHERE bill_id = :b", b=bill)
+    assert payment.trace_context  # the request's trace, for the remittance to link to
+
+    mine = await client.get(f"/members/{member}/bills", headers=admin(tree.branch_a))
+    [line] = mine.json()["items"]
+    assert (line["month"], line["status"], line["channel"]) == ("2025-03", "paid", "cash")
+
+
+async def test_twenty_simultaneous_payments_of_one_bill_make_one(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    bill, _ = await a_bill(settings, tree, db)
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                f"/bills/{bill}/payments", json={"channel": "cash"}, headers=admin(tree.county_a)
+            )
+            for _ in range(20)
+        )
+    )
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [201] + [409] * 19
+    assert len(await db("SELECT 1 FROM payments WHERE bill_id = :b", b=bill)) == 1
+
+
+async def test_a_repeat_with_the_same_key_gets_the_first_answer(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    bill, _ = await a_bill(settings, tree, db)
+    headers = admin(tree.county_a) | {"Idempotency-Key": f"cash-{bill}"}
+    first = await client.post(f"/bills/{bill}/payments", json={"channel": "cash"}, headers=headers)
+    repeat = await client.post(f"/bills/{bill}/payments", json={"channel": "cash"}, headers=headers)
+    assert first.status_code == repeat.status_code == 201
+    assert first.json() == repeat.json()
+    assert len(await db("SELECT 1 FROM payments WHERE bill_id = :b", b=bill)) == 1
+
+
+async def test_members_pay_online_not_in_cash_and_strangers_see_no_bill(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    tree: Tree,
+    admin: Callable,
+    member_caller: Callable,
+    db,
+) -> None:
+    bill, member = await a_bill(settings, tree, db)
+    url = f"/bills/{bill}/payments"
+    own = member_caller(tree.branch_a, member)
+    r = await client.post(url, json={"channel": "cash"}, headers=own)
+    assert r.status_code == 403 and r.json()["code"] == "fee.cash_by_branch_only"
+    r = await client.post(url, json={"channel": "online"}, headers=own)
+    assert r.status_code == 422 and r.json()["code"] == "fee.channel_unavailable"
+    r = await client.post(url, json={"channel": "cash"}, headers=admin(tree.county_b))
+    assert r.status_code == 404 and r.json()["code"] == "fee.bill_not_found"
+    r = await client.post(
+        f"/bills/{uuid.uuid4()}/payments", json={"channel": "cash"}, headers=admin(tree.root)
+    )
+    assert r.status_code == 404
+    assert not await db("SELECT 1 FROM payments WHERE bill_id = :b", b=bill)

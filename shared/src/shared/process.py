@@ -75,6 +75,9 @@ class ServiceSpec:
     # Work queues of commands (`worker` role): processes that can run in any number and share
     # the work, as the month start's bill generation does.
     work: SubscriptionFactory = lambda _: []
+    # What a worker does besides its queues, until `stop` (a clock: the month start's opening).
+    # Every worker runs it: it must be safe to run in any number at once.
+    worker_duty: Callable[[Resources, asyncio.Event], Awaitable[None]] | None = None
     on_startup: StartupHook | None = None
     has_database: bool = True
 
@@ -178,6 +181,8 @@ async def run_worker(spec: ServiceSpec) -> None:
         _connected(spec, "worker") as bus,
     ):
         await _consume(spec, resources, bus, spec.work)
+        if spec.worker_duty is not None:
+            await spec.worker_duty(resources, stop)
         await stop.wait()
 
 

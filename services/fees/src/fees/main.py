@@ -1,7 +1,10 @@
-"""Entry points of the fees service: `zhtj-fees api|events|worker|relay|consume|migrate|topology|dlq`."""
+"""Entry points of the fees service: `zhtj-fees api|events|worker|relay|consume|migrate|topology|dlq|open-cycle`."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,9 +12,10 @@ from typing import TYPE_CHECKING
 from fees.handlers import subscriptions
 from fees.rules import fee_rules
 from fees.settings import FeesSettings
-from fees.worker import work
+from fees.worker import open_cycles_on_time, work
+from shared.calendar import beijing_today
 from shared.cli import run_cli
-from shared.process import Resources, ServiceSpec
+from shared.process import Resources, ServiceSpec, build_resources
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
@@ -40,6 +44,7 @@ def make_spec(settings: FeesSettings | None = None) -> ServiceSpec:
         routers=_routers,
         subscriptions=subscriptions,
         work=work,
+        worker_duty=open_cycles_on_time,
         on_startup=_on_startup,
     )
 
@@ -50,5 +55,36 @@ def create_app(settings: FeesSettings | None = None) -> FastAPI:
     return create_service_app(make_spec(settings))
 
 
+def _open_cycle(spec: ServiceSpec, args: argparse.Namespace) -> int:
+    """`zhtj-fees open-cycle [--month YYYY-MM]`: what POST /fee-cycles does, for an operator on
+    the machine (default: this month, Beijing time); safe to repeat."""
+    from fees.domain.months import label, parse_month
+    from fees.service.cycles import open_cycle
+
+    today = beijing_today()
+    month = parse_month(args.month) if args.month else today.replace(day=1)
+
+    async def run() -> dict[str, object]:
+        resources = build_resources(spec.settings)
+        try:
+            async with resources.sessions() as session, session.begin():
+                state = await open_cycle(session, None, month, today=today)
+        finally:
+            await resources.engine.dispose()
+        return {
+            "month": label(state.month),
+            "chunks_total": state.chunks_total,
+            "chunks_done": state.chunks_done,
+            "bills": state.bills,
+        }
+
+    print(json.dumps(asyncio.run(run())))
+    return 0
+
+
+def _open_cycle_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--month", help="YYYY-MM (default: this month, Beijing time)")
+
+
 def cli() -> None:
-    raise SystemExit(run_cli(make_spec))
+    raise SystemExit(run_cli(make_spec, extra={"open-cycle": (_open_cycle, _open_cycle_args)}))

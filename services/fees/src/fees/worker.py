@@ -3,12 +3,18 @@ the month start's bill generation, a chunk of branches a command. Scaled by queu
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from datetime import date, datetime, time
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fees.commands import GENERATE_BILLS_QUEUE, GenerateBills
+from fees.db import FeeCycle
 from fees.domain.months import label
 from fees.service import cycles
 from shared.bus import Subscription
+from shared.calendar import BEIJING
 from shared.events import Envelope, Event
 from shared.inbox import with_inbox
 from shared.logging import get_logger
@@ -29,3 +35,35 @@ def work(resources: Resources) -> list[Subscription]:
     # One chunk at a time per worker: another worker takes the next, and a worker that dies
     # hands back only the chunk it held.
     return [Subscription(GENERATE_BILLS_QUEUE, {GenerateBills.type: handler}, prefetch=1)]
+
+
+# The cycle opens by itself at 00:05 Beijing time on the 1st (and, should every worker have been
+# down then, as soon as one is back): every worker looks each minute, and the month's unique
+# cycle row makes all but the first look a no-op.
+OPENS_AT = time(0, 5)
+LOOK_EVERY_SECONDS = 60.0
+
+
+def cycle_due(now: datetime) -> date | None:
+    """The month whose cycle should be open at `now` (Beijing time), from 00:05 on its 1st."""
+    if now.day == 1 and now.time() < OPENS_AT:
+        return None
+    return now.date().replace(day=1)
+
+
+async def open_cycles_on_time(resources: Resources, stop: asyncio.Event) -> None:
+    opened: date | None = None
+    while not stop.is_set():
+        month = cycle_due(datetime.now(BEIJING))
+        if month is not None and month != opened:
+            try:
+                async with resources.sessions() as session, session.begin():
+                    if await session.get(FeeCycle, month) is None:
+                        await cycles.open_cycle(session, None, month, today=month)
+                opened = month
+            except Exception as exc:  # the database away: look again next minute
+                log.warning(
+                    "fee_cycle_auto_open_failed", month=label(month), error=type(exc).__name__
+                )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), LOOK_EVERY_SECONDS)

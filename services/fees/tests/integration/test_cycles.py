@@ -3,6 +3,7 @@ whatever is redelivered."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 
@@ -11,7 +12,7 @@ import httpx
 from fees.commands import GENERATE_BILLS_QUEUE, GenerateBills
 from fees.domain.months import label, next_month
 from fees.settings import FeesSettings
-from fees.worker import work
+from fees.worker import open_cycles_on_time, work
 from shared.calendar import beijing_today
 from shared.events import Envelope, parse_event
 from shared.process import build_resources
@@ -154,3 +155,24 @@ async def test_a_branch_sees_its_dues_list_in_pages_with_who_lacks_a_profile(
     assert other.status_code == 403
     bad = await client.get(url, params={"month": "2026-1"}, headers=admin(tree.county_b))
     assert bad.status_code == 422 and bad.json()["code"] == "fee.month_invalid"
+
+
+async def test_the_workers_open_this_months_cycle_by_themselves_once(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    this_month = beijing_today().replace(day=1)
+
+    async def run_duty() -> None:
+        resources = build_resources(settings)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.5, stop.set)
+        try:
+            await open_cycles_on_time(resources, stop)
+        finally:
+            await resources.engine.dispose()
+
+    await asyncio.gather(run_duty(), run_duty())  # two workers at once
+    r = await client.get(f"/fee-cycles/{label(this_month)}", headers=admin(tree.root))
+    assert r.status_code == 200, r.text
+    commands = await commands_of(db, label(this_month))
+    assert len(commands) == r.json()["chunks_total"]  # opened once, not twice

@@ -1,0 +1,159 @@
+"""The month start at province scale: bills written by the fees-worker processes, beside the
+lower bound of one hand-written INSERT ... SELECT producing the same bills in the same database.
+
+Brings up a throw-away system (`LEAGUE_FEES_WORKERS=2`), seeds the fees service's copy of N
+members in N/20 branches with fee profiles (COPY, as bench/seed_members.py does), then:
+
+1. the lower bound: one INSERT ... SELECT of every member's bill for a month, timed alone;
+2. the system with one worker: POST /fee-cycles through the gateway until the cycle is done;
+3. the same with two workers, for another month;
+
+and prints bills/s of each with its ratio to the bound, and when the relay had published the
+last fee.bills_generated (nothing consumes it yet).
+
+    .venv/bin/python bench/month_start.py [--members 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import time
+import uuid
+from datetime import date
+
+import asyncpg
+from common import running_system
+
+PORT_BASE = 34000
+BRANCH_SIZE = 20
+BILLS_SQL = (
+    "INSERT INTO bills (member_id, branch_id, month, amount_fen) "
+    "SELECT m.member_id, m.branch_id, $1, p.monthly_fee_fen "
+    "FROM fee_members m JOIN fee_profiles p USING (member_id) WHERE m.status = 'active' "
+    "ON CONFLICT (member_id, month) DO NOTHING"
+)
+
+
+async def seed(db_url: str, members: int) -> None:
+    rng = random.Random(20261203)
+    branches = [uuid.uuid4() for _ in range(max(1, members // BRANCH_SIZE))]
+    ids = [uuid.uuid4() for _ in range(members)]
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.copy_records_to_table(
+            "fee_members",
+            columns=["member_id", "branch_id", "name", "status", "joined_on", "copied_at"],
+            records=(
+                (
+                    m,
+                    branches[i % len(branches)],
+                    "团员",
+                    "active",
+                    date(2020, 5, 4),
+                    date(2000, 1, 1),
+                )
+                for i, m in enumerate(ids)
+            ),
+        )
+        await conn.copy_records_to_table(
+            "fee_profiles",
+            columns=["member_id", "category", "monthly_fee_fen", "rate_table"],
+            records=(
+                (m, "salaried", rng.choice((1_500, 3_000, 7_500, 20_000)), "regulation")
+                for m in ids
+            ),
+        )
+        await conn.execute("ANALYZE fee_members; ANALYZE fee_profiles")
+    finally:
+        await conn.close()
+
+
+async def lower_bound(db_url: str, month: date) -> tuple[int, float]:
+    conn = await asyncpg.connect(db_url)
+    try:
+        started = time.perf_counter()
+        status = await conn.execute(BILLS_SQL, month)
+        return int(status.split()[-1]), time.perf_counter() - started
+    finally:
+        await conn.close()
+
+
+async def cycle_figures(db_url: str, month: date) -> tuple[int, float, float]:
+    """Bills, seconds from opening to the last chunk, seconds to the last fee.bills_generated
+    published, all by the database's clock."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT bills, extract(epoch FROM finished_at - started_at) AS took, started_at "
+            "FROM fee_cycles WHERE month = $1",
+            month,
+        )
+        published = await conn.fetchval(
+            "SELECT extract(epoch FROM max(sent_at) - $2) FROM outbox "
+            "WHERE type = 'fee.bills_generated' AND envelope->'data'->>'month' = $1",
+            f"{month:%Y-%m}",
+            row["started_at"],
+        )
+        return int(row["bills"]), float(row["took"]), float(published or 0)
+    finally:
+        await conn.close()
+
+
+def open_and_wait(api, month: date, limit: float = 1800) -> None:  # type: ignore[no-untyped-def]
+    label = f"{month:%Y-%m}"
+    r = api.post("/fee-cycles", json={"month": label})
+    r.raise_for_status()
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        state = api.get(f"/fee-cycles/{label}").json()
+        if state["status"] == "done":
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"the cycle of {label} was not done after {limit} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    args = parser.parse_args()
+
+    with running_system(PORT_BASE, LEAGUE_FEES_WORKERS="2") as bench:
+        db_url = bench.db_url("fees")
+        started = time.perf_counter()
+        asyncio.run(seed(db_url, args.members))
+        seeded = time.perf_counter() - started
+        bound_bills, bound = asyncio.run(lower_bound(db_url, date(2001, 1, 1)))
+
+        bench.system.stop("fees-worker-2")
+        open_and_wait(bench.api, date(2001, 2, 1))
+        one = asyncio.run(cycle_figures(db_url, date(2001, 2, 1)))
+        bench.system.start("fees-worker-2")
+        bench.system.wait_ready(names=["fees-worker-2"])
+        open_and_wait(bench.api, date(2001, 3, 1))
+        two = asyncio.run(cycle_figures(db_url, date(2001, 3, 1)))
+
+    print(
+        f"month start, {args.members:,} members in {args.members // BRANCH_SIZE:,} branches "
+        f"({os.cpu_count()} cores; seeded in {seeded:.1f} s)"
+    )
+    print(f"  {'':40}{'bills':>10}{'time':>10}{'bills/s':>11}{'vs bound':>10}")
+    print(
+        f"  {'bound: one INSERT ... SELECT':40}{bound_bills:>10,}{bound:9.2f}s{bound_bills / bound:>11,.0f}"
+    )
+    for label, (bills, took, _) in (
+        ("system, 1 fees-worker", one),
+        ("system, 2 fees-workers", two),
+    ):
+        print(f"  {label:40}{bills:>10,}{took:9.2f}s{bills / took:>11,.0f}{took / bound:>9.2f}x")
+    print(
+        f"  last fee.bills_generated published: {one[2]:.2f} s (1 worker), "
+        f"{two[2]:.2f} s (2 workers) after the cycle opened"
+    )
+    print("target: the system within 1.5x of the bound")
+
+
+if __name__ == "__main__":
+    main()

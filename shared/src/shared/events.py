@@ -269,16 +269,26 @@ ACCOUNT_EVENTS = (
 )
 
 
-@register
-class BillsGenerated(Event):
-    """A branch's dues list (收缴名单) of a month is written: its counts and total, never a bill
-    each (the month start writes millions). Notifications tell the branch from it."""
+class BranchBills(BaseModel):
+    """One branch's dues list of a month, in figures."""
 
-    type: ClassVar[str] = "fee.bills_generated"
-    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    model_config = ConfigDict(frozen=True, extra="forbid")
     branch_id: uuid.UUID
     bills: int
     due_fen: int
+
+
+@register
+class BillsGenerated(Event):
+    """The dues lists (收缴名单) of a month of a chunk of branches are written: each branch's
+    counts and total, never a bill each. One event a chunk (~1,000 branches), not a branch: the
+    month start of a province is ~50 messages, not 50,000, and the relay and broker stay out of
+    the way of the workers. Notifications tell each listed branch."""
+
+    type: ClassVar[str] = "fee.bills_generated"
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    chunk_no: int
+    branches: list[BranchBills]
 
 
 @register

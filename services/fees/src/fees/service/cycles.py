@@ -22,9 +22,9 @@ from fees.domain.months import check_openable, label
 from fees.service import PRODUCER
 from shared.calendar import BEIJING
 from shared.caller import Caller
-from shared.events import BillsGenerated
+from shared.events import BillsGenerated, BranchBills
 from shared.logging import get_logger
-from shared.outbox import record_events
+from shared.outbox import record_event, record_events
 from shared.problems import Problem
 
 log = get_logger(__name__)
@@ -170,14 +170,17 @@ async def generate_bills(session: AsyncSession, month: date, chunk_no: int) -> i
         ),
         {"month": month, "bills": written},
     )
-    await record_events(
-        session,
-        [
+    if made:
+        await record_event(
+            session,
             BillsGenerated(
-                month=label(month), branch_id=row.branch_id, bills=row.bills, due_fen=row.due_fen
-            )
-            for row in made
-        ],
-        PRODUCER,
-    )
+                month=label(month),
+                chunk_no=chunk_no,
+                branches=[
+                    BranchBills(branch_id=row.branch_id, bills=row.bills, due_fen=row.due_fen)
+                    for row in made
+                ],
+            ),
+            PRODUCER,
+        )
     return written

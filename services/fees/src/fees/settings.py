@@ -24,3 +24,6 @@ class FeesSettings(ServiceSettings):
     # named or the newest; without keys (a developer's machine) derived from the secret.
     income_keys: dict[str, str] = Field(default_factory=dict)
     income_active_key: str | None = None
+    # Fault injection for reliability tests, never set in production: a worker dies after
+    # writing a chunk's bills, before its transaction commits (and before its ack).
+    fault_exit_in_chunk: bool = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from datetime import date, datetime, time
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,7 @@ from fees.commands import GENERATE_BILLS_QUEUE, GenerateBills
 from fees.db import FeeCycle
 from fees.domain.months import label
 from fees.service import cycles
+from fees.settings import FeesSettings
 from shared.bus import Subscription
 from shared.calendar import BEIJING
 from shared.events import Envelope, Event
@@ -24,9 +26,15 @@ log = get_logger(__name__)
 
 
 def work(resources: Resources) -> list[Subscription]:
+    settings = resources.settings
+    assert isinstance(settings, FeesSettings)
+
     async def generate(session: AsyncSession, command: Event, _: Envelope) -> None:
         assert isinstance(command, GenerateBills)
         bills = await cycles.generate_bills(session, command.month, command.chunk_no)
+        if settings.fault_exit_in_chunk:
+            log.warning("fee_fault_exit_in_chunk", chunk=command.chunk_no, bills=bills)
+            os._exit(17)
         log.info(
             "fee_chunk_generated", month=label(command.month), chunk=command.chunk_no, bills=bills
         )

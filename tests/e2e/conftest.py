@@ -74,6 +74,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         # (20 a second) would make it wait minutes. The limit itself is tested in the gateway.
         "GATEWAY_RATE_PER_SECOND": "500",
         "LEAGUE_RETRY_DELAYS_MS": "[100,300]",
+        # The stand-in payment provider: members pay online, callbacks are signed by the test.
+        "FEES_PROVIDER": "fake",
         "LEAGUE_ROOT_ORG_NAME": "共青团测试省委员会",
         "LEAGUE_ADMIN_USERNAME": "admin",
         "LEAGUE_ADMIN_PASSWORD": "",

@@ -4,13 +4,21 @@ may die in the middle of a chunk without billing anyone twice."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import date
+from typing import Any
 
+import httpx
+
+from fees.provider import SIGNATURE_HEADER, callback_signature
 from members.fakes import as_csv, people
 from shared.calendar import beijing_today
+from shared.crypto import derive_key
 
-from .conftest import Api, Running, Tree, eventually
+from .conftest import Api, Running, Tree, eventually, login
+
+PASSWORD = "Member-Pass-2026"
 
 
 def next_month(today: date) -> str:
@@ -73,3 +81,59 @@ def test_the_month_start_bills_each_member_with_a_profile_once(
     assert undeclared not in amounts
     assert undeclared in {m["member_id"] for m in listed["missing_profile"]}
     assert listed["totals"]["due_fen"] == sum(amounts.values())
+
+
+def activated(running: Running, admin: Api, branch: str, record: dict[str, Any]) -> Api:
+    """An imported member, activated with the code the branch lists, logged in."""
+
+    def code() -> str | None:
+        page = admin.get(f"/orgs/{branch}/activation-codes", params={"limit": 500}).json()
+        mine = [i["activation_code"] for i in page["items"] if i["member_id"] == record["id"]]
+        return mine[0] if mine else None
+
+    activation_code = eventually(code, within=30, interval=0.3)
+    r = admin.post(
+        "/auth/activate",
+        json={
+            "username": record["member_no"],
+            "activation_code": activation_code,
+            "new_password": PASSWORD,
+        },
+    )
+    assert r.status_code == 204, r.text
+    r = login(running.system.gateway_url, record["member_no"], PASSWORD)
+    assert r.status_code == 200, r.text
+    return Api(running.system.gateway_url, r.json()["access_token"])
+
+
+def test_a_member_pays_online_and_the_provider_confirms_through_the_gateway(
+    running: Running, root_admin: Api, tree: Tree
+) -> None:
+    month = next_month(beijing_today())
+    listed = root_admin.get(f"/orgs/{tree.branch_b}/bills", params={"month": month}).json()
+    bill = next(b for b in listed["items"] if b["status"] == "due")
+    record = {"id": bill["member_id"], "member_no": member_no_of(root_admin, bill["member_id"])}
+    member = activated(running, root_admin, tree.branch_b, record)
+
+    started = member.post(f"/bills/{bill['id']}/payments", json={"channel": "online"})
+    assert started.status_code == 201 and started.json()["status"] == "pending", started.text
+    raw = json.dumps({"payment_id": started.json()["id"], "status": "paid"}).encode()
+    key = derive_key(running.system.secrets().internal_secret, "fees/provider-callbacks")
+    callback = httpx.post(
+        f"{running.system.gateway_url}/api/v1/payments/callback",
+        content=raw,
+        headers={
+            SIGNATURE_HEADER: callback_signature(key, raw),
+            "Content-Type": "application/json",
+        },
+        timeout=30,
+    )
+    assert callback.status_code == 200 and callback.json()["status"] == "paid", callback.text
+    mine = member.get(f"/members/{bill['member_id']}/bills").json()["items"]
+    assert [(b["status"], b["channel"]) for b in mine if b["id"] == bill["id"]] == [
+        ("paid", "online")
+    ]
+
+
+def member_no_of(admin: Api, member_id: str) -> str:
+    return str(admin.get(f"/members/{member_id}").json()["member_no"])

@@ -23,7 +23,14 @@ from shared.problems import Problem
 
 log = get_logger(__name__)
 
-FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "idempotency-key", "accept-language")
+FORWARDED_REQUEST_HEADERS = (
+    "content-type",
+    "accept",
+    "idempotency-key",
+    "accept-language",
+    # The payment provider's signature of its callback (fees checks it).
+    "x-provider-signature",
+)
 RETURNED_RESPONSE_HEADERS = ("retry-after", "location", "content-disposition")
 
 

@@ -12,6 +12,12 @@ from pydantic import BaseModel, Field
 
 from fees.domain.months import label, parse_month
 from fees.domain.rates import FeeRuleError
+from fees.provider import (
+    SIGNATURE_HEADER,
+    PaymentProvider,
+    ProviderUnavailable,
+    signed_by_provider,
+)
 from fees.rules import FeeRules
 from fees.service import bills, cycles, payments, profiles, refused_by_rules
 from fees.service.cycles import CycleState
@@ -225,7 +231,14 @@ class PaymentOut(BaseModel):
     bill_id: uuid.UUID
     amount_fen: int
     channel: Literal["cash", "online"]
-    paid_at: datetime
+    status: Literal["pending", "paid", "failed", "refund_due"] = Field(
+        description="online payments are pending until the provider calls back"
+    )
+    paid_at: datetime | None
+
+
+def _payment_answer(payment: payments.Payment) -> dict[str, object]:
+    return PaymentOut.model_validate(payment, from_attributes=True).model_dump(mode="json")
 
 
 @router.post(
@@ -238,14 +251,16 @@ class PaymentOut(BaseModel):
 async def pay_bill(
     bill_id: uuid.UUID,
     body: PaymentIn,
+    request: Request,
     session: SessionDep,
     caller: CallerDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
-    """`cash`: the branch's admin records money handed over. `online` goes through the payment
-    provider, which is not connected yet (422 `fee.channel_unavailable`). A repeat with the same `Idempotency-Key` gets
-    the first answer and pays nothing twice."""
-    if body.channel == "online":
+    """`cash`: the branch's admin records money handed over; paid at once. `online`: the member
+    pays through the payment provider; pending until the provider's signed callback. A repeat
+    with the same `Idempotency-Key` gets the first answer and pays nothing twice."""
+    provider = app_resource(request, "provider", PaymentProvider)
+    if body.channel == "online" and provider is None:
         raise Problem(
             422,
             "fee.channel_unavailable",
@@ -258,11 +273,63 @@ async def pay_bill(
             stored = await replay(session, caller.account_id, idempotency_key, fingerprint)
             if stored is not None:
                 return JSONResponse(stored.body, status_code=stored.status_code)
-        paid = await payments.record_cash(session, caller, bill_id)
-        answer = PaymentOut.model_validate(paid, from_attributes=True).model_dump(mode="json")
+        if body.channel == "cash":
+            payment = await payments.record_cash(session, caller, bill_id)
+        else:
+            payment = await payments.start_online(session, caller, bill_id)
+        answer = _payment_answer(payment)
         if idempotency_key and caller.account_id:
             await remember(session, caller.account_id, idempotency_key, fingerprint, 201, answer)
+    if body.channel == "online":
+        # After the commit: the pending payment exists before the provider hears of it, so a
+        # callback can never arrive for a payment we do not know.
+        try:
+            reference: str | None = await provider.create(payment.id, payment.amount_fen)
+        except ProviderUnavailable:
+            reference = None
+        async with session.begin():
+            await payments.provider_answered(session, payment.id, reference)
+        if reference is None:
+            raise Problem(
+                503,
+                "fee.provider_unavailable",
+                "The payment provider did not take the payment; nothing was charged. Try again.",
+                headers={"Retry-After": "30"},
+            )
     return JSONResponse(answer, status_code=201)
+
+
+class ProviderCallback(BaseModel):
+    payment_id: uuid.UUID
+    status: Literal["paid", "failed"]
+
+
+@router.post(
+    "/payments/callback",
+    response_model=PaymentOut,
+    openapi_extra=route_policy(public=True),
+    responses=problems(401, 409),  # fee.bad_signature, fee.already_paid
+)
+async def provider_callback(request: Request, session: SessionDep) -> PaymentOut:
+    """The payment provider tells how an online payment ended, signed with the shared key
+    (`X-Provider-Signature`: HMAC-SHA256 of the body, hex). Told twice, nothing changes."""
+    raw = await request.body()
+    key = app_resource(request, "callback_key", bytes)
+    if not signed_by_provider(key, raw, request.headers.get(SIGNATURE_HEADER)):
+        raise Problem(401, "fee.bad_signature", "The callback is not signed by the provider.")
+    try:
+        told = ProviderCallback.model_validate_json(raw)
+    except ValueError as exc:
+        raise Problem(422, "request.invalid", "The callback body is not understood.") from exc
+    async with session.begin():
+        payment = await payments.settle_callback(session, told.payment_id, told.status == "paid")
+    if payment.status == "refund_due":
+        raise Problem(
+            409,
+            "fee.already_paid",
+            "The bill was paid another way meanwhile; this payment is recorded for a refund.",
+        )
+    return PaymentOut.model_validate(payment, from_attributes=True)
 
 
 class MemberBillOut(BaseModel):

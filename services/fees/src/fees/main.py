@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fees.handlers import subscriptions
+from fees.provider import FakeProvider
 from fees.rules import fee_rules
 from fees.settings import FeesSettings
 from fees.worker import open_cycles_on_time, work
 from shared.calendar import beijing_today
 from shared.cli import run_cli
+from shared.crypto import derive_key
 from shared.process import Resources, ServiceSpec, build_resources
 
 if TYPE_CHECKING:
@@ -27,6 +29,12 @@ async def _on_startup(resources: Resources, _: FastAPI) -> None:
     settings = resources.settings
     assert isinstance(settings, FeesSettings)
     resources.extra["rules"] = fee_rules(settings)
+    resources.extra["provider"] = FakeProvider() if settings.provider == "fake" else None
+    resources.extra["callback_key"] = (
+        settings.provider_secret.encode()
+        if settings.provider_secret
+        else derive_key(settings.platform.internal_secret, "fees/provider-callbacks")
+    )
 
 
 def _routers() -> Sequence[APIRouter]:

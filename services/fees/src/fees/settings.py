@@ -1,6 +1,7 @@
 """Settings of the fees service (FEES_* variables)."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -24,6 +25,11 @@ class FeesSettings(ServiceSettings):
     # named or the newest; without keys (a developer's machine) derived from the secret.
     income_keys: dict[str, str] = Field(default_factory=dict)
     income_active_key: str | None = None
+    # The online payment provider: `none` (online payment answers 422 until one is connected)
+    # or `fake` (a stand-in that accepts every payment, for trials); callbacks are signed with
+    # `provider_secret` (default derived from the installation secret).
+    provider: Literal["none", "fake"] = "none"
+    provider_secret: str | None = None
     # Fault injection for reliability tests, never set in production: a worker dies after
     # writing a chunk's bills, before its transaction commits (and before its ack).
     fault_exit_in_chunk: bool = False

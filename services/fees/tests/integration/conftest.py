@@ -4,14 +4,16 @@ org copy: a city with two counties, each with a branch."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from fees.main import SERVICE_ROOT, create_app
+from fees.provider import FakeProvider
 from fees.settings import FeesSettings
 from shared.db import drop_database
 from shared.process import build_resources
@@ -32,7 +34,8 @@ Tree = BranchTree
 @pytest.fixture(scope="session")
 async def settings() -> AsyncIterator[FeesSettings]:
     platform = test_platform(f"test_{run_id()}", "amqp://guest:guest@127.0.0.1:5672/")
-    settings = FeesSettings(platform=platform)
+    # The stand-in provider: tests tell it to succeed, fail or time out (the `provider` fixture).
+    settings = FeesSettings(platform=platform, provider="fake")
     await migrated_database(settings.resolved_database_url(), SERVICE_ROOT)
     yield settings
     await drop_database(settings.resolved_database_url())
@@ -46,9 +49,23 @@ async def tree(settings: FeesSettings) -> AsyncIterator[Tree]:
 
 
 @pytest.fixture(scope="session")
-async def client(settings: FeesSettings) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_app(create_app(settings)) as client:
+def app(settings: FeesSettings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(app) as client:
         yield client
+
+
+@pytest.fixture
+def provider(app: FastAPI, client: httpx.AsyncClient) -> Iterator[FakeProvider]:
+    """The running service's stand-in payment provider, back to succeeding after each test."""
+    fake = app.state.resources.extra["provider"]
+    assert isinstance(fake, FakeProvider)
+    yield fake
+    fake.mode = "succeed"
 
 
 @pytest.fixture(scope="session")

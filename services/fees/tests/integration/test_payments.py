@@ -10,7 +10,9 @@ from datetime import date
 
 import httpx
 
+from fees.provider import SIGNATURE_HEADER, FakeProvider, callback_signature
 from fees.settings import FeesSettings
+from shared.crypto import derive_key
 
 from .conftest import Tree
 from .test_profiles import new_members
@@ -101,8 +103,8 @@ async def test_members_pay_online_not_in_cash_and_strangers_see_no_bill(
     own = member_caller(tree.branch_a, member)
     r = await client.post(url, json={"channel": "cash"}, headers=own)
     assert r.status_code == 403 and r.json()["code"] == "fee.cash_by_branch_only"
-    r = await client.post(url, json={"channel": "online"}, headers=own)
-    assert r.status_code == 422 and r.json()["code"] == "fee.channel_unavailable"
+    r = await client.post(url, json={"channel": "online"}, headers=admin(tree.county_a))
+    assert r.status_code == 403 and r.json()["code"] == "fee.online_by_member_only"
     r = await client.post(url, json={"channel": "cash"}, headers=admin(tree.county_b))
     assert r.status_code == 404 and r.json()["code"] == "fee.bill_not_found"
     r = await client.post(
@@ -110,3 +112,114 @@ async def test_members_pay_online_not_in_cash_and_strangers_see_no_bill(
     )
     assert r.status_code == 404
     assert not await db("SELECT 1 FROM payments WHERE bill_id = :b", b=bill)
+
+
+def signed(settings: FeesSettings, body: dict[str, str]) -> dict[str, object]:
+    """A callback as the provider sends it: the raw body and its signature."""
+    raw = json.dumps(body).encode()
+    key = derive_key(settings.platform.internal_secret, "fees/provider-callbacks")
+    return {
+        "content": raw,
+        "headers": {
+            SIGNATURE_HEADER: callback_signature(key, raw),
+            "Content-Type": "application/json",
+        },
+    }
+
+
+async def test_a_member_pays_online_and_the_providers_callback_settles_it_once(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    tree: Tree,
+    member_caller: Callable,
+    provider: FakeProvider,
+    db,
+) -> None:
+    bill, member = await a_bill(settings, tree, db)
+    started = await client.post(
+        f"/bills/{bill}/payments",
+        json={"channel": "online"},
+        headers=member_caller(tree.branch_a, member),
+    )
+    assert started.status_code == 201, started.text
+    payment = started.json()
+    assert payment["status"] == "pending" and payment["paid_at"] is None
+    assert uuid.UUID(payment["id"]) in provider.created
+
+    callback = {"payment_id": payment["id"], "status": "paid"}
+    for _ in range(2):  # the provider calls back twice
+        r = await client.post("/payments/callback", **signed(settings, callback))
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "paid"
+    [row] = await db("SELECT status, channel FROM bills WHERE id = :b", b=bill)
+    assert (row.status, row.channel) == ("paid", "online")
+    events = await db(
+        "SELECT 1 FROM outbox WHERE type = 'fee.paid' AND envelope->'data'->>'bill_id' = :b",
+        b=str(bill),
+    )
+    assert len(events) == 1
+
+
+async def test_callbacks_that_are_not_the_providers_change_nothing(
+    client: httpx.AsyncClient, settings: FeesSettings
+) -> None:
+    body = {"payment_id": str(uuid.uuid4()), "status": "paid"}
+    forged = signed(settings, body) | {"headers": {SIGNATURE_HEADER: "0" * 64}}
+    r = await client.post("/payments/callback", **forged)
+    assert r.status_code == 401 and r.json()["code"] == "fee.bad_signature"
+    r = await client.post("/payments/callback", **signed(settings, body))
+    assert r.status_code == 404 and r.json()["code"] == "fee.payment_not_found"
+
+
+async def test_a_provider_that_fails_or_times_out_charges_nothing(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    tree: Tree,
+    member_caller: Callable,
+    provider: FakeProvider,
+    db,
+) -> None:
+    bill, member = await a_bill(settings, tree, db)
+    own = member_caller(tree.branch_a, member)
+    for mode in ("fail", "time_out"):
+        provider.mode = mode  # type: ignore[assignment]
+        r = await client.post(f"/bills/{bill}/payments", json={"channel": "online"}, headers=own)
+        assert r.status_code == 503 and r.json()["code"] == "fee.provider_unavailable"
+        assert r.headers["retry-after"]
+    statuses = await db("SELECT status FROM payments WHERE bill_id = :b", b=bill)
+    assert [p.status for p in statuses] == ["failed", "failed"]
+    provider.mode = "succeed"
+    r = await client.post(f"/bills/{bill}/payments", json={"channel": "online"}, headers=own)
+    assert r.status_code == 201
+    [row] = await db("SELECT status FROM bills WHERE id = :b", b=bill)
+    assert row.status == "due"  # until the provider calls back
+
+
+async def test_money_for_a_bill_paid_in_cash_meanwhile_is_kept_for_a_refund(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    tree: Tree,
+    admin: Callable,
+    member_caller: Callable,
+    provider: FakeProvider,
+    db,
+) -> None:
+    bill, member = await a_bill(settings, tree, db)
+    online = await client.post(
+        f"/bills/{bill}/payments",
+        json={"channel": "online"},
+        headers=member_caller(tree.branch_a, member),
+    )
+    cash = await client.post(
+        f"/bills/{bill}/payments", json={"channel": "cash"}, headers=admin(tree.branch_a)
+    )
+    assert online.status_code == cash.status_code == 201
+    r = await client.post(
+        "/payments/callback",
+        **signed(settings, {"payment_id": online.json()["id"], "status": "paid"}),
+    )
+    assert r.status_code == 409 and r.json()["code"] == "fee.already_paid", r.text
+    rows = await db(
+        "SELECT channel, status FROM payments WHERE bill_id = :b ORDER BY channel", b=bill
+    )
+    assert [(p.channel, p.status) for p in rows] == [("cash", "paid"), ("online", "refund_due")]

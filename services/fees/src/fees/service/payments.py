@@ -7,6 +7,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +29,8 @@ class Payment:
     bill_id: uuid.UUID
     amount_fen: int
     channel: str
-    paid_at: datetime
+    status: str  # pending (online, until the provider calls back), paid, failed, refund_due
+    paid_at: datetime | None
 
 
 def bill_not_found() -> Problem:
@@ -39,8 +41,9 @@ def already_paid() -> Problem:
     return Problem(409, "fee.already_paid", "This bill is paid already.")
 
 
-async def record_cash(session: AsyncSession, caller: Caller, bill_id: uuid.UUID) -> Payment:
-    """Cash handed to the branch: an admin over the bill's branch records it."""
+async def _locked_bill(session: AsyncSession, bill_id: uuid.UUID) -> Any:
+    # The row lock orders payments of one bill; the partial unique index on paid payments is
+    # what guarantees one, should anything ever skip the lock.
     bill = (
         await session.execute(
             text(
@@ -52,39 +55,47 @@ async def record_cash(session: AsyncSession, caller: Caller, bill_id: uuid.UUID)
     ).first()
     if bill is None:
         raise bill_not_found()
+    return bill
+
+
+async def _admin_over_bill(session: AsyncSession, caller: Caller, bill: Any) -> bool:
     branch = await replica_node(session, bill.branch_id)
-    if branch is None or not is_admin_over(caller, branch.path):
-        if caller.member_id == bill.member_id:
-            raise Problem(
-                403,
-                "fee.cash_by_branch_only",
-                "Cash is recorded by the branch that received it; pay online instead.",
-            )
-        raise bill_not_found()
-    # The row lock orders concurrent payments of one bill; the partial unique index on paid
-    # payments is what guarantees it, should anything ever skip the lock.
-    if bill.status == "paid":
-        raise already_paid()
+    return branch is not None and is_admin_over(caller, branch.path)
+
+
+async def _new_payment(
+    session: AsyncSession, caller: Caller, bill: Any, channel: str, status: str
+) -> tuple[uuid.UUID, datetime | None]:
     payment_id = uuid.uuid4()
     paid_at = (
         await session.execute(
             text(
                 "INSERT INTO payments (id, bill_id, amount_fen, channel, status, recorded_by, "
-                "trace_context, paid_at) VALUES (:id, :bill, :amount, 'cash', 'paid', :by, "
-                "CAST(:trace AS jsonb), now()) RETURNING paid_at"
+                "trace_context, paid_at) VALUES (:id, :bill, :amount, :channel, :status, :by, "
+                "CAST(:trace AS jsonb), CASE WHEN CAST(:paid AS boolean) THEN now() END) "
+                "RETURNING paid_at"
             ),
             {
                 "id": payment_id,
                 "bill": bill.id,
                 "amount": bill.amount_fen,
+                "channel": channel,
+                "status": status,
+                "paid": status == "paid",
                 "by": caller.account_id,
                 "trace": json.dumps(inject_context()),
             },
         )
     ).scalar_one()
+    return payment_id, paid_at
+
+
+async def _bill_paid(
+    session: AsyncSession, bill: Any, payment_id: uuid.UUID, channel: str, paid_at: datetime
+) -> None:
     await session.execute(
-        text("UPDATE bills SET status = 'paid', paid_at = :at, channel = 'cash' WHERE id = :id"),
-        {"id": bill.id, "at": paid_at},
+        text("UPDATE bills SET status = 'paid', paid_at = :at, channel = :channel WHERE id = :id"),
+        {"id": bill.id, "at": paid_at, "channel": channel},
     )
     await record_event(
         session,
@@ -95,12 +106,102 @@ async def record_cash(session: AsyncSession, caller: Caller, bill_id: uuid.UUID)
             branch_id=bill.branch_id,
             month=label(bill.month),
             amount_fen=bill.amount_fen,
-            channel="cash",
+            channel="cash" if channel == "cash" else "online",
         ),
         PRODUCER,
     )
+
+
+async def record_cash(session: AsyncSession, caller: Caller, bill_id: uuid.UUID) -> Payment:
+    """Cash handed to the branch: an admin over the bill's branch records it."""
+    bill = await _locked_bill(session, bill_id)
+    if not await _admin_over_bill(session, caller, bill):
+        if caller.member_id == bill.member_id:
+            raise Problem(
+                403,
+                "fee.cash_by_branch_only",
+                "Cash is recorded by the branch that received it; pay online instead.",
+            )
+        raise bill_not_found()
+    if bill.status == "paid":
+        raise already_paid()
+    payment_id, paid_at = await _new_payment(session, caller, bill, "cash", "paid")
+    assert paid_at is not None
+    await _bill_paid(session, bill, payment_id, "cash", paid_at)
     await audit(session, caller, "fee.cash_recorded", "bill", bill.id)
-    return Payment(payment_id, bill.id, bill.amount_fen, "cash", paid_at)
+    return Payment(payment_id, bill.id, bill.amount_fen, "cash", "paid", paid_at)
+
+
+async def start_online(session: AsyncSession, caller: Caller, bill_id: uuid.UUID) -> Payment:
+    """A member's own online payment, pending until the provider calls back."""
+    bill = await _locked_bill(session, bill_id)
+    if caller.member_id != bill.member_id:
+        if await _admin_over_bill(session, caller, bill):
+            raise Problem(
+                403,
+                "fee.online_by_member_only",
+                "Online payment is the member's own; the branch records cash.",
+            )
+        raise bill_not_found()
+    if bill.status == "paid":
+        raise already_paid()
+    payment_id, _ = await _new_payment(session, caller, bill, "online", "pending")
+    return Payment(payment_id, bill.id, bill.amount_fen, "online", "pending", None)
+
+
+async def provider_answered(
+    session: AsyncSession, payment_id: uuid.UUID, provider_ref: str | None
+) -> None:
+    """The provider's reference of a created payment, or None: it refused, nothing charged."""
+    await session.execute(
+        text(
+            "UPDATE payments SET provider_ref = :ref, "
+            "status = CASE WHEN CAST(:ref AS text) IS NULL THEN 'failed' ELSE status END "
+            "WHERE id = :id AND status = 'pending'"
+        ),
+        {"id": payment_id, "ref": provider_ref},
+    )
+
+
+async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bool) -> Payment:
+    """The provider says how a payment ended. Told twice, the second changes nothing. Paid
+    for a bill that was paid another way meanwhile, the money is the member's to get back
+    (`refund_due`) and the caller hears 409 `fee.already_paid` after that is recorded."""
+    payment = (
+        await session.execute(
+            text(
+                "SELECT id, bill_id, amount_fen, channel, status, paid_at FROM payments "
+                "WHERE id = :id AND channel = 'online' FOR UPDATE"
+            ),
+            {"id": payment_id},
+        )
+    ).first()
+    if payment is None:
+        raise Problem(404, "fee.payment_not_found", "No online payment has this id.")
+    if payment.status != "pending":
+        return Payment(**payment._mapping)
+    if not paid:
+        await session.execute(
+            text("UPDATE payments SET status = 'failed' WHERE id = :id"), {"id": payment_id}
+        )
+        return Payment(**{**payment._mapping, "status": "failed"})
+    bill = await _locked_bill(session, payment.bill_id)
+    if bill.status == "paid":
+        await session.execute(
+            text("UPDATE payments SET status = 'refund_due' WHERE id = :id"), {"id": payment_id}
+        )
+        return Payment(**{**payment._mapping, "status": "refund_due"})
+    paid_at = (
+        await session.execute(
+            text(
+                "UPDATE payments SET status = 'paid', paid_at = now() WHERE id = :id "
+                "RETURNING paid_at"
+            ),
+            {"id": payment_id},
+        )
+    ).scalar_one()
+    await _bill_paid(session, bill, payment_id, "online", paid_at)
+    return Payment(**{**payment._mapping, "status": "paid", "paid_at": paid_at})
 
 
 @dataclass(frozen=True)

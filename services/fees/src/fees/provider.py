@@ -1,0 +1,53 @@
+"""The payment provider behind online payments: where a payment is created, and how its signed
+callback is checked. No real provider is connected; `FakeProvider` stands in for tests and local
+trials, and can succeed, fail or time out as told."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import uuid
+from typing import Literal, Protocol
+
+SIGNATURE_HEADER = "X-Provider-Signature"
+
+
+class ProviderUnavailable(Exception):
+    """The provider refused or did not answer in time: nothing was charged."""
+
+
+class PaymentProvider(Protocol):
+    async def create(self, payment_id: uuid.UUID, amount_fen: int) -> str:
+        """The provider's reference of a new payment the member then completes with it."""
+        ...
+
+
+FakeMode = Literal["succeed", "fail", "time_out"]
+
+
+class FakeProvider:
+    def __init__(self, mode: FakeMode = "succeed", time_limit: float = 0.2) -> None:
+        self.mode: FakeMode = mode
+        self.time_limit = time_limit
+        self.created: list[uuid.UUID] = []
+
+    async def create(self, payment_id: uuid.UUID, amount_fen: int) -> str:
+        if self.mode == "fail":
+            raise ProviderUnavailable("refused")
+        if self.mode == "time_out":
+            try:
+                await asyncio.wait_for(asyncio.sleep(3600), self.time_limit)
+            except TimeoutError as exc:
+                raise ProviderUnavailable("timed out") from exc
+        self.created.append(payment_id)
+        return f"fake-{payment_id.hex[:16]}"
+
+
+def callback_signature(key: bytes, body: bytes) -> str:
+    """What the provider signs its callbacks with: HMAC-SHA256 of the raw body, hex."""
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def signed_by_provider(key: bytes, body: bytes, signature: str | None) -> bool:
+    return signature is not None and hmac.compare_digest(callback_signature(key, body), signature)

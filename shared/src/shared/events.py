@@ -303,3 +303,28 @@ class FeePaid(Event):
     month: str = Field(pattern=r"^\d{4}-\d{2}$")
     amount_fen: int
     channel: Literal["cash", "online"]
+
+
+@register
+class FeeRemitted(Event):
+    """An organisation sent its month's dues, less what it keeps, to its parent (团费上缴); the
+    root's goes on outside the province (`to_org_id` None)."""
+
+    type: ClassVar[str] = "fee.remitted"
+    remittance_id: uuid.UUID
+    from_org_id: uuid.UUID
+    to_org_id: uuid.UUID | None
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    amount_fen: int
+    retained_fen: int
+    due_by: date
+
+
+@register
+class RemittanceReceived(Event):
+    type: ClassVar[str] = "fee.remittance_received"
+    remittance_id: uuid.UUID
+    from_org_id: uuid.UUID
+    to_org_id: uuid.UUID
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    amount_fen: int

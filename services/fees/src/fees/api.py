@@ -19,9 +19,9 @@ from fees.provider import (
     signed_by_provider,
 )
 from fees.rules import FeeRules
-from fees.service import bills, cycles, payments, profiles, refused_by_rules
+from fees.service import bills, cycles, payments, profiles, refused_by_rules, remittances
 from fees.service.cycles import CycleState
-from shared.calendar import beijing_today
+from shared.calendar import WorkingDayCalendar, beijing_today
 from shared.contract import problems
 from shared.http import (
     CallerDep,
@@ -371,3 +371,73 @@ async def member_bills(
         items=[MemberBillOut.model_validate(b, from_attributes=True) for b in found],
         next_cursor=next_cursor,
     )
+
+
+class RemittanceIn(BaseModel):
+    month: str = Field(examples=["2026-12"], description="YYYY-MM")
+
+
+class RemittanceOut(BaseModel):
+    id: uuid.UUID
+    from_org_id: uuid.UUID
+    to_org_id: uuid.UUID | None = Field(description="None: passed on outside the province")
+    month: str
+    held_fen: int = Field(description="what the sender held of the month: retained + amount")
+    retained_fen: int
+    amount_fen: int
+    status: Literal["sent", "received", "passed_on"]
+    due_by: date
+    trace_id: str | None
+
+    @classmethod
+    def of(cls, r: remittances.Remittance) -> RemittanceOut:
+        return cls(
+            id=r.id,
+            from_org_id=r.from_org_id,
+            to_org_id=r.to_org_id,
+            month=label(r.month),
+            held_fen=r.held_fen,
+            retained_fen=r.retained_fen,
+            amount_fen=r.amount_fen,
+            status=r.status,  # type: ignore[arg-type]
+            due_by=r.due_by,
+            trace_id=r.trace_id,
+        )
+
+
+@router.post(
+    "/orgs/{org_id}/remittances",
+    status_code=201,
+    response_model=RemittanceOut,
+    openapi_extra=route_policy(org_param="org_id"),
+    responses=problems(409),  # fee.nothing_to_remit, fee.unreceived_child_remittance
+)
+async def remit(
+    org_id: uuid.UUID, body: RemittanceIn, request: Request, session: SessionDep, caller: CallerDep
+) -> RemittanceOut:
+    """Everything the organisation holds of the month and has not remitted (paid bills for a
+    branch, received remittances above), less the share it keeps, goes to its parent."""
+    month = month_of(body.month)
+    async with session.begin():
+        done = await remittances.remit(
+            session,
+            caller,
+            app_resource(request, "rules", FeeRules),
+            app_resource(request, "calendar", WorkingDayCalendar),
+            org_id,
+            month,
+        )
+    return RemittanceOut.of(done)
+
+
+@router.post(
+    "/remittances/{remittance_id}/receipt",
+    response_model=RemittanceOut,
+    openapi_extra=route_policy(),
+    responses=problems(409),  # fee.already_received
+)
+async def confirm_receipt(
+    remittance_id: uuid.UUID, session: SessionDep, caller: CallerDep
+) -> RemittanceOut:
+    async with session.begin():
+        return RemittanceOut.of(await remittances.receive(session, caller, remittance_id))

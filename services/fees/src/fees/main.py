@@ -1,4 +1,4 @@
-"""Entry points of the fees service: `zhtj-fees api|events|worker|relay|consume|migrate|topology|dlq|open-cycle`."""
+"""Entry points of the fees service: `zhtj-fees api|events|worker|relay|consume|migrate|topology|dlq|open-cycle|check-conservation`."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fees.handlers import subscriptions
 from fees.provider import FakeProvider
 from fees.rules import fee_rules
 from fees.settings import FeesSettings
 from fees.worker import open_cycles_on_time, work
-from shared.calendar import beijing_today
+from shared.calendar import beijing_today, default_calendar
 from shared.cli import run_cli
 from shared.crypto import derive_key
 from shared.process import Resources, ServiceSpec, build_resources
@@ -29,6 +29,7 @@ async def _on_startup(resources: Resources, _: FastAPI) -> None:
     settings = resources.settings
     assert isinstance(settings, FeesSettings)
     resources.extra["rules"] = fee_rules(settings)
+    resources.extra["calendar"] = default_calendar()
     resources.extra["provider"] = FakeProvider() if settings.provider == "fake" else None
     resources.extra["callback_key"] = (
         settings.provider_secret.encode()
@@ -88,6 +89,43 @@ def _open_cycle(spec: ServiceSpec, args: argparse.Namespace) -> int:
 
     print(json.dumps(asyncio.run(run())))
     return 0
+
+
+def _check_conservation(spec: ServiceSpec, args: argparse.Namespace) -> int:
+    """`zhtj-fees check-conservation --month YYYY-MM`: paid = retained + passed on + held, to
+    the fen, and every remittance carrying what it says; exit 1, naming the sender, if not."""
+    from fees.domain.months import parse_month
+    from fees.service.remittances import conservation
+
+    month = parse_month(args.month)
+
+    async def run() -> Any:
+        resources = build_resources(spec.settings)
+        try:
+            async with resources.sessions() as session:
+                return await conservation(session, month)
+        finally:
+            await resources.engine.dispose()
+
+    found = asyncio.run(run())
+    print(
+        json.dumps(
+            {
+                "month": args.month,
+                "holds": found.holds,
+                "paid_fen": found.paid_fen,
+                "retained_fen": found.retained_fen,
+                "passed_on_fen": found.passed_on_fen,
+                "held_fen": found.held_fen,
+                "broken": [{"remittance_id": str(r), "org_id": str(o)} for r, o in found.broken],
+            }
+        )
+    )
+    return 0 if found.holds else 1
+
+
+def _month_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--month", required=True, help="YYYY-MM")
 
 
 def _open_cycle_args(parser: argparse.ArgumentParser) -> None:

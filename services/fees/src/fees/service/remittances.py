@@ -1,0 +1,274 @@
+"""The remittance chain (团费上缴): each organisation sends what it holds of a month, less the
+share it keeps, to its parent; the root passes its remainder on outside the province.
+
+What a remittance carries is recorded (a branch's paid bills, a higher organisation's received
+remittances), so every fen can be followed from the province down to each payment: in the data
+(`bills.remittance_id`, `remittances.onward_id`) and in the traces, where a remittance's span
+links to the spans of the payments or remittances it carries.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Link
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fees.domain.months import label
+from fees.domain.retention import split
+from fees.rules import FeeRules
+from fees.service import PRODUCER
+from shared.audit import audit
+from shared.calendar import BEIJING, WorkingDayCalendar
+from shared.caller import Caller
+from shared.events import FeeRemitted, RemittanceReceived
+from shared.orgtree import is_admin_over, replica_node, require_admin_over
+from shared.outbox import record_event
+from shared.problems import Problem
+from shared.telemetry import extract_context, inject_context
+
+tracer = trace.get_tracer("fees.remittances")
+BRANCH_DUE_WORKING_DAYS = 5
+HIGHER_DUE_WORKING_DAYS = 10
+MAX_LINKS = 128  # the span limit's default; the data keeps every one
+
+
+@dataclass(frozen=True)
+class Remittance:
+    id: uuid.UUID
+    from_org_id: uuid.UUID
+    to_org_id: uuid.UUID | None
+    month: date
+    held_fen: int
+    retained_fen: int
+    amount_fen: int
+    status: str
+    due_by: date
+    trace_id: str | None
+
+
+def _remittance(row: Any) -> Remittance:
+    context = trace.get_current_span(extract_context(row.trace_context)).get_span_context()
+    return Remittance(
+        row.id,
+        row.from_org_id,
+        row.to_org_id,
+        row.month,
+        row.held_fen,
+        row.retained_fen,
+        row.amount_fen,
+        row.status,
+        row.due_by,
+        format(context.trace_id, "032x") if context.is_valid else None,
+    )
+
+
+async def _carried(
+    session: AsyncSession, org_id: uuid.UUID, month: date, branch: bool
+) -> list[Any]:
+    """What the organisation holds of the month and has not remitted, locked: a branch's paid
+    bills (with the trace of their payment), a higher organisation's received remittances."""
+    if branch:
+        query = (
+            "SELECT b.id, b.amount_fen, b.paid_at AS received_at, p.trace_context FROM bills b "
+            "JOIN payments p ON p.bill_id = b.id AND p.status = 'paid' "
+            "WHERE b.branch_id = :org AND b.month = :month AND b.status = 'paid' "
+            "AND b.remittance_id IS NULL FOR UPDATE OF b"
+        )
+    else:
+        query = (
+            "SELECT id, amount_fen, received_at, trace_context FROM remittances "
+            "WHERE to_org_id = :org AND month = :month AND status = 'received' "
+            "AND onward_id IS NULL FOR UPDATE"
+        )
+    return list(await session.execute(text(query), {"org": org_id, "month": month}))
+
+
+async def remit(
+    session: AsyncSession,
+    caller: Caller,
+    rules: FeeRules,
+    calendar: WorkingDayCalendar,
+    org_id: uuid.UUID,
+    month: date,
+) -> Remittance:
+    org = await replica_node(session, org_id)
+    if org is None:
+        raise Problem(404, "org.not_found", "No such organisation.")
+    require_admin_over(caller, org.path)
+    # One remittance at a time per organisation and month: two at once would carry the same.
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+        {"k": f"remit:{org_id}:{month}"},
+    )
+    waiting = await session.scalar(
+        text(
+            "SELECT count(*) FROM remittances WHERE to_org_id = :org AND month = :month "
+            "AND status = 'sent'"
+        ),
+        {"org": org_id, "month": month},
+    )
+    if waiting:
+        raise Problem(
+            409,
+            "fee.unreceived_child_remittance",
+            f"{waiting} remittance(s) sent to this organisation are not confirmed as received; "
+            "confirm them first, only received money goes on.",
+            unreceived=int(waiting),
+        )
+    branch = org.org_type == "branch"
+    carried = await _carried(session, org_id, month, branch)
+    held = sum(int(c.amount_fen) for c in carried)
+    if held == 0:
+        raise Problem(
+            409, "fee.nothing_to_remit", f"Nothing of {label(month)} is held here and not remitted."
+        )
+    parts = split(held, rules.retention.get(org.org_type, rules.retention["committee"]))
+    received_on = min(c.received_at for c in carried).astimezone(BEIJING).date()
+    due_by = calendar.add_working_days(
+        received_on, BRANCH_DUE_WORKING_DAYS if branch else HIGHER_DUE_WORKING_DAYS
+    )
+    links = [
+        Link(trace.get_current_span(extract_context(c.trace_context)).get_span_context())
+        for c in carried[:MAX_LINKS]
+    ]
+    remittance_id = uuid.uuid4()
+    with tracer.start_as_current_span(
+        "fee.remit",
+        links=[link for link in links if link.context.is_valid],
+        attributes={
+            "fee.remittance_id": str(remittance_id),
+            "fee.month": label(month),
+            "fee.carried": len(carried),
+            "fee.amount_fen": parts.remitted_fen,
+        },
+    ):
+        row = (
+            await session.execute(
+                text(
+                    "INSERT INTO remittances (id, from_org_id, to_org_id, month, held_fen, "
+                    "retained_fen, amount_fen, status, due_by, trace_context) VALUES (:id, :from, "
+                    ":to, :month, :held, :retained, :amount, :status, :due, CAST(:trace AS jsonb)) "
+                    "RETURNING *"
+                ),
+                {
+                    "id": remittance_id,
+                    "from": org_id,
+                    "to": org.parent_id,
+                    "month": month,
+                    "held": held,
+                    "retained": parts.retained_fen,
+                    "amount": parts.remitted_fen,
+                    "status": "sent" if org.parent_id else "passed_on",
+                    "due": due_by,
+                    "trace": json.dumps(inject_context()),
+                },
+            )
+        ).one()
+        table = "bills SET remittance_id" if branch else "remittances SET onward_id"
+        await session.execute(
+            text(f"UPDATE {table} = :r WHERE id = ANY(:ids)"),
+            {"r": remittance_id, "ids": [c.id for c in carried]},
+        )
+        await record_event(
+            session,
+            FeeRemitted(
+                remittance_id=remittance_id,
+                from_org_id=org_id,
+                to_org_id=org.parent_id,
+                month=label(month),
+                amount_fen=parts.remitted_fen,
+                retained_fen=parts.retained_fen,
+                due_by=due_by,
+            ),
+            PRODUCER,
+        )
+    await audit(session, caller, "fee.remitted", "remittance", remittance_id)
+    return _remittance(row)
+
+
+async def receive(session: AsyncSession, caller: Caller, remittance_id: uuid.UUID) -> Remittance:
+    """The receiving organisation confirms the money arrived; only then does it go on."""
+    row = (
+        await session.execute(
+            text("SELECT * FROM remittances WHERE id = :id FOR UPDATE"), {"id": remittance_id}
+        )
+    ).first()
+    receiver = await replica_node(session, row.to_org_id) if row and row.to_org_id else None
+    if row is None or receiver is None or not is_admin_over(caller, receiver.path):
+        raise Problem(404, "fee.remittance_not_found", "No remittance to you has this id.")
+    if row.status != "sent":
+        raise Problem(409, "fee.already_received", "This remittance is confirmed already.")
+    row = (
+        await session.execute(
+            text(
+                "UPDATE remittances SET status = 'received', received_at = now() WHERE id = :id "
+                "RETURNING *"
+            ),
+            {"id": remittance_id},
+        )
+    ).one()
+    await record_event(
+        session,
+        RemittanceReceived(
+            remittance_id=row.id,
+            from_org_id=row.from_org_id,
+            to_org_id=row.to_org_id,
+            month=label(row.month),
+            amount_fen=row.amount_fen,
+        ),
+        PRODUCER,
+    )
+    await audit(session, caller, "fee.remittance_received", "remittance", row.id)
+    return _remittance(row)
+
+
+@dataclass(frozen=True)
+class Conservation:
+    paid_fen: int
+    retained_fen: int
+    passed_on_fen: int
+    held_fen: int
+    # Remittances whose recorded amount is not what they carry, with their sender.
+    broken: list[tuple[uuid.UUID, uuid.UUID]]
+
+    @property
+    def holds(self) -> bool:
+        return not self.broken and self.paid_fen == (
+            self.retained_fen + self.passed_on_fen + self.held_fen
+        )
+
+
+CONSERVATION_SQL = """
+SELECT
+  (SELECT coalesce(sum(amount_fen), 0) FROM bills WHERE month = :m AND status = 'paid') AS paid,
+  (SELECT coalesce(sum(retained_fen), 0) FROM remittances WHERE month = :m) AS retained,
+  (SELECT coalesce(sum(amount_fen), 0) FROM remittances WHERE month = :m
+     AND status = 'passed_on') AS passed_on,
+  (SELECT coalesce(sum(amount_fen), 0) FROM bills WHERE month = :m AND status = 'paid'
+     AND remittance_id IS NULL)
+  + (SELECT coalesce(sum(amount_fen), 0) FROM remittances WHERE month = :m
+     AND status IN ('sent', 'received') AND onward_id IS NULL) AS held
+"""
+BROKEN_SQL = """
+SELECT r.id, r.from_org_id FROM remittances r
+WHERE r.month = :m AND r.held_fen <>
+  coalesce((SELECT sum(b.amount_fen) FROM bills b WHERE b.remittance_id = r.id), 0)
+  + coalesce((SELECT sum(c.amount_fen) FROM remittances c WHERE c.onward_id = r.id), 0)
+"""
+
+
+async def conservation(session: AsyncSession, month: date) -> Conservation:
+    """For a month: paid = Σ retained + passed on + still held, to the fen, and every remittance
+    carrying exactly what it says (one that does not names its sender)."""
+    totals = (await session.execute(text(CONSERVATION_SQL), {"m": month})).one()
+    broken = [(r.id, r.from_org_id) for r in await session.execute(text(BROKEN_SQL), {"m": month})]
+    return Conservation(
+        int(totals.paid), int(totals.retained), int(totals.passed_on), int(totals.held), broken
+    )

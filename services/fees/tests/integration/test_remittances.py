@@ -1,0 +1,134 @@
+"""The remittance chain: branch → county → city → province → outside, each keeping its share,
+only received money going on, and every fen accounted for at every step."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date
+
+import httpx
+
+from fees.service.remittances import conservation
+from fees.settings import FeesSettings
+from shared.calendar import beijing_today, default_calendar
+from shared.process import build_resources
+
+from .conftest import Tree
+from .test_profiles import new_members
+
+
+async def paid_bills(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    db,  # type: ignore[no-untyped-def]
+    admin: Callable,
+    branch: uuid.UUID,
+    month: date,
+    amounts: list[int],
+) -> None:
+    """Bills of new members of `branch`, paid in cash through the API."""
+    members = await new_members(settings, branch, len(amounts))
+    for member, amount in zip(members, amounts, strict=True):
+        [bill] = await db(
+            "INSERT INTO bills (member_id, branch_id, month, amount_fen) "
+            "VALUES (:m, :b, :month, :a) RETURNING id",
+            m=member,
+            b=branch,
+            month=month,
+            a=amount,
+        )
+        r = await client.post(
+            f"/bills/{bill.id}/payments", json={"channel": "cash"}, headers=admin(branch)
+        )
+        assert r.status_code == 201, r.text
+
+
+async def conserved(settings: FeesSettings, month: date) -> tuple[bool, int]:
+    resources = build_resources(settings)
+    try:
+        async with resources.sessions() as session:
+            found = await conservation(session, month)
+    finally:
+        await resources.engine.dispose()
+    return found.holds, found.held_fen
+
+
+async def test_dues_go_up_the_tree_and_every_fen_is_accounted_for(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    month = date(2024, 6, 1)
+    await paid_bills(client, settings, db, admin, tree.branch_a, month, [1_000, 2_001])
+    await paid_bills(client, settings, db, admin, tree.branch_b, month, [777])
+    assert await conserved(settings, month) == (True, 3_778)  # all still at the branches
+
+    def remit(org: uuid.UUID) -> object:
+        return client.post(
+            f"/orgs/{org}/remittances", json={"month": "2024-06"}, headers=admin(org)
+        )
+
+    sent = await remit(tree.branch_a)
+    assert sent.status_code == 201, sent.text
+    r = sent.json()
+    assert (r["held_fen"], r["retained_fen"], r["amount_fen"]) == (3_001, 1_500, 1_501)
+    assert r["to_org_id"] == str(tree.county_a) and r["status"] == "sent"
+    assert r["trace_id"]
+    # Five working days after the branch received the money (paid in cash today).
+    assert r["due_by"] == default_calendar().add_working_days(beijing_today(), 5).isoformat()
+    assert await conserved(settings, month) == (True, 777 + 1_501)
+    again = await remit(tree.branch_a)
+    assert again.status_code == 409 and again.json()["code"] == "fee.nothing_to_remit"
+
+    # The county has not confirmed the money: nothing goes on yet.
+    early = await remit(tree.county_a)
+    assert early.status_code == 409 and early.json()["code"] == "fee.unreceived_child_remittance"
+    stranger = await client.post(f"/remittances/{r['id']}/receipt", headers=admin(tree.county_b))
+    assert stranger.status_code == 404
+    received = await client.post(f"/remittances/{r['id']}/receipt", headers=admin(tree.county_a))
+    assert received.status_code == 200 and received.json()["status"] == "received"
+    twice = await client.post(f"/remittances/{r['id']}/receipt", headers=admin(tree.county_a))
+    assert twice.status_code == 409 and twice.json()["code"] == "fee.already_received"
+
+    # County (keeps 20%), city, province: each confirms, then sends on.
+    expected = {
+        tree.county_a: (1_501, 300, 1_201),
+        tree.city: (1_201, 240, 961),
+        tree.root: (961, 192, 769),
+    }
+    for org in (tree.county_a, tree.city, tree.root):
+        up = await remit(org)
+        assert up.status_code == 201, up.text
+        body = up.json()
+        assert (body["held_fen"], body["retained_fen"], body["amount_fen"]) == expected[org]
+        holds, _ = await conserved(settings, month)
+        assert holds
+        if org != tree.root:
+            parent_admin = admin(tree.city if org == tree.county_a else tree.root)
+            ok = await client.post(f"/remittances/{body['id']}/receipt", headers=parent_admin)
+            assert ok.status_code == 200
+    assert body["status"] == "passed_on" and body["to_org_id"] is None
+    # Everything left is branch_b's, not yet remitted: 1,500 + 300 + 240 + 192 kept, 769 out.
+    assert await conserved(settings, month) == (True, 777)
+
+
+async def test_a_remittance_that_does_not_carry_what_it_says_is_named(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    month = date(2024, 7, 1)
+    await paid_bills(client, settings, db, admin, tree.branch_b, month, [500])
+    sent = await client.post(
+        f"/orgs/{tree.branch_b}/remittances",
+        json={"month": "2024-07"},
+        headers=admin(tree.branch_b),
+    )
+    assert sent.status_code == 201
+    # Damage the record by hand, as a faulty migration or operator might.
+    await db("UPDATE bills SET remittance_id = NULL WHERE month = :m", m=month)
+    resources = build_resources(settings)
+    try:
+        async with resources.sessions() as session:
+            found = await conservation(session, month)
+    finally:
+        await resources.engine.dispose()
+    assert not found.holds
+    assert found.broken == [(uuid.UUID(sent.json()["id"]), tree.branch_b)]

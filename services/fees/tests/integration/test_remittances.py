@@ -9,7 +9,7 @@ from datetime import date
 
 import httpx
 
-from fees.service.remittances import conservation
+from fees.service.remittances import Conservation, conservation
 from fees.settings import FeesSettings
 from shared.calendar import beijing_today, default_calendar
 from shared.process import build_resources
@@ -44,13 +44,18 @@ async def paid_bills(
         assert r.status_code == 201, r.text
 
 
-async def conserved(settings: FeesSettings, month: date) -> tuple[bool, int]:
+async def conservation_of(settings: FeesSettings, month: date) -> Conservation:
     resources = build_resources(settings)
     try:
         async with resources.sessions() as session:
-            found = await conservation(session, month)
+            return await conservation(session, month)
     finally:
         await resources.engine.dispose()
+
+
+async def conserved(settings: FeesSettings, month: date) -> tuple[bool, int]:
+    """Whether the month's money is all accounted for, and how much is still held."""
+    found = await conservation_of(settings, month)
     return found.holds, found.held_fen
 
 
@@ -124,11 +129,6 @@ async def test_a_remittance_that_does_not_carry_what_it_says_is_named(
     assert sent.status_code == 201
     # Damage the record by hand, as a faulty migration or operator might.
     await db("UPDATE bills SET remittance_id = NULL WHERE month = :m", m=month)
-    resources = build_resources(settings)
-    try:
-        async with resources.sessions() as session:
-            found = await conservation(session, month)
-    finally:
-        await resources.engine.dispose()
+    found = await conservation_of(settings, month)
     assert not found.holds
     assert found.broken == [(uuid.UUID(sent.json()["id"]), tree.branch_b)]

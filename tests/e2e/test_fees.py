@@ -137,3 +137,49 @@ def test_a_member_pays_online_and_the_provider_confirms_through_the_gateway(
 
 def member_no_of(admin: Api, member_id: str) -> str:
     return str(admin.get(f"/members/{member_id}").json()["member_no"])
+
+
+def test_the_branchs_dues_go_up_to_the_province_traced_and_conserved(
+    running: Running, root_admin: Api, tree: Tree
+) -> None:
+    month = next_month(beijing_today())
+    listed = root_admin.get(f"/orgs/{tree.branch_b}/bills", params={"month": month}).json()
+    payment_traces = set()
+    for bill in listed["items"]:
+        if bill["status"] == "due":
+            paid = root_admin.post(f"/bills/{bill['id']}/payments", json={"channel": "cash"})
+            assert paid.status_code == 201, paid.text
+            payment_traces.add(paid.headers["x-trace-id"])
+
+    chain = [tree.branch_b, tree.county_b, tree.city, tree.root]
+    last: dict[str, Any] = {}
+    for sender in chain:
+        sent = root_admin.post(f"/orgs/{sender}/remittances", json={"month": month})
+        assert sent.status_code == 201, sent.text
+        last = sent.json()
+        if last["to_org_id"]:
+            received = root_admin.post(f"/remittances/{last['id']}/receipt")
+            assert received.status_code == 200, received.text
+    assert last["status"] == "passed_on" and last["amount_fen"] > 0
+
+    # The operator's check: every fen of the month accounted for.
+    check = running.system.run_command("fees", "check-conservation", "--month", month)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert json.loads(check.stdout.strip().splitlines()[-1])["holds"] is True
+
+    # In the traces, the province's remittance links down the chain to the cash payments.
+    def linked_traces(trace_id: str) -> set[str]:
+        spans = [
+            s for s in running.spans() if s["trace_id"] == trace_id and s["name"] == "fee.remit"
+        ]
+        return {link["trace_id"] for s in spans for link in s["links"]}
+
+    def walk() -> set[str] | None:
+        frontier, seen = {last["trace_id"]}, set()
+        while frontier:
+            trace_id = frontier.pop()
+            seen.add(trace_id)
+            frontier |= linked_traces(trace_id) - seen
+        return seen if payment_traces <= seen else None
+
+    assert eventually(walk, within=10)

@@ -133,4 +133,12 @@ def _open_cycle_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cli() -> None:
-    raise SystemExit(run_cli(make_spec, extra={"open-cycle": (_open_cycle, _open_cycle_args)}))
+    raise SystemExit(
+        run_cli(
+            make_spec,
+            extra={
+                "open-cycle": (_open_cycle, _open_cycle_args),
+                "check-conservation": (_check_conservation, _month_arg),
+            },
+        )
+    )

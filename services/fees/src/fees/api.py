@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -203,7 +203,7 @@ async def branch_bills(
     """A branch's dues list of a month (收缴名单), by member name, in pages."""
     when = month_of(month)
     after = read_cursor(cursor, lambda p: (str(p["name"]), uuid.UUID(str(p["id"]))))
-    await bills.check_admin_over_branch(session, caller, branch_id)
+    await bills.check_admin_over_org(session, caller, branch_id)
     lines, next_cursor = page_of(
         await bills.bill_lines(session, branch_id, when, after, limit + 1),
         limit,
@@ -441,3 +441,70 @@ async def confirm_receipt(
 ) -> RemittanceOut:
     async with session.begin():
         return RemittanceOut.of(await remittances.receive(session, caller, remittance_id))
+
+
+class RemittancePage(BaseModel):
+    items: list[RemittanceOut]
+    next_cursor: str | None
+
+
+@router.get(
+    "/orgs/{org_id}/remittances",
+    response_model=RemittancePage,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def list_remittances(
+    org_id: uuid.UUID,
+    session: ReadSessionDep,
+    caller: CallerDep,
+    direction: Literal["in", "out"] = "out",
+    month: str | None = None,
+    overdue: bool = Query(False, description="only those sent after their due date"),
+    limit: LimitQuery = 50,
+    cursor: str | None = None,
+) -> RemittancePage:
+    """What the organisation sent up (`out`) or received from below (`in`), newest first."""
+    when = month_of(month) if month else None
+    after = read_cursor(cursor, lambda p: (str(p["sent_at"]), uuid.UUID(str(p["id"]))))
+    await bills.check_admin_over_org(session, caller, org_id)
+    found, next_cursor = page_of(
+        await remittances.remittances_of(
+            session,
+            org_id,
+            incoming=direction == "in",
+            month=when,
+            late_only=overdue,
+            after=after,
+            limit=limit + 1,
+        ),
+        limit,
+        lambda r: {"sent_at": r.sent_at.isoformat(), "id": str(r.id)},
+    )
+    return RemittancePage(items=[RemittanceOut.of(r) for r in found], next_cursor=next_cursor)
+
+
+class CarriedOut(BaseModel):
+    kind: Literal["bill", "remittance"]
+    id: uuid.UUID
+    org_id: uuid.UUID = Field(description="the bill's branch, or the child remittance's sender")
+    amount_fen: int
+
+
+class RemittanceDetail(RemittanceOut):
+    includes: list[CarriedOut] = Field(description="the paid bills or child remittances it carries")
+
+
+@router.get(
+    "/remittances/{remittance_id}",
+    response_model=RemittanceDetail,
+    openapi_extra=route_policy(),
+)
+async def read_remittance(
+    remittance_id: uuid.UUID, session: ReadSessionDep, caller: CallerDep
+) -> RemittanceDetail:
+    """For an admin over either end; `trace_id` leads to it in the tracing dashboard."""
+    found, carried = await remittances.remittance_with_includes(session, caller, remittance_id)
+    return RemittanceDetail(
+        **RemittanceOut.of(found).model_dump(),
+        includes=[CarriedOut.model_validate(c, from_attributes=True) for c in carried],
+    )

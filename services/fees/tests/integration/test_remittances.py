@@ -132,3 +132,42 @@ async def test_a_remittance_that_does_not_carry_what_it_says_is_named(
     found = await conservation_of(settings, month)
     assert not found.holds
     assert found.broken == [(uuid.UUID(sent.json()["id"]), tree.branch_b)]
+
+
+async def test_remittances_are_listed_both_ways_with_what_they_carry(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    month = date(2024, 8, 1)
+    await paid_bills(client, settings, db, admin, tree.branch_a, month, [300, 400])
+    sent = await client.post(
+        f"/orgs/{tree.branch_a}/remittances",
+        json={"month": "2024-08"},
+        headers=admin(tree.branch_a),
+    )
+    assert sent.status_code == 201
+    out = await client.get(
+        f"/orgs/{tree.branch_a}/remittances",
+        params={"direction": "out", "month": "2024-08"},
+        headers=admin(tree.branch_a),
+    )
+    incoming = await client.get(
+        f"/orgs/{tree.county_a}/remittances",
+        params={"direction": "in", "month": "2024-08", "limit": 1},
+        headers=admin(tree.county_a),
+    )
+    assert [r["id"] for r in out.json()["items"]] == [sent.json()["id"]]
+    assert [r["id"] for r in incoming.json()["items"]] == [sent.json()["id"]]
+    late = await client.get(
+        f"/orgs/{tree.branch_a}/remittances",
+        params={"month": "2024-08", "overdue": "true"},
+        headers=admin(tree.branch_a),
+    )
+    assert late.json()["items"] == []  # sent the day the money came in
+
+    detail = await client.get(f"/remittances/{sent.json()['id']}", headers=admin(tree.county_a))
+    assert detail.status_code == 200, detail.text
+    carried = detail.json()["includes"]
+    assert sorted(c["amount_fen"] for c in carried) == [300, 400]
+    assert {c["kind"] for c in carried} == {"bill"} and detail.json()["trace_id"]
+    stranger = await client.get(f"/remittances/{sent.json()['id']}", headers=admin(tree.county_b))
+    assert stranger.status_code == 404

@@ -44,9 +44,7 @@ class MissingProfile:
     name: str
 
 
-async def check_admin_over_branch(
-    session: AsyncSession, caller: Caller, branch_id: uuid.UUID
-) -> None:
+async def check_admin_over_org(session: AsyncSession, caller: Caller, branch_id: uuid.UUID) -> None:
     node = await replica_node(session, branch_id)
     if node is None:
         raise Problem(404, "org.not_found", "No such organisation.")

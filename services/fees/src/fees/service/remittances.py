@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from opentelemetry import trace
@@ -51,6 +51,7 @@ class Remittance:
     status: str
     due_by: date
     trace_id: str | None
+    sent_at: datetime
 
 
 def _remittance(row: Any) -> Remittance:
@@ -66,6 +67,7 @@ def _remittance(row: Any) -> Remittance:
         row.status,
         row.due_by,
         format(context.trace_id, "032x") if context.is_valid else None,
+        row.sent_at,
     )
 
 
@@ -272,3 +274,86 @@ async def conservation(session: AsyncSession, month: date) -> Conservation:
     return Conservation(
         int(totals.paid), int(totals.retained), int(totals.passed_on), int(totals.held), broken
     )
+
+
+async def remittances_of(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    incoming: bool,
+    month: date | None,
+    late_only: bool,
+    after: tuple[str, uuid.UUID] | None,
+    limit: int,
+) -> list[Remittance]:
+    """An organisation's remittances, sent (out) or to it (in), newest first; `late_only`: sent
+    after their due date (Beijing days)."""
+    rows = await session.execute(
+        text(
+            "SELECT * FROM remittances WHERE "
+            # Both indexes (remittances_to, remittances_from) serve this as a bitmap OR.
+            "((CAST(:incoming AS boolean) AND to_org_id = :org) "
+            "OR (NOT CAST(:incoming AS boolean) AND from_org_id = :org)) "
+            "AND (CAST(:month AS date) IS NULL OR month = :month) "
+            "AND (NOT :late OR (sent_at AT TIME ZONE 'Asia/Shanghai')::date > due_by) "
+            "AND (CAST(:after_at AS text) IS NULL OR (sent_at, id) < "
+            "(CAST(:after_at AS timestamptz), :after_id)) "
+            "ORDER BY sent_at DESC, id DESC LIMIT :limit"
+        ),
+        {
+            "org": org_id,
+            "incoming": incoming,
+            "month": month,
+            "late": late_only,
+            "after_at": after[0] if after else None,
+            "after_id": after[1] if after else None,
+            "limit": limit,
+        },
+    )
+    return [_remittance(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Carried:
+    """One thing a remittance carries: a paid bill (branch) or a child remittance (above)."""
+
+    kind: str  # "bill" | "remittance"
+    id: uuid.UUID
+    org_id: uuid.UUID  # the bill's branch, or the child remittance's sender
+    amount_fen: int
+
+
+async def remittance_with_includes(
+    session: AsyncSession, caller: Caller, remittance_id: uuid.UUID
+) -> tuple[Remittance, list[Carried]]:
+    """A remittance for an admin over either end, with what it carries."""
+    row = (
+        await session.execute(
+            text("SELECT * FROM remittances WHERE id = :id"), {"id": remittance_id}
+        )
+    ).first()
+    ends = [row.from_org_id, row.to_org_id] if row else []
+    nodes = [await replica_node(session, org) for org in ends if org is not None]
+    if row is None or not any(n is not None and is_admin_over(caller, n.path) for n in nodes):
+        raise Problem(
+            404, "fee.remittance_not_found", "No such remittance, or not one you may see."
+        )
+    carried = [
+        Carried("bill", r.id, r.branch_id, r.amount_fen)
+        for r in await session.execute(
+            text(
+                "SELECT id, branch_id, amount_fen FROM bills WHERE remittance_id = :id ORDER BY id"
+            ),
+            {"id": remittance_id},
+        )
+    ] + [
+        Carried("remittance", r.id, r.from_org_id, r.amount_fen)
+        for r in await session.execute(
+            text(
+                "SELECT id, from_org_id, amount_fen FROM remittances WHERE onward_id = :id "
+                "ORDER BY id"
+            ),
+            {"id": remittance_id},
+        )
+    ]
+    return _remittance(row), carried

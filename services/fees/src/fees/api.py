@@ -19,13 +19,23 @@ from fees.provider import (
     signed_by_provider,
 )
 from fees.rules import FeeRules
-from fees.service import bills, cycles, payments, profiles, refused_by_rules, remittances
+from fees.service import (
+    bills,
+    cycles,
+    payments,
+    profiles,
+    refused_by_rules,
+    remittances,
+    usages,
+)
 from fees.service.cycles import CycleState
 from shared.calendar import WorkingDayCalendar, beijing_today
 from shared.contract import problems
 from shared.http import (
     CallerDep,
+    Day,
     LimitQuery,
+    NonBlank,
     ReadSessionDep,
     SessionDep,
     app_resource,
@@ -507,4 +517,83 @@ async def read_remittance(
     return RemittanceDetail(
         **RemittanceOut.of(found).model_dump(),
         includes=[CarriedOut.model_validate(c, from_attributes=True) for c in carried],
+    )
+
+
+class UsageIn(BaseModel):
+    amount_fen: int = Field(gt=0, le=10**12)
+    purpose: NonBlank = Field(max_length=500)
+    decided_on: Day = Field(description="the day of the collective decision (集体研究决定)")
+    decision_ref: NonBlank = Field(max_length=200, description="e.g. the meeting minutes' number")
+    document_id: uuid.UUID | None = Field(default=None, description="an uploaded document")
+
+
+class UsageOut(BaseModel):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    amount_fen: int
+    purpose: str
+    decided_on: date
+    decision_ref: str
+    document_id: uuid.UUID | None
+    created_at: datetime
+
+
+class UsagePage(BaseModel):
+    items: list[UsageOut]
+    next_cursor: str | None
+
+
+@router.post(
+    "/orgs/{org_id}/fee-usages",
+    status_code=201,
+    response_model=UsageOut,
+    openapi_extra=route_policy(org_param="org_id"),
+    responses=problems(409),  # fee.insufficient_balance
+)
+async def record_usage(
+    org_id: uuid.UUID, body: UsageIn, session: SessionDep, caller: CallerDep
+) -> UsageOut:
+    """A use of the organisation's retained dues, never more than it has kept."""
+    if body.decided_on > beijing_today():
+        raise Problem(
+            422,
+            "request.invalid",
+            "A decision cannot be dated in the future.",
+            errors=[{"field": "decided_on", "message": "must not be in the future"}],
+        )
+    async with session.begin():
+        done = await usages.record_usage(
+            session,
+            caller,
+            org_id,
+            usages.NewUsage(
+                body.amount_fen, body.purpose, body.decided_on, body.decision_ref, body.document_id
+            ),
+        )
+    return UsageOut.model_validate(done, from_attributes=True)
+
+
+@router.get(
+    "/orgs/{org_id}/fee-usages",
+    response_model=UsagePage,
+    openapi_extra=route_policy(org_param="org_id", allow="admin_or_member"),
+)
+async def list_usages(
+    org_id: uuid.UUID,
+    session: ReadSessionDep,
+    caller: CallerDep,
+    limit: LimitQuery = 50,
+    cursor: str | None = None,
+) -> UsagePage:
+    """The public record of the organisation's uses of dues (使用公示), newest first."""
+    after = read_cursor(cursor, lambda p: (str(p["at"]), uuid.UUID(str(p["id"]))))
+    found, next_cursor = page_of(
+        await usages.usages_of(session, caller, org_id, after, limit + 1),
+        limit,
+        lambda u: {"at": u.created_at.isoformat(), "id": str(u.id)},
+    )
+    return UsagePage(
+        items=[UsageOut.model_validate(u, from_attributes=True) for u in found],
+        next_cursor=next_cursor,
     )

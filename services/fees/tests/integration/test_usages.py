@@ -1,0 +1,66 @@
+"""Using retained dues: never more than kept, even when uses race; public to the members."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import date
+
+import httpx
+
+from fees.settings import FeesSettings
+
+from .conftest import Tree
+from .test_remittances import paid_bills
+
+USE = {"purpose": "团员教育活动", "decided_on": "2024-09-20", "decision_ref": "团支委会〔2024〕3号"}
+
+
+async def test_uses_never_exceed_what_the_organisation_kept_even_at_once(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    tree: Tree,
+    admin: Callable,
+    member_caller: Callable,
+    db,
+) -> None:
+    # branch_b collects 1,000 fen and keeps half; county_b receives 500 and keeps 20%: 100.
+    await paid_bills(client, settings, db, admin, tree.branch_b, date(2024, 9, 1), [1_000])
+    for org, parent in ((tree.branch_b, tree.county_b), (tree.county_b, None)):
+        sent = await client.post(
+            f"/orgs/{org}/remittances", json={"month": "2024-09"}, headers=admin(org)
+        )
+        assert sent.status_code == 201, sent.text
+        if parent:
+            receipt = f"/remittances/{sent.json()['id']}/receipt"
+            assert (await client.post(receipt, headers=admin(parent))).status_code == 200
+    url = f"/orgs/{tree.county_b}/fee-usages"
+    answers = await asyncio.gather(
+        *(
+            client.post(url, json=USE | {"amount_fen": 30}, headers=admin(tree.county_b))
+            for _ in range(20)
+        )
+    )
+    assert sorted(r.status_code for r in answers) == [201] * 3 + [409] * 17
+    refused = next(r for r in answers if r.status_code == 409)
+    assert refused.json()["code"] == "fee.insufficient_balance"
+    assert refused.json()["balance_fen"] in (10, 40, 70)
+
+    # Members inside the county read the public record; others do not.
+    listed = await client.get(url, headers=member_caller(tree.branch_b, uuid.uuid4()))
+    assert listed.status_code == 200 and len(listed.json()["items"]) == 3
+    outside = await client.get(url, headers=member_caller(tree.branch_a, uuid.uuid4()))
+    assert outside.status_code == 403
+
+
+async def test_a_use_of_nothing_or_decided_tomorrow_is_refused(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable
+) -> None:
+    url = f"/orgs/{tree.city}/fee-usages"
+    zero = await client.post(url, json=USE | {"amount_fen": 0}, headers=admin(tree.city))
+    assert zero.status_code == 422
+    future = USE | {"amount_fen": 10, "decided_on": "2099-01-01"}
+    assert (await client.post(url, json=future, headers=admin(tree.city))).status_code == 422
+    too_much = await client.post(url, json=USE | {"amount_fen": 10**9}, headers=admin(tree.city))
+    assert too_much.status_code == 409 and too_much.json()["code"] == "fee.insufficient_balance"

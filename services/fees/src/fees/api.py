@@ -597,3 +597,38 @@ async def list_usages(
         items=[UsageOut.model_validate(u, from_attributes=True) for u in found],
         next_cursor=next_cursor,
     )
+
+
+class FeeSummaryOut(BaseModel):
+    month: str
+    due_fen: int
+    paid_fen: int
+    collection_rate: float = Field(description="paid / due (团费收缴率), 0 when nothing was due")
+    remitted_fen: int = Field(description="what the organisation itself sent up")
+    received_fen: int = Field(description="what it confirmed as received from below")
+    retained_fen: int = Field(description="what its whole subtree kept")
+    overdue_remittances: int = Field(description="remittances of the subtree sent late")
+
+
+@router.get(
+    "/orgs/{org_id}/fee-summary",
+    response_model=FeeSummaryOut,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def fee_summary(
+    org_id: uuid.UUID, month: str, session: ReadSessionDep, caller: CallerDep
+) -> FeeSummaryOut:
+    """The month's dues over the organisation's whole subtree."""
+    when = month_of(month)
+    await bills.check_admin_over_org(session, caller, org_id)
+    found = await remittances.summary(session, org_id, when)
+    return FeeSummaryOut(
+        month=label(when),
+        due_fen=found.due_fen,
+        paid_fen=found.paid_fen,
+        collection_rate=found.collection_rate,
+        remitted_fen=found.remitted_fen,
+        received_fen=found.received_fen,
+        retained_fen=found.retained_fen,
+        overdue_remittances=found.overdue_remittances,
+    )

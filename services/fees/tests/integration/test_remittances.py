@@ -171,3 +171,53 @@ async def test_remittances_are_listed_both_ways_with_what_they_carry(
     assert {c["kind"] for c in carried} == {"bill"} and detail.json()["trace_id"]
     stranger = await client.get(f"/remittances/{sent.json()['id']}", headers=admin(tree.county_b))
     assert stranger.status_code == 404
+
+
+async def test_a_subtree_summary_adds_up_its_branches_and_remittances(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    month = date(2024, 10, 1)
+    await paid_bills(client, settings, db, admin, tree.branch_a, month, [1_000, 3_000])
+    [member] = await new_members(settings, tree.branch_a)
+    await db(
+        "INSERT INTO bills (member_id, branch_id, month, amount_fen) VALUES (:m, :b, :month, 500)",
+        m=member,
+        b=tree.branch_a,
+        month=month,
+    )  # due, not paid
+    await paid_bills(client, settings, db, admin, tree.branch_b, month, [2_000])
+    sent = await client.post(
+        f"/orgs/{tree.branch_a}/remittances",
+        json={"month": "2024-10"},
+        headers=admin(tree.branch_a),
+    )
+    assert sent.status_code == 201
+    await client.post(f"/remittances/{sent.json()['id']}/receipt", headers=admin(tree.county_a))
+
+    city = (
+        await client.get(
+            f"/orgs/{tree.city}/fee-summary", params={"month": "2024-10"}, headers=admin(tree.city)
+        )
+    ).json()
+    assert (city["due_fen"], city["paid_fen"]) == (6_500, 6_000)
+    assert city["collection_rate"] == round(6_000 / 6_500, 4)
+    assert city["retained_fen"] == 2_000  # branch_a kept half of 4,000
+    assert city["remitted_fen"] == 0 and city["received_fen"] == 0
+    county = (
+        await client.get(
+            f"/orgs/{tree.county_a}/fee-summary",
+            params={"month": "2024-10"},
+            headers=admin(tree.county_a),
+        )
+    ).json()
+    assert (county["due_fen"], county["received_fen"], county["overdue_remittances"]) == (
+        4_500,
+        2_000,
+        0,
+    )
+    other = await client.get(
+        f"/orgs/{tree.county_a}/fee-summary",
+        params={"month": "2024-10"},
+        headers=admin(tree.county_b),
+    )
+    assert other.status_code == 403

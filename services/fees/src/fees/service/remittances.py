@@ -357,3 +357,51 @@ async def remittance_with_includes(
         )
     ]
     return _remittance(row), carried
+
+
+@dataclass(frozen=True)
+class Summary:
+    due_fen: int
+    paid_fen: int
+    remitted_fen: int
+    received_fen: int
+    retained_fen: int
+    overdue_remittances: int
+
+    @property
+    def collection_rate(self) -> float:
+        return round(self.paid_fen / self.due_fen, 4) if self.due_fen else 0.0
+
+
+SUMMARY_SQL = """
+WITH subtree AS (SELECT id FROM org_replica WHERE path @> ARRAY[CAST(:org AS uuid)])
+SELECT
+  (SELECT coalesce(sum(amount_fen), 0) FROM bills
+     WHERE month = :m AND branch_id IN (SELECT id FROM subtree)) AS due,
+  (SELECT coalesce(sum(amount_fen), 0) FROM bills
+     WHERE month = :m AND status = 'paid' AND branch_id IN (SELECT id FROM subtree)) AS paid,
+  (SELECT coalesce(sum(amount_fen), 0) FROM remittances
+     WHERE month = :m AND from_org_id = :org) AS remitted,
+  (SELECT coalesce(sum(amount_fen), 0) FROM remittances
+     WHERE month = :m AND to_org_id = :org AND status = 'received') AS received,
+  (SELECT coalesce(sum(retained_fen), 0) FROM remittances
+     WHERE month = :m AND from_org_id IN (SELECT id FROM subtree)) AS retained,
+  (SELECT count(*) FROM remittances
+     WHERE month = :m AND from_org_id IN (SELECT id FROM subtree)
+     AND (sent_at AT TIME ZONE 'Asia/Shanghai')::date > due_by) AS overdue
+"""
+
+
+async def summary(session: AsyncSession, org_id: uuid.UUID, month: date) -> Summary:
+    """A subtree's dues of a month in one statement over the path index: what was due and paid
+    below, what the organisation sent up and received, what the subtree kept, and how many of
+    its remittances were late."""
+    row = (await session.execute(text(SUMMARY_SQL), {"org": org_id, "m": month})).one()
+    return Summary(
+        int(row.due),
+        int(row.paid),
+        int(row.remitted),
+        int(row.received),
+        int(row.retained),
+        int(row.overdue),
+    )

@@ -22,6 +22,7 @@ from fees.rules import FeeRules
 from fees.service import (
     bills,
     cycles,
+    org_in_scope,
     payments,
     profiles,
     refused_by_rules,
@@ -213,7 +214,7 @@ async def branch_bills(
     """A branch's dues list of a month (收缴名单), by member name, in pages."""
     when = month_of(month)
     after = read_cursor(cursor, lambda p: (str(p["name"]), uuid.UUID(str(p["id"]))))
-    await bills.check_admin_over_org(session, caller, branch_id)
+    await org_in_scope(session, caller, branch_id)
     lines, next_cursor = page_of(
         await bills.bill_lines(session, branch_id, when, after, limit + 1),
         limit,
@@ -318,7 +319,8 @@ class ProviderCallback(BaseModel):
     "/payments/callback",
     response_model=PaymentOut,
     openapi_extra=route_policy(public=True),
-    responses=problems(401, 409),  # fee.bad_signature, fee.already_paid
+    # fee.bad_signature, fee.payment_not_found, fee.already_paid, a body not understood
+    responses=problems(401, 404, 409, 422),
 )
 async def provider_callback(request: Request, session: SessionDep) -> PaymentOut:
     """The payment provider tells how an online payment ended, signed with the shared key
@@ -476,7 +478,7 @@ async def list_remittances(
     """What the organisation sent up (`out`) or received from below (`in`), newest first."""
     when = month_of(month) if month else None
     after = read_cursor(cursor, lambda p: (str(p["sent_at"]), uuid.UUID(str(p["id"]))))
-    await bills.check_admin_over_org(session, caller, org_id)
+    await org_in_scope(session, caller, org_id)
     found, next_cursor = page_of(
         await remittances.remittances_of(
             session,
@@ -620,7 +622,7 @@ async def fee_summary(
 ) -> FeeSummaryOut:
     """The month's dues over the organisation's whole subtree."""
     when = month_of(month)
-    await bills.check_admin_over_org(session, caller, org_id)
+    await org_in_scope(session, caller, org_id)
     found = await remittances.summary(session, org_id, when)
     return FeeSummaryOut(
         month=label(when),

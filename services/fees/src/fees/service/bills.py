@@ -10,10 +10,6 @@ from datetime import date, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.caller import Caller
-from shared.orgtree import replica_node, require_admin_over
-from shared.problems import Problem
-
 # A branch has tens of members, a few hundred at most: the list of those without a profile is
 # shown whole up to this, with the count beside it.
 MISSING_SHOWN = 1_000
@@ -42,13 +38,6 @@ class Totals:
 class MissingProfile:
     member_id: uuid.UUID
     name: str
-
-
-async def check_admin_over_org(session: AsyncSession, caller: Caller, branch_id: uuid.UUID) -> None:
-    node = await replica_node(session, branch_id)
-    if node is None:
-        raise Problem(404, "org.not_found", "No such organisation.")
-    require_admin_over(caller, node.path)
 
 
 async def bill_lines(

@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fees.domain.months import label
 from fees.domain.retention import split
 from fees.rules import FeeRules
-from fees.service import PRODUCER
+from fees.service import PRODUCER, org_in_scope
 from shared.audit import audit
 from shared.calendar import BEIJING, WorkingDayCalendar
 from shared.caller import Caller
 from shared.events import FeeRemitted, RemittanceReceived
-from shared.orgtree import is_admin_over, replica_node, require_admin_over
+from shared.orgtree import is_admin_over, replica_node
 from shared.outbox import record_event
 from shared.problems import Problem
 from shared.telemetry import extract_context, inject_context
@@ -100,10 +100,7 @@ async def remit(
     org_id: uuid.UUID,
     month: date,
 ) -> Remittance:
-    org = await replica_node(session, org_id)
-    if org is None:
-        raise Problem(404, "org.not_found", "No such organisation.")
-    require_admin_over(caller, org.path)
+    org = await org_in_scope(session, caller, org_id)
     # One remittance at a time per organisation and month: two at once would carry the same.
     await session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),

@@ -10,9 +10,10 @@ from datetime import date, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fees.service import known_org, org_in_scope
 from shared.audit import audit
 from shared.caller import Caller
-from shared.orgtree import OrgNode, is_admin_over, replica_node, require_admin_over
+from shared.orgtree import is_admin_over, replica_node
 from shared.problems import Problem
 
 
@@ -37,13 +38,6 @@ class NewUsage:
     document_id: uuid.UUID | None
 
 
-async def _org(session: AsyncSession, org_id: uuid.UUID) -> OrgNode:
-    node = await replica_node(session, org_id)
-    if node is None:
-        raise Problem(404, "org.not_found", "No such organisation.")
-    return node
-
-
 async def balance(session: AsyncSession, org_id: uuid.UUID) -> int:
     """What the organisation has kept of all the dues it remitted, less what it has used."""
     return int(
@@ -62,7 +56,7 @@ async def balance(session: AsyncSession, org_id: uuid.UUID) -> int:
 async def record_usage(
     session: AsyncSession, caller: Caller, org_id: uuid.UUID, new: NewUsage
 ) -> Usage:
-    require_admin_over(caller, (await _org(session, org_id)).path)
+    await org_in_scope(session, caller, org_id)
     # One use at a time per organisation: two at once must not both spend the last yuan.
     await session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"usage:{org_id}"}
@@ -111,7 +105,7 @@ async def usages_of(
     limit: int,
 ) -> list[Usage]:
     """The public record (使用公示): for admins over the organisation and members inside it."""
-    org = await _org(session, org_id)
+    org = await known_org(session, org_id)
     if not is_admin_over(caller, org.path):
         branch = await replica_node(session, caller.org_id) if caller.org_id else None
         if caller.role != "member" or branch is None or org_id not in branch.path:

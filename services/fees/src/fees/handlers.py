@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import text
@@ -26,7 +27,7 @@ MEMBERS_QUEUE = "fees.members"
 
 async def members_changed(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
     """New members in one set-based insert (an import brings 10,000), then the names and
-    statuses that changed, in the order they happened."""
+    statuses that changed, in one set-based update."""
     created = members_created_in(event for event, _ in batch)
     if created:
         await session.execute(
@@ -43,20 +44,28 @@ async def members_changed(session: AsyncSession, batch: Sequence[tuple[Event, En
                 "joined": [m.joined_on for m in created],
             },
         )
+    # Names and statuses changed, the latest of each field per member, in one statement.
+    changed: dict[uuid.UUID, dict[str, str]] = {}
     for event, _ in batch:
-        if isinstance(event, MemberUpdated) and {"name", "status"} & set(event.values):
-            # Rare next to creations, and each names its own fields: one statement each.
-            await session.execute(
-                text(
-                    "UPDATE fee_members SET name = coalesce(:name, name), "
-                    "status = coalesce(:status, status) WHERE member_id = :id"
-                ),
-                {
-                    "id": event.member_id,
-                    "name": event.values.get("name"),
-                    "status": event.values.get("status"),
-                },
-            )
+        if isinstance(event, MemberUpdated):
+            fields = {k: v for k, v in event.values.items() if k in ("name", "status")}
+            if fields:
+                changed.setdefault(event.member_id, {}).update(fields)
+    if changed:
+        await session.execute(
+            text(
+                "UPDATE fee_members SET name = coalesce(c.name, fee_members.name), "
+                "status = coalesce(c.status, fee_members.status) "
+                "FROM unnest(CAST(:ids AS uuid[]), CAST(:names AS text[]), "
+                "CAST(:statuses AS text[])) AS c(id, name, status) "
+                "WHERE fee_members.member_id = c.id"
+            ),
+            {
+                "ids": list(changed),
+                "names": [f.get("name") for f in changed.values()],
+                "statuses": [f.get("status") for f in changed.values()],
+            },
+        )
 
 
 def subscriptions(resources: Resources) -> list[Subscription]:

@@ -147,3 +147,22 @@ def profiled(
         for name, (pid, seconds) in targets.items()
         if pid is not None
     ]
+
+
+@contextlib.contextmanager
+def traced_as_operators_run(port: int) -> Iterator[dict[str, str]]:
+    """A stand-in OTLP collector (bench/otlp_sink.py) on `port`, and the environment that sends
+    every span to it with INFO logs: what a system under measurement runs with."""
+    sink = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "otlp_sink.py"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield {
+            "LEAGUE_LOG_LEVEL": "INFO",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+        }
+    finally:
+        sink.terminate()
+        sink.wait(10)

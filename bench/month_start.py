@@ -1,7 +1,8 @@
 """The month start at province scale: bills written by the fees-worker processes, beside the
 lower bound of one hand-written INSERT ... SELECT producing the same bills in the same database.
 
-Brings up a throw-away system (`LEAGUE_FEES_WORKERS=2`), seeds the fees service's copy of N
+Brings up a throw-away system (`LEAGUE_FEES_WORKERS=2`, spans exported over OTLP to a stand-in
+collector, INFO logs, as operators run it), seeds the fees service's copy of N
 members in N/20 branches with fee profiles (COPY, as bench/seed_members.py does), then:
 
 1. the lower bound: one INSERT ... SELECT of every member's bill for a month, timed alone;
@@ -25,9 +26,10 @@ import uuid
 from datetime import date
 
 import asyncpg
-from common import running_system
+from common import running_system, traced_as_operators_run
 
 PORT_BASE = 34000
+SINK_PORT = PORT_BASE + 191
 BRANCH_SIZE = 20
 BILLS_SQL = (
     "INSERT INTO bills (member_id, branch_id, month, amount_fen) "
@@ -120,7 +122,10 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    with running_system(PORT_BASE, LEAGUE_FEES_WORKERS="2") as bench:
+    with (
+        traced_as_operators_run(SINK_PORT) as tracing,
+        running_system(PORT_BASE, LEAGUE_FEES_WORKERS="2", **tracing) as bench,
+    ):
         db_url = bench.db_url("fees")
         started = time.perf_counter()
         asyncio.run(seed(db_url, args.members))

@@ -183,3 +183,13 @@ def test_the_branchs_dues_go_up_to_the_province_traced_and_conserved(
         return seen if payment_traces <= seen else None
 
     assert eventually(walk, within=10)
+
+    # Without a dashboard: the same walk from the database, the province's remittance down to
+    # each payment, each line with its trace id.
+    tree_out = running.system.run_command("fees", "trace", last["id"])
+    assert tree_out.returncode == 0, tree_out.stderr
+    lines = tree_out.stdout.strip().splitlines()
+    assert lines[0].startswith(f"remittance {last['id']}")
+    assert sum("remittance " in line for line in lines) == len(chain)
+    walked = {line.rsplit("trace ", 1)[1] for line in lines if "payment " in line}
+    assert walked == payment_traces

@@ -79,6 +79,9 @@ class ServiceSpec:
     # Every worker runs it: it must be safe to run in any number at once.
     worker_duty: Callable[[Resources, asyncio.Event], Awaitable[None]] | None = None
     on_startup: StartupHook | None = None
+    # The service's own gauges, brought up to date from its database when /metrics is scraped
+    # (the month start's progress, ...).
+    on_scrape: Callable[[AsyncSession], Awaitable[None]] | None = None
     has_database: bool = True
 
 
@@ -91,6 +94,16 @@ def build_resources(settings: ServiceSettings) -> Resources:
         read_sessions=make_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT")),
         db_turns=asyncio.Semaphore(settings.platform.db_pool_size),
     )
+
+
+@contextlib.asynccontextmanager
+async def resources_of(settings: ServiceSettings) -> AsyncIterator[Resources]:
+    """A service's resources for one operator command, its pool closed when the command ends."""
+    resources = build_resources(settings)
+    try:
+        yield resources
+    finally:
+        await resources.engine.dispose()
 
 
 def settle_heap() -> None:
@@ -121,13 +134,10 @@ async def _background_process(
         f"{spec.name}-{role}", settings.platform.log_level, settings.platform.log_json
     )
     setup_tracing(spec.name, settings.platform)
-    resources = build_resources(settings)
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    try:
+    async with resources_of(settings) as resources:
         yield resources, stop
-    finally:
-        await resources.engine.dispose()
 
 
 @contextlib.asynccontextmanager

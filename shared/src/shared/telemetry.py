@@ -141,3 +141,9 @@ def extract_context(carrier: Mapping[str, Any] | None) -> otel_context.Context:
         if isinstance(v, str | bytes)
     }
     return propagate.extract(plain)
+
+
+def trace_id_in(carrier: Mapping[str, Any] | None) -> str | None:
+    """The trace id a stored W3C trace context names (a payment's, a remittance's), if any."""
+    ctx = trace.get_current_span(extract_context(carrier)).get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None

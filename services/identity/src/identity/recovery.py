@@ -14,7 +14,7 @@ from identity.db import Account
 from identity.settings import IdentitySettings
 from shared.caller import OPERATOR_CALLER
 from shared.problems import Problem
-from shared.process import build_resources
+from shared.process import resources_of
 
 Result = dict[str, Any]
 
@@ -71,9 +71,6 @@ async def run(
     settings: IdentitySettings, use_case: Callable[[AsyncSession], Awaitable[Result]]
 ) -> Result:
     """One use case in one transaction on the service's database."""
-    resources = build_resources(settings)
-    try:
-        async with resources.sessions() as session, session.begin():
+    async with resources_of(settings) as resources, resources.sessions() as session:
+        async with session.begin():
             return await use_case(session)
-    finally:
-        await resources.engine.dispose()

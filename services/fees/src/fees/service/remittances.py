@@ -31,7 +31,7 @@ from shared.events import FeeRemitted, RemittanceReceived
 from shared.orgtree import is_admin_over, replica_node
 from shared.outbox import record_event
 from shared.problems import Problem
-from shared.telemetry import extract_context, inject_context
+from shared.telemetry import extract_context, inject_context, trace_id_in
 
 tracer = trace.get_tracer("fees.remittances")
 BRANCH_DUE_WORKING_DAYS = 5
@@ -55,7 +55,6 @@ class Remittance:
 
 
 def _remittance(row: Any) -> Remittance:
-    context = trace.get_current_span(extract_context(row.trace_context)).get_span_context()
     return Remittance(
         row.id,
         row.from_org_id,
@@ -66,7 +65,7 @@ def _remittance(row: Any) -> Remittance:
         row.amount_fen,
         row.status,
         row.due_by,
-        format(context.trace_id, "032x") if context.is_valid else None,
+        trace_id_in(row.trace_context),
         row.sent_at,
     )
 

@@ -39,10 +39,15 @@ def install_observability(app: FastAPI, tracer_provider: TracerProvider | None =
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
         sessions = getattr(request.app.state, "sessions", None)
+        on_scrape = getattr(request.app.state, "on_scrape", None)
         if sessions is not None:
+            # The database being away must not fail the whole scrape: the gauges keep their
+            # last figures, and the request metrics still go out.
             with contextlib.suppress(Exception):
                 async with sessions() as session:
                     OUTBOX_BACKLOG.set(await outbox_backlog(session))
+                    if on_scrape is not None:
+                        await on_scrape(session)
         gauges: QueueGauges | None = getattr(request.app.state, "queue_gauges", None)
         if gauges is not None:
             try:
@@ -104,6 +109,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         telemetry=FASTAPI_TELEMETRY_OFF,  # type: ignore[arg-type]
     )
     app.state.settings = settings
+    app.state.on_scrape = spec.on_scrape
     install_problem_handlers(app)
     install_observability(app)
 

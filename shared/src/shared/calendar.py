@@ -101,6 +101,14 @@ class WorkingDayCalendar:
                 remaining -= 1
         return current
 
+    def last_start_overdue_on(self, day: date, n: int) -> date:
+        """The latest day X whose "within n working days of X" has passed on ``day``: whatever
+        started on X or before is overdue on ``day``, whatever started after is not yet."""
+        start = _require_date(day) - _ONE_DAY
+        while self.add_working_days(start, n) >= day:
+            start -= _ONE_DAY
+        return start
+
     def working_days_between(self, start: date, end: date) -> int:
         """Count working days d with ``start < d <= end``; 0 when ``end <= start``."""
         start = _require_date(start)

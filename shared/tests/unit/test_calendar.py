@@ -218,3 +218,23 @@ def test_add_working_days_lands_on_a_working_day_after_start(start: date, n: int
 @given(start=_dates, n=st.integers(min_value=0, max_value=60))
 def test_working_days_between_inverts_add_working_days(start: date, n: int) -> None:
     assert CAL.working_days_between(start, CAL.add_working_days(start, n)) == n
+
+
+@given(
+    day=st.dates(min_value=date(2024, 1, 1), max_value=date(2026, 12, 31)),
+    n=st.integers(min_value=1, max_value=15),
+)
+def test_what_started_by_the_last_overdue_start_is_overdue_and_nothing_after(
+    day: date, n: int
+) -> None:
+    start = CAL.last_start_overdue_on(day, n)
+    assert CAL.add_working_days(start, n) < day
+    assert CAL.add_working_days(start + timedelta(days=1), n) >= day
+
+
+def test_money_received_before_national_day_is_overdue_only_after_the_holiday() -> None:
+    # Received Friday 26 Sep 2025: five working days are 28 Sep (a make-up Sunday), 29 and 30
+    # Sep, then after the holiday 9 and 10 Oct; late from 11 Oct, as is the Saturday's money.
+    assert CAL.add_working_days(date(2025, 9, 26), 5) == date(2025, 10, 10)
+    assert CAL.last_start_overdue_on(date(2025, 10, 11), 5) == date(2025, 9, 27)
+    assert CAL.last_start_overdue_on(date(2025, 10, 10), 5) == date(2025, 9, 25)

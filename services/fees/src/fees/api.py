@@ -22,6 +22,7 @@ from fees.rules import FeeRules
 from fees.service import (
     bills,
     cycles,
+    holdings,
     org_in_scope,
     payments,
     profiles,
@@ -610,6 +611,9 @@ class FeeSummaryOut(BaseModel):
     received_fen: int = Field(description="what it confirmed as received from below")
     retained_fen: int = Field(description="what its whole subtree kept")
     overdue_remittances: int = Field(description="remittances of the subtree sent late")
+    overdue_holdings: int = Field(
+        description="organisations of the subtree holding the month's money past its due date"
+    )
 
 
 @router.get(
@@ -618,12 +622,19 @@ class FeeSummaryOut(BaseModel):
     openapi_extra=route_policy(org_param="org_id"),
 )
 async def fee_summary(
-    org_id: uuid.UUID, month: str, session: ReadSessionDep, caller: CallerDep
+    org_id: uuid.UUID, month: str, request: Request, session: ReadSessionDep, caller: CallerDep
 ) -> FeeSummaryOut:
     """The month's dues over the organisation's whole subtree."""
     when = month_of(month)
     await org_in_scope(session, caller, org_id)
     found = await remittances.summary(session, org_id, when)
+    overdue = await holdings.count_overdue_holdings(
+        session,
+        app_resource(request, "calendar", WorkingDayCalendar),
+        org_id,
+        today=beijing_today(),
+        month=when,
+    )
     return FeeSummaryOut(
         month=label(when),
         due_fen=found.due_fen,
@@ -633,4 +644,76 @@ async def fee_summary(
         received_fen=found.received_fen,
         retained_fen=found.retained_fen,
         overdue_remittances=found.overdue_remittances,
+        overdue_holdings=overdue,
+    )
+
+
+class OverdueHoldingOut(BaseModel):
+    org_id: uuid.UUID
+    org_name: str
+    org_type: str
+    month: str
+    held_fen: int = Field(description="paid bills (branch) or received remittances not sent up")
+    since: datetime = Field(description="when the first of that money arrived")
+    due_by: date = Field(description="when it should have been remitted at the latest")
+
+
+class OverdueHoldingPage(BaseModel):
+    items: list[OverdueHoldingOut]
+    next_cursor: str | None
+
+
+@router.get(
+    "/orgs/{org_id}/overdue-holdings",
+    response_model=OverdueHoldingPage,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def list_overdue_holdings(
+    org_id: uuid.UUID,
+    request: Request,
+    session: ReadSessionDep,
+    caller: CallerDep,
+    month: str | None = None,
+    limit: LimitQuery = 50,
+    cursor: str | None = None,
+) -> OverdueHoldingPage:
+    """Organisations of the subtree (itself included) holding dues they should have remitted by
+    now (5 working days for a branch, 10 above), longest held first."""
+    when = month_of(month) if month else None
+    after = read_cursor(
+        cursor,
+        lambda p: (
+            datetime.fromisoformat(str(p["since"])),
+            uuid.UUID(str(p["org"])),
+            parse_month(str(p["month"])),
+        ),
+    )
+    await org_in_scope(session, caller, org_id)
+    found, next_cursor = page_of(
+        await holdings.overdue_holdings(
+            session,
+            app_resource(request, "calendar", WorkingDayCalendar),
+            org_id,
+            today=beijing_today(),
+            month=when,
+            after=after,
+            limit=limit + 1,
+        ),
+        limit,
+        lambda h: {"since": h.since.isoformat(), "org": str(h.org_id), "month": label(h.month)},
+    )
+    return OverdueHoldingPage(
+        items=[
+            OverdueHoldingOut(
+                org_id=h.org_id,
+                org_name=h.org_name,
+                org_type=h.org_type,
+                month=label(h.month),
+                held_fen=h.held_fen,
+                since=h.since,
+                due_by=h.due_by,
+            )
+            for h in found
+        ],
+        next_cursor=next_cursor,
     )

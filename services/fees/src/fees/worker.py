@@ -31,12 +31,23 @@ def work(resources: Resources) -> list[Subscription]:
 
     async def generate(session: AsyncSession, command: Event, _: Envelope) -> None:
         assert isinstance(command, GenerateBills)
-        bills = await cycles.generate_bills(session, command.month, command.chunk_no)
+        done = await cycles.generate_bills(session, command.month, command.chunk_no)
+        if done is None:
+            log.info("fee_chunk_done_already", month=label(command.month), chunk=command.chunk_no)
+            return
         if settings.fault_exit_in_chunk:
-            log.warning("fee_fault_exit_in_chunk", chunk=command.chunk_no, bills=bills)
+            log.warning("fee_fault_exit_in_chunk", chunk=command.chunk_no, bills=done.bills)
             os._exit(17)
+        # The cycle's progress on every chunk, for operators following the month start in logs.
         log.info(
-            "fee_chunk_generated", month=label(command.month), chunk=command.chunk_no, bills=bills
+            "fee_chunk_generated",
+            month=label(command.month),
+            chunk=command.chunk_no,
+            bills=done.bills,
+            chunks_done=done.cycle.chunks_done,
+            chunks_total=done.cycle.chunks_total,
+            cycle_bills=done.cycle.bills,
+            finished=done.cycle.finished_at is not None,
         )
 
     handler = with_inbox(resources.sessions, GENERATE_BILLS_QUEUE, generate)

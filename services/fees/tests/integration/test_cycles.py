@@ -90,6 +90,12 @@ async def test_a_cycle_bills_every_member_with_a_profile_exactly_once(
     cycle = (await client.get(f"/fee-cycles/{month}", headers=admin(tree.root))).json()
     assert cycle["status"] == "done" and cycle["chunks_done"] == cycle["chunks_total"]
     assert cycle["finished_at"] is not None
+    # The same progress for the operators' dashboards and alerts.
+    scraped = (await client.get("/metrics")).text
+    assert f'fee_cycle_finished{{month="{month}"}} 1.0' in scraped
+    assert f'fee_cycle_bills{{month="{month}"}} {float(cycle["bills"])}' in scraped
+    done = float(cycle["chunks_done"])
+    assert f'fee_cycle_chunks{{month="{month}",state="done"}} {done}' in scraped
     # fee.bills_generated: each branch's counts and totals, no bill of its own.
     rows = await db(
         "SELECT envelope FROM outbox WHERE type = 'fee.bills_generated' "

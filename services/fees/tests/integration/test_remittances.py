@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
 import httpx
 
 from fees.service.remittances import Conservation, conservation
+from fees.service.walk import tree_lines, walk
 from fees.settings import FeesSettings
 from shared.calendar import beijing_today, default_calendar
-from shared.process import build_resources
+from shared.process import build_resources, resources_of
 
 from .conftest import Tree
 from .test_profiles import new_members
@@ -114,6 +115,21 @@ async def test_dues_go_up_the_tree_and_every_fen_is_accounted_for(
     assert body["status"] == "passed_on" and body["to_org_id"] is None
     # Everything left is branch_b's, not yet remitted: 1,500 + 300 + 240 + 192 kept, 769 out.
     assert await conserved(settings, month) == (True, 777)
+
+    # The operator's walk from the province's remittance down to the two payments.
+    async with resources_of(settings) as resources, resources.sessions() as session:
+        top = await walk(session, uuid.UUID(body["id"]))
+    chain = []
+    step = top
+    while step.kind == "remittance":
+        chain.append((step.amount_fen, step.trace_id != "-"))
+        step = step.below[0]
+    assert chain == [(769, True), (961, True), (1_201, True), (1_501, True)]
+    branch_step = top.below[0].below[0].below[0]
+    assert sorted(p.amount_fen for p in branch_step.below) == [1_000, 2_001]
+    lines = list(tree_lines(top))
+    assert len(lines) == 6 and lines[0].startswith(f"remittance {body['id']}")
+    assert lines[-1].startswith("         └─ payment ")
 
 
 async def test_a_remittance_that_does_not_carry_what_it_says_is_named(
@@ -221,3 +237,67 @@ async def test_a_subtree_summary_adds_up_its_branches_and_remittances(
         headers=admin(tree.county_b),
     )
     assert other.status_code == 403
+
+
+async def test_money_held_past_its_due_date_is_listed_and_counted_up_the_tree(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    month, label = date(2024, 11, 1), "2024-11"
+    calendar = default_calendar()
+    await paid_bills(client, settings, db, admin, tree.branch_a, month, [500, 250])
+    await paid_bills(client, settings, db, admin, tree.branch_b, month, [300])
+    # branch_a's money came in a month ago; branch_b's today (not due yet).
+    await db(
+        "UPDATE bills SET paid_at = paid_at - interval '30 days' "
+        "WHERE branch_id = :b AND month = :m",
+        b=tree.branch_a,
+        m=month,
+    )
+
+    def overdue(org: uuid.UUID, **params: object) -> object:
+        return client.get(
+            f"/orgs/{org}/overdue-holdings", params={"month": label, **params}, headers=admin(org)
+        )
+
+    listed = (await overdue(tree.city)).json()
+    [held] = listed["items"]
+    assert (held["org_id"], held["org_type"], held["held_fen"]) == (
+        str(tree.branch_a),
+        "branch",
+        750,
+    )
+    paid_on = beijing_today() - timedelta(days=30)
+    assert held["due_by"] == calendar.add_working_days(paid_on, 5).isoformat()
+
+    # branch_b sends its money up; its county confirms it and then sits on it for 40 days: ten
+    # working days is the most a county may hold it.
+    sent = await client.post(
+        f"/orgs/{tree.branch_b}/remittances", json={"month": label}, headers=admin(tree.branch_b)
+    )
+    assert sent.status_code == 201
+    await client.post(f"/remittances/{sent.json()['id']}/receipt", headers=admin(tree.county_b))
+    await db(
+        "UPDATE remittances SET received_at = received_at - interval '40 days' WHERE id = :r",
+        r=uuid.UUID(sent.json()["id"]),
+    )
+    first = (await overdue(tree.city, limit=1)).json()
+    assert [h["org_id"] for h in first["items"]] == [str(tree.county_b)]  # held the longest
+    assert first["items"][0]["held_fen"] == 150  # what branch_b sent: 300 less half kept
+    second = (await overdue(tree.city, limit=1, cursor=first["next_cursor"])).json()
+    assert [h["org_id"] for h in second["items"]] == [str(tree.branch_a)]
+    assert second["next_cursor"] is None
+    # A county sees its own subtree only.
+    assert [h["org_id"] for h in (await overdue(tree.county_a)).json()["items"]] == [
+        str(tree.branch_a)
+    ]
+    summary = await client.get(
+        f"/orgs/{tree.city}/fee-summary", params={"month": label}, headers=admin(tree.city)
+    )
+    assert summary.json()["overdue_holdings"] == 2
+
+    # Remitted, even late, it is no longer held.
+    late = await client.post(
+        f"/orgs/{tree.branch_a}/remittances", json={"month": label}, headers=admin(tree.branch_a)
+    )
+    assert late.status_code == 201
+    assert [h["org_id"] for h in (await overdue(tree.city)).json()["items"]] == [str(tree.county_b)]

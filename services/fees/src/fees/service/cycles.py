@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
@@ -40,7 +41,13 @@ class CycleState:
     finished_at: datetime | None
 
 
-def _state(cycle: FeeCycle) -> CycleState:
+@dataclass(frozen=True)
+class ChunkDone:
+    bills: int  # written for this chunk
+    cycle: CycleState  # the whole cycle's progress with it
+
+
+def _state(cycle: FeeCycle | Any) -> CycleState:
     return CycleState(
         cycle.month,
         cycle.chunks_total,
@@ -120,10 +127,10 @@ async def cycle_state(session: AsyncSession, month: date) -> CycleState:
     return _state(cycle)
 
 
-async def generate_bills(session: AsyncSession, month: date, chunk_no: int) -> int:
+async def generate_bills(session: AsyncSession, month: date, chunk_no: int) -> ChunkDone | None:
     """The bills of one chunk, once: members active with a fee profile, copied before the month
     began (who joins or transfers in mid-month is billed from the next cycle). Returns how many
-    bills were written; 0 for a chunk already done."""
+    bills were written and where the cycle stands; None for a chunk already done."""
     branch_ids = await session.scalar(
         text(
             "SELECT branch_ids FROM fee_cycle_chunks WHERE month = :month AND chunk_no = :n "
@@ -132,7 +139,7 @@ async def generate_bills(session: AsyncSession, month: date, chunk_no: int) -> i
         {"month": month, "n": chunk_no},
     )
     if branch_ids is None:
-        return 0  # done already: a redelivery after the commit and before the ack
+        return None  # done already: a redelivery after the commit and before the ack
     made = (
         await session.execute(
             text(
@@ -162,14 +169,16 @@ async def generate_bills(session: AsyncSession, month: date, chunk_no: int) -> i
         ),
         {"month": month, "n": chunk_no, "bills": written},
     )
-    await session.execute(
-        text(
-            "UPDATE fee_cycles SET chunks_done = chunks_done + 1, bills = bills + :bills, "
-            "finished_at = CASE WHEN chunks_done + 1 = chunks_total THEN now() END "
-            "WHERE month = :month"
-        ),
-        {"month": month, "bills": written},
-    )
+    cycle = (
+        await session.execute(
+            text(
+                "UPDATE fee_cycles SET chunks_done = chunks_done + 1, bills = bills + :bills, "
+                "finished_at = CASE WHEN chunks_done + 1 = chunks_total THEN now() END "
+                "WHERE month = :month RETURNING *"
+            ),
+            {"month": month, "bills": written},
+        )
+    ).one()
     if made:
         await record_event(
             session,
@@ -183,4 +192,4 @@ async def generate_bills(session: AsyncSession, month: date, chunk_no: int) -> i
             ),
             PRODUCER,
         )
-    return written
+    return ChunkDone(written, _state(cycle))

@@ -1,0 +1,42 @@
+"""The month start's progress as Prometheus gauges, read from the latest cycle when /metrics is
+scraped: chunks done of total, bills so far, and whether it has finished. An alert on a cycle
+not finished by morning, or a dashboard of the peak, reads these."""
+
+from __future__ import annotations
+
+from prometheus_client import Gauge
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fees.domain.months import label
+
+CYCLE_CHUNKS = Gauge(
+    "fee_cycle_chunks", "Chunks of branches of the latest dues cycle", ["month", "state"]
+)
+CYCLE_BILLS = Gauge("fee_cycle_bills", "Bills generated so far in the latest dues cycle", ["month"])
+CYCLE_FINISHED = Gauge(
+    "fee_cycle_finished", "1 once every chunk of the latest dues cycle is done", ["month"]
+)
+CYCLE_SECONDS = Gauge(
+    "fee_cycle_seconds", "From opening the latest cycle to its last chunk (or to now)", ["month"]
+)
+
+
+async def refresh_cycle_gauges(session: AsyncSession) -> None:
+    cycle = (
+        await session.execute(
+            text(
+                "SELECT month, chunks_total, chunks_done, bills, finished_at IS NOT NULL AS done, "
+                "extract(epoch FROM coalesce(finished_at, now()) - started_at) AS seconds "
+                "FROM fee_cycles ORDER BY month DESC LIMIT 1"
+            )
+        )
+    ).first()
+    if cycle is None:
+        return
+    month = label(cycle.month)
+    CYCLE_CHUNKS.labels(month, "total").set(cycle.chunks_total)
+    CYCLE_CHUNKS.labels(month, "done").set(cycle.chunks_done)
+    CYCLE_BILLS.labels(month).set(cycle.bills)
+    CYCLE_FINISHED.labels(month).set(1 if cycle.done else 0)
+    CYCLE_SECONDS.labels(month).set(float(cycle.seconds))

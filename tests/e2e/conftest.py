@@ -76,6 +76,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         "LEAGUE_RETRY_DELAYS_MS": "[100,300]",
         # The stand-in payment provider: members pay online, callbacks are signed by the test.
         "FEES_PROVIDER": "fake",
+        # Two fees-api processes on one port, as at the month-start peak: nothing in the API
+        # may count on being the only one (the payment race below runs across both).
+        "FEES_API_WORKERS": "2",
         "LEAGUE_ROOT_ORG_NAME": "共青团测试省委员会",
         "LEAGUE_ADMIN_USERNAME": "admin",
         "LEAGUE_ADMIN_PASSWORD": "",

@@ -102,9 +102,14 @@ def run_cli(
 
         from shared.app import create_service_app
 
-        app = create_service_app(spec)
+        workers = spec.settings.api_workers
+        # Several workers: uvicorn's supervisor holds the socket, each worker builds the app
+        # from the service's factory (`<service>.main:create_app`) and is restarted if it dies.
+        app: Any = f"{spec.name}.main:create_app" if workers > 1 else create_service_app(spec)
         uvicorn.run(
             app,
+            factory=workers > 1,
+            workers=workers,
             host=spec.settings.host,
             port=spec.settings.port,
             log_config=None,

@@ -45,6 +45,10 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8100
     database_url: str | None = None
+    # API processes sharing the port (`<SERVICE>_API_WORKERS`): the kernel spreads connections
+    # over them, so one service's API can use every core at its peak (fees at the month start).
+    # Each keeps its own pool, so its pool size times this must stay within the database's limit.
+    api_workers: int = Field(default=1, ge=1, le=32)
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
 
     def resolved_database_url(self) -> str:

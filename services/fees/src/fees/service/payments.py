@@ -17,7 +17,7 @@ from fees.service import PRODUCER
 from shared.audit import audit
 from shared.caller import Caller
 from shared.events import FeePaid
-from shared.orgtree import is_admin_over, replica_node
+from shared.orgtree import is_admin_over
 from shared.outbox import record_event
 from shared.problems import Problem
 from shared.telemetry import inject_context
@@ -42,13 +42,16 @@ def already_paid() -> Problem:
 
 
 async def _locked_bill(session: AsyncSession, bill_id: uuid.UUID) -> Any:
+    """The bill, locked, with its branch's path for the scope check (one round trip: payments
+    are the month start's peak)."""
     # The row lock orders payments of one bill; the partial unique index on paid payments is
     # what guarantees one, should anything ever skip the lock.
     bill = (
         await session.execute(
             text(
-                "SELECT id, member_id, branch_id, month, amount_fen, status FROM bills "
-                "WHERE id = :id FOR UPDATE"
+                "SELECT b.id, b.member_id, b.branch_id, b.month, b.amount_fen, b.status, "
+                "o.path AS branch_path FROM bills b LEFT JOIN org_replica o ON o.id = b.branch_id "
+                "WHERE b.id = :id FOR UPDATE OF b"
             ),
             {"id": bill_id},
         )
@@ -58,9 +61,21 @@ async def _locked_bill(session: AsyncSession, bill_id: uuid.UUID) -> Any:
     return bill
 
 
-async def _admin_over_bill(session: AsyncSession, caller: Caller, bill: Any) -> bool:
-    branch = await replica_node(session, bill.branch_id)
-    return branch is not None and is_admin_over(caller, branch.path)
+def _admin_over_bill(caller: Caller, bill: Any) -> bool:
+    return bill.branch_path is not None and is_admin_over(caller, bill.branch_path)
+
+
+# A payment made paid at once (cash) marks its bill paid in the same statement.
+_INSERT_PAYMENT = (
+    "INSERT INTO payments (id, bill_id, amount_fen, channel, status, recorded_by, trace_context, "
+    "paid_at) VALUES (:id, :bill, :amount, :channel, :status, :by, CAST(:trace AS jsonb), "
+    "CASE WHEN CAST(:paid AS boolean) THEN now() END) RETURNING paid_at"
+)
+_INSERT_PAID_PAYMENT = (
+    f"WITH payment AS ({_INSERT_PAYMENT}), "  # noqa: S608 (constants only)
+    "bill AS (UPDATE bills SET status = 'paid', paid_at = (SELECT paid_at FROM payment), "
+    "channel = :channel WHERE id = :bill) SELECT paid_at FROM payment"
+)
 
 
 async def _new_payment(
@@ -69,12 +84,7 @@ async def _new_payment(
     payment_id = uuid.uuid4()
     paid_at = (
         await session.execute(
-            text(
-                "INSERT INTO payments (id, bill_id, amount_fen, channel, status, recorded_by, "
-                "trace_context, paid_at) VALUES (:id, :bill, :amount, :channel, :status, :by, "
-                "CAST(:trace AS jsonb), CASE WHEN CAST(:paid AS boolean) THEN now() END) "
-                "RETURNING paid_at"
-            ),
+            text(_INSERT_PAID_PAYMENT if status == "paid" else _INSERT_PAYMENT),
             {
                 "id": payment_id,
                 "bill": bill.id,
@@ -90,13 +100,9 @@ async def _new_payment(
     return payment_id, paid_at
 
 
-async def _bill_paid(
-    session: AsyncSession, bill: Any, payment_id: uuid.UUID, channel: str, paid_at: datetime
+async def _announce_paid(
+    session: AsyncSession, bill: Any, payment_id: uuid.UUID, channel: str
 ) -> None:
-    await session.execute(
-        text("UPDATE bills SET status = 'paid', paid_at = :at, channel = :channel WHERE id = :id"),
-        {"id": bill.id, "at": paid_at, "channel": channel},
-    )
     await record_event(
         session,
         FeePaid(
@@ -115,7 +121,7 @@ async def _bill_paid(
 async def record_cash(session: AsyncSession, caller: Caller, bill_id: uuid.UUID) -> Payment:
     """Cash handed to the branch: an admin over the bill's branch records it."""
     bill = await _locked_bill(session, bill_id)
-    if not await _admin_over_bill(session, caller, bill):
+    if not _admin_over_bill(caller, bill):
         if caller.member_id == bill.member_id:
             raise Problem(
                 403,
@@ -127,7 +133,7 @@ async def record_cash(session: AsyncSession, caller: Caller, bill_id: uuid.UUID)
         raise already_paid()
     payment_id, paid_at = await _new_payment(session, caller, bill, "cash", "paid")
     assert paid_at is not None
-    await _bill_paid(session, bill, payment_id, "cash", paid_at)
+    await _announce_paid(session, bill, payment_id, "cash")
     await audit(session, caller, "fee.cash_recorded", "bill", bill.id)
     return Payment(payment_id, bill.id, bill.amount_fen, "cash", "paid", paid_at)
 
@@ -136,7 +142,7 @@ async def start_online(session: AsyncSession, caller: Caller, bill_id: uuid.UUID
     """A member's own online payment, pending until the provider calls back."""
     bill = await _locked_bill(session, bill_id)
     if caller.member_id != bill.member_id:
-        if await _admin_over_bill(session, caller, bill):
+        if _admin_over_bill(caller, bill):
             raise Problem(
                 403,
                 "fee.online_by_member_only",
@@ -200,7 +206,11 @@ async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bo
             {"id": payment_id},
         )
     ).scalar_one()
-    await _bill_paid(session, bill, payment_id, "online", paid_at)
+    await session.execute(
+        text("UPDATE bills SET status = 'paid', paid_at = :at, channel = 'online' WHERE id = :id"),
+        {"id": bill.id, "at": paid_at},
+    )
+    await _announce_paid(session, bill, payment_id, "online")
     return Payment(**{**payment._mapping, "status": "paid", "paid_at": paid_at})
 
 

@@ -71,6 +71,9 @@ async def run(
     settings: IdentitySettings, use_case: Callable[[AsyncSession], Awaitable[Result]]
 ) -> Result:
     """One use case in one transaction on the service's database."""
-    async with resources_of(settings) as resources, resources.sessions() as session:
-        async with session.begin():
-            return await use_case(session)
+    async with (
+        resources_of(settings) as resources,
+        resources.sessions() as session,
+        session.begin(),
+    ):
+        return await use_case(session)

@@ -166,3 +166,19 @@ def traced_as_operators_run(port: int) -> Iterator[dict[str, str]]:
     finally:
         sink.terminate()
         sink.wait(10)
+
+
+@contextlib.contextmanager
+def background(argv: list[str], ready_url: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        if ready_url:
+            for _ in range(150):
+                with contextlib.suppress(httpx.HTTPError):
+                    httpx.get(ready_url, timeout=1)
+                    break
+                time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -90,12 +90,7 @@ class Connection:
 
 
 def prepare_get(url: str, headers: Mapping[str, str] | None = None) -> tuple[str, int, bytes]:
-    parts = urlsplit(url)
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}"]
-    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-    raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return parts.hostname or "127.0.0.1", parts.port or 80, raw
+    return prepare("GET", url, headers)
 
 
 async def _load(
@@ -144,3 +139,127 @@ def load(
     """`requests` GETs of `url` over `clients` keep-alive connections, after `warmup` of them."""
     latencies, seconds = asyncio.run(_load(url, headers, clients, requests, warmup))
     return Figures(label, clients, latencies, seconds)
+
+
+def prepare(
+    method: str, url: str, headers: Mapping[str, str] | None = None, body: bytes = b""
+) -> tuple[str, int, bytes]:
+    """A request's bytes, ready to write on a keep-alive connection."""
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    return parts.hostname or "127.0.0.1", parts.port or 80, raw
+
+
+MAX_IN_FLIGHT = 1000  # beyond, an open-model client counts requests as failed, not queued
+
+
+@dataclass
+class OpenFigures:
+    """An open-model run: requests sent at a fixed rate whatever the answers took."""
+
+    label: str
+    offered: float  # requests a second sent
+    latencies_ms: list[float]  # of the answers that succeeded, from when each was due
+    errors: int
+    seconds: float  # from the first request's due time to the last answer
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_ms) / self.seconds
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.latencies_ms, 50) if self.latencies_ms else float("nan")
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies_ms, 99) if self.latencies_ms else float("nan")
+
+
+async def _open_load(
+    host: str,
+    port: int,
+    requests: list[bytes],
+    rate: float,
+    expect: int,
+    answer_within: float,
+    warmup: int,
+) -> tuple[list[float], int, float, list[str]]:
+    idle = [await Connection.open(host, port) for _ in range(32)]
+    measured: list[float] = []
+    failed: list[str] = []
+
+    in_flight = 0
+
+    async def one(raw: bytes, due: float, record: bool) -> None:
+        nonlocal in_flight
+        latencies, errors = (measured, failed) if record else ([], [])
+        if in_flight >= MAX_IN_FLIGHT:  # the server is far behind: this one is not even sent
+            errors.append("not sent: too many requests in flight")
+            return
+        in_flight += 1
+        # A server may close a connection that stood idle (its keep-alive timeout): a client
+        # then opens a new one, as any HTTP client does.
+        while idle and idle[-1].reader.at_eof():
+            idle.pop().close()
+        conn = idle.pop() if idle else None
+        try:
+            if conn is None:
+                conn = await asyncio.wait_for(Connection.open(host, port), answer_within)
+            status, body = await asyncio.wait_for(conn.request(raw), answer_within)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+            if conn is not None:
+                conn.close()  # its answer may still come: the connection is spent
+            errors.append(type(exc).__name__)
+            return
+        finally:
+            in_flight -= 1
+        idle.append(conn)
+        if status == expect:
+            latencies.append((time.perf_counter() - due) * 1000)
+        else:
+            errors.append(f"{status} {body[:120]!r}")
+
+    begun = time.perf_counter()
+    started = begun + warmup / rate  # the first measured request's due time
+    tasks = []
+    for i, raw in enumerate(requests):
+        # Each request goes at its own time, late answers or not (no coordinated omission):
+        # its latency counts from then, so waiting for a connection is counted too.
+        due = begun + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(raw, due, record=i >= warmup)))
+    await asyncio.gather(*tasks)
+    seconds = time.perf_counter() - started
+    for conn in idle:
+        conn.close()
+    return measured, len(failed), seconds, failed[:3]
+
+
+def open_load(
+    label: str,
+    host: str,
+    port: int,
+    requests: list[bytes],
+    rate: float,
+    *,
+    expect: int = 201,
+    timeout: float = 10.0,
+    warmup: int = 0,
+) -> OpenFigures:
+    """`requests` (prepared with `prepare`) sent at `rate` a second over keep-alive connections,
+    as many as are in flight; an answer other than `expect`, or none within `timeout`, is an
+    error. The first `warmup` are sent at the same rate but not counted."""
+    latencies, errors, seconds, samples = asyncio.run(
+        _open_load(host, port, requests, rate, expect, timeout, warmup)
+    )
+    for sample in samples:
+        print(f"  {label} at {rate:.0f}/s: error {sample}")
+    return OpenFigures(label, rate, latencies, errors, seconds)

@@ -21,11 +21,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-from common import REPO, profiled, running_system
+from common import REPO, background, profiled, running_system
 from loadgen import Figures, load
 
 from shared.caller import Caller, sign_caller
@@ -35,22 +34,6 @@ ROUNDS = 3
 PORT_BASE = 31000
 BARE_PORT = PORT_BASE + 190
 SINK_PORT = PORT_BASE + 191
-
-
-@contextlib.contextmanager
-def background(argv: list[str], ready_url: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        if ready_url:
-            for _ in range(150):
-                with contextlib.suppress(httpx.HTTPError):
-                    httpx.get(ready_url, timeout=1)
-                    break
-                time.sleep(0.1)
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def rss_mib(pid: int | None) -> float | None:

@@ -1,0 +1,266 @@
+"""The payment peak: cash payments through the gateway under an open-model load, beside a bare
+endpoint doing one INSERT, at the same rates in the same run.
+
+Brings up a throw-away system as operators run it (spans exported over OTLP to a stand-in
+collector, INFO logs; `--api-workers N` fees API processes, default 1: on 2 cores a second one
+only adds contention), creates
+a branch through the API, seeds its bills in the fees database (one INSERT ... SELECT), then for
+each rate sends that many `POST /bills/{id}/payments {"channel": "cash"}` a second for
+`--seconds`, each to its own bill, whatever the answers took (open model: latency counts from
+when a request was due, so a server falling behind shows as queueing, not as a slower client).
+The lower bound gets the same requests: FastAPI + asyncpg, one INSERT each
+(bench/bare_endpoint.py --payments). Prints achieved rate, p50/p99 and errors for each, the
+highest rate each held with p99 <= 50 ms, and the targets.
+
+    .venv/bin/python bench/payments.py [--rates 100,150,200,300,500] [--seconds 30] [--api-workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+from common import REPO, background, profiled, running_system, traced_as_operators_run
+from loadgen import OpenFigures, open_load, prepare
+
+from deploy.launcher import System
+
+PORT_BASE = 35000
+BARE_PORT = PORT_BASE + 190
+SINK_PORT = PORT_BASE + 191
+P99_LIMIT_MS = 50.0
+# Sent at the run's rate before it is measured: connections opened, caches and pools filled.
+WARMUP_SECONDS = 3.0
+BODY = b'{"channel":"cash"}'
+
+
+async def seed_bills(db_url: str, branch: str, bills: int) -> list[uuid.UUID]:
+    """`bills` due bills of this month for as many members of `branch`, in the fees database."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        for _ in range(300):  # the fees service's copy of the tree learns the branch by event
+            if await conn.fetchval("SELECT 1 FROM org_replica WHERE id = $1", uuid.UUID(branch)):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise SystemExit("the fees service never learnt of the branch")
+        await conn.execute(
+            "INSERT INTO fee_members (member_id, branch_id, name, status, joined_on) "
+            "SELECT gen_random_uuid(), $1, '团员', 'active', DATE '2020-05-04' "
+            "FROM generate_series(1, $2)",
+            uuid.UUID(branch),
+            bills,
+        )
+        rows = await conn.fetch(
+            "INSERT INTO bills (member_id, branch_id, month, amount_fen) "
+            "SELECT member_id, branch_id, date_trunc('month', now())::date, 1500 "
+            "FROM fee_members WHERE branch_id = $1 RETURNING id",
+            uuid.UUID(branch),
+        )
+        await conn.execute("ANALYZE bills; ANALYZE fee_members")
+        return [row["id"] for row in rows]
+    finally:
+        await conn.close()
+
+
+def best_rate(runs: list[OpenFigures]) -> float:
+    """The highest offered rate held with p99 <= 50 ms and no error (0 if none was)."""
+    held = [r.offered for r in runs if not r.errors and r.p99 <= P99_LIMIT_MS]
+    return max(held, default=0.0)
+
+
+def row(figures: OpenFigures) -> str:
+    return (
+        f"{figures.label:22}{figures.offered:>9.0f}{figures.rate:>10.0f}{figures.p50:>9.1f}"
+        f"{figures.p99:>9.1f}{figures.errors:>8}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", default="100,150,200,300,500", help="requests a second, in turn")
+    parser.add_argument("--seconds", type=float, default=30.0, help="at each rate")
+    parser.add_argument("--api-workers", type=int, default=1, help="FEES_API_WORKERS")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy profiles of the first gateway run here"
+    )
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+    # Each rate runs twice (bare, gateway), each after WARMUP_SECONDS at that rate not counted.
+    needed = 2 * int(sum(rates) * (args.seconds + WARMUP_SECONDS)) + 1000
+
+    with (
+        traced_as_operators_run(SINK_PORT) as tracing,
+        running_system(PORT_BASE, FEES_API_WORKERS=str(args.api_workers), **tracing) as bench,
+    ):
+        branch = bench.create_org(bench.boot["root_org_id"], "基准测试团支部", "branch")
+        bills = asyncio.run(seed_bills(bench.db_url("fees"), branch, needed))
+        bare_argv = [sys.executable, str(REPO / "bench" / "bare_endpoint.py"), "--payments"]
+        bare_argv += ["--dsn", bench.db_url("fees"), "--port", str(BARE_PORT)]
+        bare_url = f"http://127.0.0.1:{BARE_PORT}"
+        gateway = f"{bench.system.gateway_url}/api/v1"
+        auth = {
+            "Authorization": str(bench.api.headers["Authorization"]),
+            "Content-Type": "application/json",
+        }
+        runs: dict[str, list[OpenFigures]] = {"bare FastAPI+INSERT": [], "through the gateway": []}
+        next_bill = 0
+        # CPU milliseconds per request, by process group, for each run.
+        cpu: dict[str, list[dict[str, float]]] = {label: [] for label in runs}
+        with background(bare_argv, ready_url=f"{bare_url}/docs") as bare_app:
+            for rate in rates:
+                warmup = int(rate * WARMUP_SECONDS)
+                count = warmup + int(rate * args.seconds)
+                # The same rate against both, one after the other, each on bills of its own.
+                for label, base, headers in (
+                    ("bare FastAPI+INSERT", bare_url, {"Content-Type": "application/json"}),
+                    ("through the gateway", gateway, auth),
+                ):
+                    mine = bills[next_bill : next_bill + count]
+                    next_bill += count
+                    prepared = [
+                        prepare("POST", f"{base}/bills/{bill}/payments", headers, BODY)
+                        for bill in mine
+                    ]
+                    host, port = prepared[0][0], prepared[0][1]
+                    first_gateway_run = label == "through the gateway" and rate == rates[0]
+                    recorders = (
+                        profiled(
+                            processes_of(bench.system, args.api_workers),
+                            args.profile,
+                        )
+                        if first_gateway_run
+                        else []
+                    )
+                    groups = groups_of(bench.system, bare_app.pid)
+                    before = cpu_seconds(groups)
+                    runs[label].append(
+                        open_load(
+                            label, host, port, [raw for _, _, raw in prepared], rate, warmup=warmup
+                        )
+                    )
+                    spent = cpu_seconds(groups)
+                    cpu[label].append(
+                        {name: (spent[name] - before[name]) * 1000 / count for name in groups}
+                    )
+                    for recorder in recorders:
+                        recorder.wait()
+                    time.sleep(2)  # let the last answers' spans and logs go out
+
+        print(
+            f"cash payments, open model, {args.seconds:.0f} s a rate; tracing exported over OTLP, "
+            f"INFO logs; {args.api_workers} fees-api processes ({os.cpu_count()} cores)"
+        )
+        print(f"{'':22}{'offered':>9}{'achieved':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+        for label_runs in runs.values():
+            for figures in label_runs:
+                print(row(figures))
+        print("\nCPU ms per request, by process")
+        for label, per_run in cpu.items():
+            for figures, spent in zip(runs[label], per_run, strict=True):
+                parts = ", ".join(f"{name} {ms:.2f}" for name, ms in spent.items() if ms >= 0.05)
+                print(f"  {label} at {figures.offered:.0f}/s: {parts}")
+        bare_best = best_rate(runs["bare FastAPI+INSERT"])
+        gateway_best = best_rate(runs["through the gateway"])
+        print(
+            f"\nhighest rate with p99 <= {P99_LIMIT_MS:.0f} ms and no error: bare {bare_best:.0f}/s,"
+            f" gateway {gateway_best:.0f}/s"
+            + (
+                " (bare held every rate tried: its ceiling is higher)"
+                if bare_best == max(rates)
+                else ""
+            )
+        )
+        at_300 = next((r for r in runs["through the gateway"] if r.offered == 300), None)
+        print("targets:")
+        if at_300 is not None:
+            ok = at_300.p99 <= P99_LIMIT_MS and at_300.errors == 0
+            print(
+                f"  p99 <= 50 ms at 300/s with zero errors (p99 {at_300.p99:.1f} ms, "
+                f"{at_300.errors} errors): {'met' if ok else 'NOT met'}"
+            )
+        share = gateway_best / bare_best if bare_best else 0.0
+        print(
+            f"  highest rate within 50 ms >= 40% of the bare endpoint's ({share:.0%}): "
+            f"{'met' if share >= 0.4 else 'NOT met'}"
+        )
+        # Money check: every answered payment is one paid bill, nothing more.
+        paid = asyncio.run(count_paid(bench.db_url("fees")))
+        answered = sum(len(r.latencies_ms) for r in runs["through the gateway"])
+        print(f"\npaid bills {paid}, payments answered 201 {answered}")
+
+
+def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    """CPU time (user + system) each named group of processes has used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, group in pids.items():
+        total = 0
+        for pid in group:
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        used[name] = total / tick
+    return used
+
+
+def groups_of(system: System, bare: int) -> dict[str, list[int]]:
+    """Where a payment's CPU goes: the gateway, the fees API (all its processes), the fees
+    events process (relay), PostgreSQL (all its backends), the bare app, this load generator."""
+
+    def tree(pid: int | None) -> list[int]:
+        if pid is None:
+            return []
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [pid, *(int(c) for c in children)]
+
+    postgres = [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit()
+        and (p / "comm").exists()
+        and (p / "comm").read_text().strip() == "postgres"
+    ]
+    return {
+        "gateway": tree(system.pid("gateway")),
+        "fees-api": tree(system.pid("fees-api")),
+        "fees-events": tree(system.pid("fees-events")),
+        "postgres": postgres,
+        "bare app": [bare],
+        "load generator": [os.getpid()],
+    }
+
+
+def processes_of(system: System, api_workers: int) -> dict[str, tuple[int | None, int]]:
+    """What a payment passes through, for py-spy: the gateway, each fees API process (the
+    children of uvicorn's supervisor when there are several) and the fees relay."""
+    api = system.pid("fees-api")
+    workers: list[int | None] = [api]
+    if api is not None and api_workers > 1:
+        children = Path(f"/proc/{api}/task/{api}/children").read_text().split()
+        workers = [int(pid) for pid in children]
+    seconds = 8
+    return {
+        "gateway": (system.pid("gateway"), seconds),
+        "fees-events": (system.pid("fees-events"), seconds),
+        **{f"fees-api-{n}": (pid, seconds) for n, pid in enumerate(workers, start=1)},
+    }
+
+
+async def count_paid(db_url: str) -> int:
+    conn = await asyncpg.connect(db_url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM bills WHERE status = 'paid'"))
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 
-from gateway.api import PROXY_ROUTE, Gateway, router
+from gateway.api import PROXY_ROUTE, Gateway, forward_first, router
 from gateway.auth import PublicKeyFile, TokenVerifier
 from gateway.handlers import BusFactory, StateFeed
 from gateway.proxy import AiohttpForwarder, Forwarder, HttpxForwarder, Upstreams
@@ -119,9 +119,12 @@ def create_app(
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    forward_first(app)  # before the observer wraps the stack: forwarded requests are observed
     install_observability(app, tracer_provider)
     app.include_router(router)
-    app.router.routes.append(PROXY_ROUTE)  # last: the routes above are matched before it
+    # Also in the router (last, after the routes above): what the fast lane does not take, a
+    # method it does not forward, still meets the same answers there.
+    app.router.routes.append(PROXY_ROUTE)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import shutil
 import subprocess
@@ -182,3 +183,17 @@ def background(argv: list[str], ready_url: str | None = None) -> Iterator[subpro
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    """CPU time (user + system) each named group of processes has used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, group in pids.items():
+        total = 0
+        for pid in group:
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        used[name] = total / tick
+    return used

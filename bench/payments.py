@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import sys
 import time
@@ -27,7 +26,14 @@ import uuid
 from pathlib import Path
 
 import asyncpg
-from common import REPO, background, profiled, running_system, traced_as_operators_run
+from common import (
+    REPO,
+    background,
+    cpu_seconds,
+    profiled,
+    running_system,
+    traced_as_operators_run,
+)
 from loadgen import OpenFigures, open_load, prepare
 
 from deploy.launcher import System
@@ -195,20 +201,6 @@ def main() -> None:
         paid = asyncio.run(count_paid(bench.db_url("fees")))
         answered = sum(len(r.latencies_ms) for r in runs["through the gateway"])
         print(f"\npaid bills {paid}, payments answered 201 {answered}")
-
-
-def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
-    """CPU time (user + system) each named group of processes has used so far."""
-    tick = os.sysconf("SC_CLK_TCK")
-    used = {}
-    for name, group in pids.items():
-        total = 0
-        for pid in group:
-            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])
-        used[name] = total / tick
-    return used
 
 
 def groups_of(system: System, bare: int) -> dict[str, list[int]]:

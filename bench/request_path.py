@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from common import REPO, background, profiled, running_system
+from common import REPO, background, cpu_seconds, profiled, running_system
 from loadgen import Figures, load
 
 from shared.caller import Caller, sign_caller
@@ -52,14 +52,24 @@ def interleaved(
     clients: int,
     requests: int,
     around_gateway: Callable[[], list[subprocess.Popen[bytes]]] | None = None,
+    processes: dict[str, list[int]] | None = None,
+    cpu: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Figures]:
-    """Each target loaded ROUNDS times, in turns; one Figures per target over all its rounds."""
+    """Each target loaded ROUNDS times, in turns; one Figures per target over all its rounds.
+    With `processes` and `cpu`: the CPU seconds each named process spent during each target's
+    rounds, summed into `cpu[label]`."""
     merged: dict[str, Figures] = {}
     for round_number in range(ROUNDS):
         for label, url, headers in targets:
             last = round_number == ROUNDS - 1
             recorders = around_gateway() if around_gateway and last and "gateway" in label else []
+            before = cpu_seconds(processes or {})
             figures = load(label, url, headers=headers(), clients=clients, requests=requests)
+            if cpu is not None:
+                spent = cpu_seconds(processes or {})
+                for name in spent:
+                    cpu.setdefault(label, {}).setdefault(name, 0.0)
+                    cpu[label][name] += spent[name] - before[name]
             for recorder in recorders:
                 recorder.wait()
             if label in merged:
@@ -130,10 +140,17 @@ def main() -> None:
             # its rounds: this machine is shared, and a slow minute then slows all three alike
             # instead of whichever ran in it.
             single = interleaved(targets, clients=1, requests=args.requests // ROUNDS)
+            cpu: dict[str, dict[str, float]] = {}
             many = interleaved(
                 targets,
                 clients=CONCURRENT,
                 requests=args.concurrent_requests // ROUNDS,
+                processes={
+                    name: [pid]
+                    for name in ("gateway", "org-api")
+                    if (pid := system.pid(name)) is not None
+                },
+                cpu=cpu,
                 # The gateway's round is where both the gateway and the org API are busy.
                 around_gateway=lambda: profiled(
                     {"gateway": (system.pid("gateway"), 4), "org-api": (system.pid("org-api"), 4)},
@@ -151,6 +168,14 @@ def main() -> None:
             print(row(figures, bare1))
         for figures in (bare32, svc32, gw32):
             print(row(figures, bare32))
+        print(f"\nCPU ms per request at {CONCURRENT} clients, by process:")
+        for figures in (svc32, gw32):
+            spent = cpu.get(figures.label, {})
+            parts = ", ".join(
+                f"{name} {seconds * 1000 / len(figures.latencies_ms):.2f}"
+                for name, seconds in spent.items()
+            )
+            print(f"  {figures.label:22}{parts}")
         adds50, adds99 = gw1.p50 - svc1.p50, gw1.p99 - svc1.p99
         print(f"\nthe gateway adds (one client): p50 {adds50:.2f} ms, p99 {adds99:.2f} ms")
         print("targets:")

@@ -1,0 +1,1 @@
+"""Pure rules of the transfers service: no I/O."""

@@ -62,6 +62,31 @@ async def test_members_are_copied_from_events_with_their_later_names(
     assert (row.branch_id, row.name, row.status) == (tree.branch_a, "李四", "active")
 
 
+async def test_a_change_that_overtakes_the_members_creation_is_kept_for_it(
+    settings: FeesSettings, tree: Tree, db
+) -> None:
+    # The creation failed once and waits for its retry; the change behind it went through.
+    member = ImportedMember(
+        member_id=uuid.uuid4(), member_no="202612030001", name="王五", joined_on=date(2024, 5, 4)
+    )
+    await deliver(
+        settings,
+        MemberUpdated(
+            member_id=member.member_id,
+            branch_id=tree.branch_a,
+            changed_fields=["name", "status"],
+            values={"name": "王五六", "status": "inactive"},
+        ),
+    )
+    assert not await db("SELECT 1 FROM fee_members WHERE member_id = :m", m=member.member_id)
+    await deliver(settings, MembersImported(branch_id=tree.branch_a, members=[member]))
+    [row] = await db(
+        "SELECT name, status FROM fee_members WHERE member_id = :m", m=member.member_id
+    )
+    assert (row.name, row.status) == ("王五六", "inactive")  # not billed as the creation said
+    assert not await db("SELECT 1 FROM fee_member_updates WHERE member_id = :m", m=member.member_id)
+
+
 async def test_a_member_declares_a_salary_and_sees_what_it_makes_a_month(
     client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, member_caller: Callable, db
 ) -> None:

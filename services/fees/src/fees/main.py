@@ -174,21 +174,21 @@ def _recompute_amounts(spec: ServiceSpec, args: argparse.Namespace) -> int:
 
 def _trace(spec: ServiceSpec, args: argparse.Namespace) -> int:
     """`zhtj-fees trace <remittance-id>`: the remittance, the child remittances it carries, down
-    to every payment, as a tree with amounts, organisations, dates and trace ids."""
-    from fees.service.walk import Step, tree_lines, walk
+    to every payment, as a tree with amounts, organisations, dates and trace ids (streamed: a
+    province's walk is a million lines)."""
+    from fees.service.walk import walk_lines
     from shared.problems import Problem
 
-    async def use(resources: Resources) -> Step:
+    async def use(resources: Resources) -> None:
         async with resources.sessions() as session:
-            return await walk(session, args.remittance_id)
+            async for line in walk_lines(session, args.remittance_id):
+                print(line)
 
     try:
-        top = _with_database(spec, use)
+        _with_database(spec, use)
     except Problem as refused:
         print(refused.detail, file=sys.stderr)
         return 1
-    for line in tree_lines(top):
-        print(line)
     return 0
 
 

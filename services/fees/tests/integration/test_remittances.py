@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import httpx
 
 from fees.service.remittances import Conservation, conservation
-from fees.service.walk import tree_lines, walk
+from fees.service.walk import remittance_tree, walk_lines
 from fees.settings import FeesSettings
 from shared.calendar import beijing_today, default_calendar
 from shared.process import build_resources, resources_of
@@ -118,17 +118,22 @@ async def test_dues_go_up_the_tree_and_every_fen_is_accounted_for(
 
     # The operator's walk from the province's remittance down to the two payments.
     async with resources_of(settings) as resources, resources.sessions() as session:
-        top = await walk(session, uuid.UUID(body["id"]))
-    chain = []
-    step = top
-    while step.kind == "remittance":
+        top = await remittance_tree(session, uuid.UUID(body["id"]))
+        lines = [line async for line in walk_lines(session, uuid.UUID(body["id"]))]
+    chain, step = [], top
+    while True:
         chain.append((step.amount_fen, step.trace_id != "-"))
+        if not step.below:
+            break
         step = step.below[0]
     assert chain == [(769, True), (961, True), (1_201, True), (1_501, True)]
-    branch_step = top.below[0].below[0].below[0]
-    assert sorted(p.amount_fen for p in branch_step.below) == [1_000, 2_001]
-    lines = list(tree_lines(top))
     assert len(lines) == 6 and lines[0].startswith(f"remittance {body['id']}")
+    payments = [line for line in lines if "payment " in line]
+    assert sorted(line.split(" yuan")[0].rsplit(" ", 1)[1] for line in payments) == [
+        "10.00",
+        "20.01",
+    ]
+    assert payments[0].startswith("         ├─ payment ")
     assert lines[-1].startswith("         └─ payment ")
 
 

@@ -328,3 +328,57 @@ class RemittanceReceived(Event):
     to_org_id: uuid.UUID
     month: str = Field(pattern=r"^\d{4}-\d{2}$")
     amount_fen: int
+
+
+# --- transfers ---------------------------------------------------------------------------------
+
+
+class TransferEvent(Event):
+    """What every step of a transfer (组织关系转接) tells: whose, from where, to where. Reasons
+    are free text a branch wrote: they stay in the transfers service, readable on the transfer."""
+
+    transfer_id: uuid.UUID
+    member_id: uuid.UUID
+    from_branch_id: uuid.UUID
+    to_branch_id: uuid.UUID
+
+
+@register
+class TransferRequested(TransferEvent):
+    """Asked for; the out-branch reviews by `due_by`. The members service marks the member
+    `transferring` (no edits, no second transfer) until the transfer ends."""
+
+    type: ClassVar[str] = "transfer.requested"
+    due_by: date
+
+
+@register
+class TransferOutApproved(TransferEvent):
+    """The out-branch let the member go; the in-branch reviews by `due_by`."""
+
+    type: ClassVar[str] = "transfer.out_approved"
+    due_by: date
+
+
+@register
+class TransferCompleted(TransferEvent):
+    """The in-branch took the member in: the members service moves the record."""
+
+    type: ClassVar[str] = "transfer.completed"
+
+
+@register
+class TransferRejected(TransferEvent):
+    """Refused by the branch whose turn it was (`at`), or by the system when the target stopped
+    being active (`code` transfer.target_inactive); the member stays where they were."""
+
+    type: ClassVar[str] = "transfer.rejected"
+    at: Literal["out", "in"]
+    code: str | None = None
+
+
+@register
+class TransferCancelled(TransferEvent):
+    """Withdrawn by whoever asked, before the out-branch's review."""
+
+    type: ClassVar[str] = "transfer.cancelled"

@@ -1,0 +1,345 @@
+"""Use cases of the transfers service: asking for a transfer and taking its steps, each in the
+caller's transaction with its step row, its event (outbox) and its audit row.
+
+The rules (who, when, where a step leads) are `transfers.domain.process`; this module loads
+what they need (the member and both branches from the service's event-fed copies), applies
+them, and writes the outcome. One open transfer a member is the database's guarantee (a
+partial unique index), so two requests at once make one transfer and one 409.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.audit import audit
+from shared.calendar import WorkingDayCalendar
+from shared.caller import Caller
+from shared.events import (
+    TransferCancelled,
+    TransferCompleted,
+    TransferEvent,
+    TransferOutApproved,
+    TransferRejected,
+    TransferRequested,
+)
+from shared.orgtree import is_admin_over, replica_node
+from shared.outbox import record_event
+from shared.problems import Problem
+from transfers.domain import process
+from transfers.domain.process import Step, Target, TransferRefused
+
+PRODUCER = "transfers"
+
+
+def refused(refusal: TransferRefused) -> Problem:
+    return Problem(refusal.status, refusal.code, str(refusal))
+
+
+def transfer_not_found() -> Problem:
+    return Problem(404, "transfer.not_found", "No such transfer, or not one you may see.")
+
+
+@dataclass(frozen=True)
+class Opened:
+    id: uuid.UUID
+    status: str
+    due_by: date
+
+
+async def request_transfer(
+    session: AsyncSession,
+    caller: Caller,
+    calendar: WorkingDayCalendar,
+    *,
+    member_id: uuid.UUID,
+    to_org_id: uuid.UUID,
+    reason: str,
+    note: str,
+    today: date,
+) -> Opened:
+    """The member, or an admin over the member's branch, asks to move the member."""
+    member = (
+        await session.execute(
+            text("SELECT branch_id, status FROM transfer_members WHERE member_id = :m"),
+            {"m": member_id},
+        )
+    ).first()
+    branch = await replica_node(session, member.branch_id) if member else None
+    if (
+        member is None
+        or branch is None
+        or not (caller.member_id == member_id or is_admin_over(caller, branch.path))
+    ):
+        raise Problem(404, "member.not_found", "No such member, or not one you may see.")
+    if member.status != "active":
+        raise Problem(
+            409, "transfer.member_not_active", f"The member is {member.status}, not active."
+        )
+    target = await replica_node(session, to_org_id)
+    if target is None:
+        raise Problem(422, "transfer.target_not_found", "No organisation has this id.")
+    try:
+        process.check_request(
+            member.branch_id, Target(target.id, target.org_type, target.status), reason
+        )
+    except TransferRefused as refusal:
+        raise refused(refusal) from None
+    due = process.due_by(today, calendar)
+    transfer_id = uuid.uuid4()
+    opened = (
+        await session.execute(
+            text(
+                "INSERT INTO transfers (id, member_id, from_branch_id, to_branch_id, reason, note, "
+                "status, requested_by, due_by) VALUES (:id, :member, :from, :to, :reason, :note, "
+                "'pending_out', :by, :due) "
+                "ON CONFLICT (member_id) WHERE status IN ('pending_out', 'pending_in') DO NOTHING "
+                "RETURNING id"
+            ),
+            {
+                "id": transfer_id,
+                "member": member_id,
+                "from": member.branch_id,
+                "to": to_org_id,
+                "reason": reason,
+                "note": note,
+                "by": caller.account_id,
+                "due": due,
+            },
+        )
+    ).first()
+    if opened is None:
+        raise Problem(409, "transfer.already_open", "The member has a transfer under way already.")
+    await _record_step(session, caller, transfer_id, "requested", today, None, None)
+    await record_event(
+        session,
+        TransferRequested(
+            transfer_id=transfer_id,
+            member_id=member_id,
+            from_branch_id=member.branch_id,
+            to_branch_id=to_org_id,
+            due_by=due,
+        ),
+        PRODUCER,
+    )
+    await audit(session, caller, "transfer.requested", "transfer", transfer_id)
+    return Opened(transfer_id, "pending_out", due)
+
+
+async def _record_step(
+    session: AsyncSession,
+    caller: Caller,
+    transfer_id: uuid.UUID,
+    step: str,
+    today: date,
+    due_by: date | None,
+    reason: str | None,
+) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO transfer_steps (transfer_id, step, actor_account_id, actor_role, "
+            "taken_on, due_by, reason) VALUES (:t, :step, :actor, :role, :on, :due, :reason)"
+        ),
+        {
+            "t": transfer_id,
+            "step": step,
+            "actor": caller.account_id,
+            "role": caller.role,
+            "on": today,
+            "due": due_by,
+            "reason": reason,
+        },
+    )
+
+
+async def _locked(session: AsyncSession, transfer_id: uuid.UUID) -> Any:
+    """The transfer, locked (steps of one transfer take turns), with both branches' paths."""
+    return (
+        await session.execute(
+            text(
+                "SELECT t.*, f.path AS from_path, o.path AS to_path, o.status AS to_status "
+                "FROM transfers t LEFT JOIN org_replica f ON f.id = t.from_branch_id "
+                "LEFT JOIN org_replica o ON o.id = t.to_branch_id "
+                "WHERE t.id = :id FOR UPDATE OF t"
+            ),
+            {"id": transfer_id},
+        )
+    ).first()
+
+
+def _sees(caller: Caller, row: Any) -> bool:
+    """The member concerned, and admins over either branch, see a transfer."""
+    return caller.member_id == row.member_id or any(
+        path is not None and is_admin_over(caller, path) for path in (row.from_path, row.to_path)
+    )
+
+
+def _rules_view(row: Any) -> process.Transfer:
+    return process.Transfer(
+        row.status, tuple(row.from_path or ()), tuple(row.to_path or ()), row.requested_by
+    )
+
+
+async def take_step(
+    session: AsyncSession,
+    caller: Caller,
+    calendar: WorkingDayCalendar,
+    transfer_id: uuid.UUID,
+    action: str,
+    *,
+    today: date,
+    reason: str = "",
+) -> Opened:
+    """`approve`, `reject` (with a reason) or `cancel`, by whoever the rules allow."""
+    row = await _locked(session, transfer_id)
+    if row is None or not _sees(caller, row):
+        raise transfer_not_found()
+    current = _rules_view(row)
+    try:
+        if action == "approve":
+            step = process.approve(
+                current,
+                caller,
+                today=today,
+                calendar=calendar,
+                target_active=row.to_status == "active",
+            )
+        elif action == "reject":
+            step = process.reject(current, caller, reason)
+        else:
+            step = process.cancel(current, caller)
+    except TransferRefused as refusal:
+        raise refused(refusal) from None
+    ended = step.status not in process.OPEN
+    await session.execute(
+        text(
+            "UPDATE transfers SET status = :status, due_by = :due, "
+            "ended_at = CASE WHEN :ended THEN now() END WHERE id = :id"
+        ),
+        {"id": transfer_id, "status": step.status, "due": step.due_by, "ended": ended},
+    )
+    name = step.event.removeprefix("transfer.")
+    await _record_step(
+        session, caller, transfer_id, name, today, row.due_by, reason or step.refusal
+    )
+    await record_event(session, _event_of(step, row), PRODUCER)
+    await audit(session, caller, step.event, "transfer", transfer_id)
+    return Opened(transfer_id, step.status, step.due_by or row.due_by)
+
+
+def _event_of(step: Step, row: Any) -> TransferEvent:
+    common = {
+        "transfer_id": row.id,
+        "member_id": row.member_id,
+        "from_branch_id": row.from_branch_id,
+        "to_branch_id": row.to_branch_id,
+    }
+    if step.event == "transfer.out_approved":
+        assert step.due_by is not None
+        return TransferOutApproved(**common, due_by=step.due_by)
+    if step.event == "transfer.completed":
+        return TransferCompleted(**common)
+    if step.event == "transfer.cancelled":
+        return TransferCancelled(**common)
+    return TransferRejected(
+        **common, at="out" if row.status == "pending_out" else "in", code=step.refusal
+    )
+
+
+async def add_delay_note(
+    session: AsyncSession, caller: Caller, transfer_id: uuid.UUID, reason: str
+) -> uuid.UUID:
+    """The branch whose turn it is says why its review is late; the other branch and the member
+    read it on the transfer."""
+    row = await _locked(session, transfer_id)
+    if row is None or not _sees(caller, row):
+        raise transfer_not_found()
+    try:
+        process.check_delay_note(_rules_view(row), caller, reason)
+    except TransferRefused as refusal:
+        raise refused(refusal) from None
+    note_id = uuid.uuid4()
+    branch = row.from_branch_id if row.status == "pending_out" else row.to_branch_id
+    await session.execute(
+        text(
+            "INSERT INTO transfer_delay_notes (id, transfer_id, branch_id, reason, written_by) "
+            "VALUES (:id, :t, :b, :reason, :by)"
+        ),
+        {"id": note_id, "t": transfer_id, "b": branch, "reason": reason, "by": caller.account_id},
+    )
+    await audit(session, caller, "transfer.delay_noted", "transfer", transfer_id)
+    return note_id
+
+
+@dataclass(frozen=True)
+class History:
+    """A transfer with every step taken and every delay note, oldest first."""
+
+    id: uuid.UUID
+    member_id: uuid.UUID
+    from_branch_id: uuid.UUID
+    to_branch_id: uuid.UUID
+    reason: str
+    note: str
+    status: str
+    due_by: date | None
+    requested_at: datetime
+    ended_at: datetime | None
+    steps: list[dict[str, Any]]
+    delay_notes: list[dict[str, Any]]
+
+
+async def transfer_history(
+    session: AsyncSession, caller: Caller, transfer_id: uuid.UUID
+) -> History:
+    row = (
+        await session.execute(
+            text(
+                "SELECT t.*, f.path AS from_path, o.path AS to_path FROM transfers t "
+                "LEFT JOIN org_replica f ON f.id = t.from_branch_id "
+                "LEFT JOIN org_replica o ON o.id = t.to_branch_id WHERE t.id = :id"
+            ),
+            {"id": transfer_id},
+        )
+    ).first()
+    if row is None or not _sees(caller, row):
+        raise transfer_not_found()
+    steps = [
+        dict(r._mapping)
+        for r in await session.execute(
+            text(
+                "SELECT step, actor_account_id, actor_role, taken_at, due_by, reason "
+                "FROM transfer_steps WHERE transfer_id = :id ORDER BY id"
+            ),
+            {"id": transfer_id},
+        )
+    ]
+    notes = [
+        dict(r._mapping)
+        for r in await session.execute(
+            text(
+                "SELECT branch_id, reason, written_by, written_at FROM transfer_delay_notes "
+                "WHERE transfer_id = :id ORDER BY written_at"
+            ),
+            {"id": transfer_id},
+        )
+    ]
+    return History(
+        row.id,
+        row.member_id,
+        row.from_branch_id,
+        row.to_branch_id,
+        row.reason,
+        row.note,
+        row.status,
+        row.due_by,
+        row.requested_at,
+        row.ended_at,
+        steps,
+        notes,
+    )

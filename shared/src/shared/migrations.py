@@ -143,3 +143,30 @@ IDEMPOTENCY_DDL = [
 def create_idempotency_table() -> None:
     for ddl in IDEMPOTENCY_DDL:
         op.execute(ddl)
+
+
+def create_member_copy_tables(members: str, waiting: str) -> None:
+    """A service's copy of members (shared.member_copy.MemberCopy): what member.* events say
+    of each member, never an ID or phone number; and the changes that came before their member."""
+    op.execute(
+        f"""
+        CREATE TABLE {members} (
+            member_id uuid PRIMARY KEY,
+            branch_id uuid NOT NULL,
+            name text NOT NULL,
+            status varchar(16) NOT NULL DEFAULT 'active',
+            joined_on date NOT NULL,
+            copied_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
+    op.execute(
+        f"""
+        CREATE TABLE {waiting} (
+            member_id uuid PRIMARY KEY,
+            name text,
+            status varchar(16),
+            noted_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )

@@ -8,7 +8,12 @@ Create Date: 2026-12-03
 
 from alembic import op
 
-from shared.migrations import create_audit_table, create_messaging_tables, create_org_replica_table
+from shared.migrations import (
+    create_audit_table,
+    create_member_copy_tables,
+    create_messaging_tables,
+    create_org_replica_table,
+)
 
 revision = "0001"
 down_revision = None
@@ -17,17 +22,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Who may transfer and from where, fed by member.* events: never an ID or phone number.
-    op.execute(
-        """
-        CREATE TABLE transfer_members (
-            member_id uuid PRIMARY KEY,
-            branch_id uuid NOT NULL,
-            name text NOT NULL,
-            status varchar(16) NOT NULL DEFAULT 'active'
-        )
-        """
-    )
+    # Who may transfer and from where, fed by member.* events (shared.member_copy).
+    create_member_copy_tables("transfer_members", "transfer_member_updates")
     op.execute(
         """
         CREATE TABLE transfers (
@@ -104,6 +100,7 @@ def downgrade() -> None:
         "transfer_delay_notes",
         "transfer_steps",
         "transfers",
+        "transfer_member_updates",
         "transfer_members",
     ):
         op.execute(f"DROP TABLE {table}")

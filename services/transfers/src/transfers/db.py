@@ -4,8 +4,9 @@ the mapping here gives Alembic its metadata and the tests a view of the rows."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
-from sqlalchemy import String, Text
+from sqlalchemy import Date, String, Text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -23,3 +24,4 @@ class TransferMember(Base):
     branch_id: Mapped[uuid.UUID] = mapped_column(UUID)
     name: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="active")
+    joined_on: Mapped[date] = mapped_column(Date)

@@ -1,6 +1,8 @@
 """Entry points of the transfers service (organisation-relationship transfers).
 
-A skeleton for now: the process shape, settings and /healthz; its domain arrives with its issue.
+Its rules (transfers/domain), use cases (transfers/service.py) and event-fed copies
+(transfers/handlers.py) exist and are tested; the process serves only /healthz until the members
+side of the saga exists (issue 8).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from shared.cli import run_cli
 from shared.process import ServiceSpec
+from transfers.handlers import subscriptions
 from transfers.settings import TransfersSettings
 
 if TYPE_CHECKING:
@@ -23,6 +26,8 @@ def make_spec(settings: TransfersSettings | None = None) -> ServiceSpec:
         name="transfers",
         settings=settings or TransfersSettings(),
         root=SERVICE_ROOT,
+        subscriptions=subscriptions,
+        # Not served with a database yet: the members side of the saga comes first (issue 8).
         has_database=False,
     )
 

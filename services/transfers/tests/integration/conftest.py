@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date
 from typing import Any
 
 import pytest
@@ -14,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.caller import Caller
 from shared.db import drop_database
+from shared.events import Event, ImportedMember, MembersImported
 from shared.process import resources_of
 from shared.testing import BranchTree, migrated_database, run_id, seed_branch_tree, test_platform
+from transfers.handlers import MEMBERS_QUEUE, subscriptions
 from transfers.main import SERVICE_ROOT
 from transfers.settings import TransfersSettings
 
@@ -57,21 +60,27 @@ def db(sessions: async_sessionmaker[AsyncSession]) -> Callable[..., Awaitable[li
 
 
 @pytest.fixture
-def new_member(
-    db: Callable[..., Awaitable[list[Any]]],
-) -> Callable[[uuid.UUID], Awaitable[uuid.UUID]]:
-    """A member of a branch in the service's member copy (what member.* events will bring)."""
+def new_member(settings: TransfersSettings) -> Callable[[uuid.UUID], Awaitable[uuid.UUID]]:
+    """A member of a branch, copied as the bus delivers member.imported (handler and inbox)."""
 
     async def make(branch: uuid.UUID) -> uuid.UUID:
-        member = uuid.uuid4()
-        await db(
-            "INSERT INTO transfer_members (member_id, branch_id, name) VALUES (:m, :b, '团员')",
-            m=member,
-            b=branch,
+        member = ImportedMember(
+            member_id=uuid.uuid4(),
+            member_no=f"2026{uuid.uuid4().int % 10**8:08d}",
+            name="团员",
+            joined_on=date(2024, 5, 4),
         )
-        return member
+        await deliver(settings, MembersImported(branch_id=branch, members=[member]))
+        return member.member_id
 
     return make
+
+
+async def deliver(settings: TransfersSettings, *events: Event) -> None:
+    async with resources_of(settings) as resources:
+        handlers = {s.queue: s for s in subscriptions(resources)}[MEMBERS_QUEUE].handlers
+        for event in events:
+            await handlers[event.type](event, event.envelope("members"))
 
 
 def admin_of(org: uuid.UUID) -> Caller:

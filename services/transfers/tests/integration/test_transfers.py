@@ -14,10 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.calendar import WorkingDayCalendar
 from shared.caller import Caller
+from shared.events import ImportedMember, MembersImported, MemberUpdated
 from shared.problems import Problem
 from transfers import service
+from transfers.settings import TransfersSettings
 
-from .conftest import Tree, admin_of, member_caller
+from .conftest import Tree, admin_of, deliver, member_caller
 
 NewMember = Callable[[uuid.UUID], Awaitable[uuid.UUID]]
 Db = Callable[..., Awaitable[list[Any]]]
@@ -216,3 +218,41 @@ async def test_the_branch_whose_turn_it_is_says_why_it_is_late(
         )
     assert [n["reason"] for n in history.delay_notes] == ["书记出差"]
     assert history.delay_notes[0]["branch_id"] == tree.branch_a
+
+
+async def test_the_member_copy_follows_member_events_whatever_their_order(
+    settings: TransfersSettings, tree: Tree, new_member: NewMember, db: Db
+) -> None:
+    member = await new_member(tree.branch_a)
+    early = uuid.uuid4()  # its change arrives before its creation (a creation retried)
+    await deliver(
+        settings,
+        MemberUpdated(
+            member_id=member,
+            branch_id=tree.branch_a,
+            changed_fields=["status"],
+            values={"status": "departed"},
+        ),
+        MemberUpdated(
+            member_id=early,
+            branch_id=tree.branch_b,
+            changed_fields=["name"],
+            values={"name": "赵六"},
+        ),
+        MembersImported(
+            branch_id=tree.branch_b,
+            members=[
+                ImportedMember(
+                    member_id=early, member_no="202612039999", name="赵", joined_on=TODAY
+                )
+            ],
+        ),
+    )
+    rows = await db(
+        "SELECT member_id, name, status FROM transfer_members WHERE member_id = ANY(:ids)",
+        ids=[member, early],
+    )
+    assert {r.member_id: (r.name, r.status) for r in rows} == {
+        member: ("团员", "departed"),
+        early: ("赵六", "active"),
+    }

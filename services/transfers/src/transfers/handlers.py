@@ -1,0 +1,20 @@
+"""Event consumers of the transfers service: its copies of the organisation tree (who is above
+which branch, which branches are active) and of members (who may move, from where)."""
+
+from __future__ import annotations
+
+from shared.bus import Subscription
+from shared.member_copy import MemberCopy
+from shared.orgtree import replica_handlers
+from shared.process import Resources
+
+ORG_TREE_QUEUE = "transfers.org-tree"
+MEMBERS_QUEUE = "transfers.members"
+MEMBER_COPY = MemberCopy(members="transfer_members", waiting="transfer_member_updates")
+
+
+def subscriptions(resources: Resources) -> list[Subscription]:
+    return [
+        Subscription(ORG_TREE_QUEUE, replica_handlers(resources.sessions, ORG_TREE_QUEUE)),
+        MEMBER_COPY.subscription(resources.sessions, MEMBERS_QUEUE),
+    ]

@@ -343,3 +343,70 @@ async def transfer_history(
         steps,
         notes,
     )
+
+
+@dataclass(frozen=True)
+class Listed:
+    id: uuid.UUID
+    member_id: uuid.UUID
+    from_branch_id: uuid.UUID
+    to_branch_id: uuid.UUID
+    status: str
+    due_by: date | None
+    overdue: bool
+    requested_at: datetime
+
+
+async def transfers_of(
+    session: AsyncSession,
+    caller: Caller,
+    org_id: uuid.UUID,
+    *,
+    incoming: bool,
+    status: str | None,
+    overdue_only: bool,
+    today: date,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Listed]:
+    """Transfers out of (or into) the organisation's branches, newest first, for an admin over
+    it; `overdue_only`: open ones past their step's due date."""
+    org = await replica_node(session, org_id)
+    if org is None:
+        raise Problem(404, "org.not_found", "No such organisation.")
+    if not is_admin_over(caller, org.path):
+        raise Problem(403, "auth.out_of_scope", "Not an organisation you administer.")
+    side = "to_branch_id" if incoming else "from_branch_id"
+    rows = await session.execute(
+        text(
+            f"SELECT * FROM transfers WHERE {side} IN "  # noqa: S608 (a column name of ours)
+            "(SELECT id FROM org_replica WHERE path @> ARRAY[CAST(:org AS uuid)]) "
+            "AND (CAST(:status AS text) IS NULL OR status = :status) "
+            "AND (NOT :overdue OR (status IN ('pending_out', 'pending_in') AND due_by < :today)) "
+            "AND (CAST(:after_at AS timestamptz) IS NULL OR "
+            "(requested_at, id) < (CAST(:after_at AS timestamptz), :after_id)) "
+            "ORDER BY requested_at DESC, id DESC LIMIT :limit"
+        ),
+        {
+            "org": org_id,
+            "status": status,
+            "overdue": overdue_only,
+            "today": today,
+            "after_at": after[0] if after else None,
+            "after_id": after[1] if after else None,
+            "limit": limit,
+        },
+    )
+    return [
+        Listed(
+            r.id,
+            r.member_id,
+            r.from_branch_id,
+            r.to_branch_id,
+            r.status,
+            r.due_by,
+            r.status in process.OPEN and process.is_overdue(r.due_by, today),
+            r.requested_at,
+        )
+        for r in rows
+    ]

@@ -1,0 +1,119 @@
+"""The transfer routes in-process (the service is not behind the gateway yet): a member asks,
+both branches review in turn, and each side reads the transfer and its lists."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+
+from shared.testing import caller_headers
+from shared.testing_app import running_app
+from transfers.main import create_app
+from transfers.settings import TransfersSettings
+
+from .conftest import Tree
+
+NewMember = Callable[[uuid.UUID], Awaitable[uuid.UUID]]
+
+
+@pytest.fixture(scope="module")
+async def client(settings: TransfersSettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(create_app(settings.model_copy(update={"serving": True}))) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def admin(settings: TransfersSettings) -> Callable[[uuid.UUID], dict[str, str]]:
+    def headers(org: uuid.UUID) -> dict[str, str]:
+        return caller_headers(settings.platform.internal_secret, "admin", org, uuid.uuid4())
+
+    return headers
+
+
+async def test_a_transfer_through_its_routes_as_each_side_sees_it(
+    client: httpx.AsyncClient,
+    settings: TransfersSettings,
+    tree: Tree,
+    new_member: NewMember,
+    admin: Callable[[uuid.UUID], dict[str, str]],
+) -> None:
+    member = await new_member(tree.branch_a)
+    me = caller_headers(
+        settings.platform.internal_secret, "member", tree.branch_a, uuid.uuid4(), member
+    )
+    body = {"member_id": str(member), "to_org_id": str(tree.branch_b), "reason": "employment"}
+    asked = await client.post("/transfers", json=body, headers=me)
+    assert asked.status_code == 201, asked.text
+    transfer = asked.json()
+    assert transfer["status"] == "pending_out" and transfer["due_by"]
+
+    wrong_turn = await client.post(
+        f"/transfers/{transfer['id']}/approve", headers=admin(tree.branch_b)
+    )
+    assert wrong_turn.status_code == 409 and wrong_turn.json()["code"] == "transfer.not_your_turn"
+    out = await client.post(f"/transfers/{transfer['id']}/approve", headers=admin(tree.county_a))
+    assert out.status_code == 200 and out.json()["status"] == "pending_in"
+    note = await client.post(
+        f"/transfers/{transfer['id']}/delay-note",
+        json={"reason": "书记出差"},
+        headers=admin(tree.branch_b),
+    )
+    assert note.status_code == 201, note.text
+
+    incoming = await client.get(
+        "/transfers",
+        params={"org_id": str(tree.county_b), "direction": "in"},
+        headers=admin(tree.county_b),
+    )
+    assert incoming.status_code == 200
+    assert [t["id"] for t in incoming.json()["items"]] == [transfer["id"]]
+    assert incoming.json()["items"][0]["overdue"] is False
+    outgoing_of_b = await client.get(
+        "/transfers", params={"org_id": str(tree.county_b)}, headers=admin(tree.county_b)
+    )
+    assert transfer["id"] not in [t["id"] for t in outgoing_of_b.json()["items"]]
+    other = await client.get(
+        "/transfers", params={"org_id": str(tree.county_a)}, headers=admin(tree.county_b)
+    )
+    assert other.status_code == 403
+
+    done = await client.post(f"/transfers/{transfer['id']}/approve", headers=admin(tree.branch_b))
+    assert done.status_code == 200 and done.json()["status"] == "completed"
+    history = await client.get(f"/transfers/{transfer['id']}", headers=me)
+    assert history.status_code == 200
+    assert [s["step"] for s in history.json()["steps"]] == [
+        "requested",
+        "out_approved",
+        "completed",
+    ]
+    assert history.json()["delay_notes"][0]["reason"] == "书记出差"
+    stranger = await client.get(f"/transfers/{transfer['id']}", headers=admin(uuid.uuid4()))
+    assert stranger.status_code == 404 and stranger.json()["code"] == "transfer.not_found"
+
+
+async def test_a_request_the_contract_refuses_is_a_problem(
+    client: httpx.AsyncClient,
+    tree: Tree,
+    new_member: NewMember,
+    admin: Callable[[uuid.UUID], dict[str, str]],
+) -> None:
+    member = await new_member(tree.branch_a)
+    bad = await client.post(
+        "/transfers",
+        json={"member_id": str(member), "to_org_id": str(tree.branch_b), "reason": "holiday"},
+        headers=admin(tree.branch_a),
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "request.invalid"
+    same = await client.post(
+        "/transfers",
+        json={"member_id": str(member), "to_org_id": str(tree.branch_a), "reason": "other"},
+        headers=admin(tree.branch_a),
+    )
+    assert same.status_code == 422 and same.json()["code"] == "transfer.same_branch"
+    blank = await client.post(
+        f"/transfers/{uuid.uuid4()}/reject", json={"reason": "  "}, headers=admin(tree.branch_a)
+    )
+    assert blank.status_code == 422

@@ -115,6 +115,10 @@ class CycleOut(BaseModel):
     bills: int
     started_at: datetime
     finished_at: datetime | None
+    profiles_on_other_tables: int = Field(
+        description="profiles whose amount a rate table other than the month's made, when the "
+        "cycle opened: billed as they stood (run `zhtj-fees recompute-amounts` before the 1st)"
+    )
 
     @classmethod
     def of(cls, state: CycleState) -> CycleOut:
@@ -126,6 +130,7 @@ class CycleOut(BaseModel):
             bills=state.bills,
             started_at=state.started_at,
             finished_at=state.finished_at,
+            profiles_on_other_tables=state.profiles_on_other_tables,
         )
 
 
@@ -142,15 +147,24 @@ def month_of(text: str, field: str = "month") -> date:
     response_model=CycleOut,
     openapi_extra=route_policy(),
 )
-async def open_cycle(body: CycleIn, session: SessionDep, caller: CallerDep) -> CycleOut:
+async def open_cycle(
+    body: CycleIn, request: Request, session: SessionDep, caller: CallerDep
+) -> CycleOut:
     """Opens the month's dues cycle: its bills are written by the `fees-worker` processes, a
     chunk of branches at a time; follow them on GET /fee-cycles/{month}. Asking again opens
     nothing twice."""
     month = month_of(body.month)
+    rules = app_resource(request, "rules", FeeRules)
     async with session.begin():
         await cycles.require_root_admin(session, caller)
         try:
-            state = await cycles.open_cycle(session, caller, month, today=beijing_today())
+            state = await cycles.open_cycle(
+                session,
+                caller,
+                month,
+                today=beijing_today(),
+                rate_table=rules.schedule.in_force(month).name,
+            )
         except FeeRuleError as refused:
             raise refused_by_rules(refused, "month") from None
     return CycleOut.of(state)

@@ -56,6 +56,8 @@ class FeeCycle(Base):
     opened_by: Mapped[uuid.UUID | None] = mapped_column(UUID)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Profiles whose amount a table other than the month's came from, when the cycle opened.
+    profiles_on_other_tables: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Bill(Base):

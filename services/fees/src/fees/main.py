@@ -96,14 +96,18 @@ def _open_cycle(spec: ServiceSpec, args: argparse.Namespace) -> int:
     today = beijing_today()
     month = parse_month(args.month) if args.month else today.replace(day=1)
 
+    assert isinstance(spec.settings, FeesSettings)
+    table = fee_rules(spec.settings).schedule.in_force(month).name
+
     async def use(resources: Resources) -> dict[str, object]:
         async with resources.sessions() as session, session.begin():
-            state = await open_cycle(session, None, month, today=today)
+            state = await open_cycle(session, None, month, today=today, rate_table=table)
         return {
             "month": label(state.month),
             "chunks_total": state.chunks_total,
             "chunks_done": state.chunks_done,
             "bills": state.bills,
+            "profiles_on_other_tables": state.profiles_on_other_tables,
         }
 
     print(json.dumps(_with_database(spec, use)))

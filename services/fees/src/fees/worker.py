@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fees.commands import GENERATE_BILLS_QUEUE, GenerateBills
 from fees.db import FeeCycle
 from fees.domain.months import label
+from fees.rules import fee_rules
 from fees.service import cycles
 from fees.settings import FeesSettings
 from shared.bus import Subscription
@@ -71,6 +72,9 @@ def cycle_due(now: datetime) -> date | None:
 
 
 async def open_cycles_on_time(resources: Resources, stop: asyncio.Event) -> None:
+    settings = resources.settings
+    assert isinstance(settings, FeesSettings)
+    schedule = fee_rules(settings).schedule
     opened: date | None = None
     while not stop.is_set():
         month = cycle_due(datetime.now(BEIJING))
@@ -78,7 +82,13 @@ async def open_cycles_on_time(resources: Resources, stop: asyncio.Event) -> None
             try:
                 async with resources.sessions() as session, session.begin():
                     if await session.get(FeeCycle, month) is None:
-                        await cycles.open_cycle(session, None, month, today=month)
+                        await cycles.open_cycle(
+                            session,
+                            None,
+                            month,
+                            today=month,
+                            rate_table=schedule.in_force(month).name,
+                        )
                 opened = month
             except Exception as exc:  # the database away: look again next minute
                 log.warning(

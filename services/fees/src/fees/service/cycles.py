@@ -39,6 +39,7 @@ class CycleState:
     bills: int
     started_at: datetime
     finished_at: datetime | None
+    profiles_on_other_tables: int
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ def _state(cycle: FeeCycle | Any) -> CycleState:
         cycle.bills,
         cycle.started_at,
         cycle.finished_at,
+        cycle.profiles_on_other_tables,
     )
 
 
@@ -71,9 +73,17 @@ async def require_root_admin(session: AsyncSession, caller: Caller) -> None:
 
 
 async def open_cycle(
-    session: AsyncSession, caller: Caller | None, month: date, *, today: date
+    session: AsyncSession,
+    caller: Caller | None,
+    month: date,
+    *,
+    today: date,
+    rate_table: str,
 ) -> CycleState:
-    """The cycle of `month`, opened now unless it was before (then as it stands)."""
+    """The cycle of `month`, opened now unless it was before (then as it stands). `rate_table`
+    is the table in force that month: profiles whose amount another table made are counted and
+    said, since the month start bills the amounts as they stand (`zhtj-fees recompute-amounts`
+    before the 1st is what brings them to a new table)."""
     check_openable(month, today)
     branches = [
         (row.branch_id, row.members)
@@ -97,6 +107,21 @@ async def open_cycle(
         .on_conflict_do_nothing(index_elements=[FeeCycle.month])
         .returning(FeeCycle.month)
     )
+    if opened is not None:
+        stale = await session.scalar(
+            text("SELECT count(*) FROM fee_profiles WHERE rate_table <> :t"), {"t": rate_table}
+        )
+        await session.execute(
+            text("UPDATE fee_cycles SET profiles_on_other_tables = :n WHERE month = :month"),
+            {"n": stale, "month": month},
+        )
+        if stale:
+            log.warning(
+                "fee_profiles_on_other_tables",
+                month=label(month),
+                table_in_force=rate_table,
+                profiles=stale,
+            )
     if opened is not None and chunks:
         await session.execute(
             text(

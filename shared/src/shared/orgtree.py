@@ -185,6 +185,27 @@ async def upsert_replica_node(session: AsyncSession, node: OrgNode) -> None:
     )
 
 
+async def known_replica_node(session: AsyncSession, org_id: uuid.UUID) -> OrgNode:
+    """An organisation of the service's copy of the tree, or 404 `org.not_found`."""
+    from shared.problems import Problem
+
+    node = await replica_node(session, org_id)
+    if node is None:
+        raise Problem(
+            404, "org.not_found", "No such organisation (or not yet known to this service)."
+        )
+    return node
+
+
+async def replica_node_in_scope(
+    session: AsyncSession, caller: Caller, org_id: uuid.UUID
+) -> OrgNode:
+    """The organisation, for an admin over it: 404 unknown, 403 `auth.out_of_scope` otherwise."""
+    node = await known_replica_node(session, org_id)
+    require_admin_over(caller, node.path)
+    return node
+
+
 def require_admin_over(caller: Caller, path: Sequence[uuid.UUID]) -> None:
     """403 `auth.out_of_scope` unless the caller is admin over the organisation at `path`."""
     from shared.problems import Problem

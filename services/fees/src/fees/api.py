@@ -23,7 +23,6 @@ from fees.service import (
     bills,
     cycles,
     holdings,
-    org_in_scope,
     payments,
     profiles,
     refused_by_rules,
@@ -46,6 +45,7 @@ from shared.http import (
     route_policy,
 )
 from shared.idempotency import remember, replay, request_hash
+from shared.orgtree import replica_node_in_scope
 from shared.problems import Problem
 
 router = APIRouter()
@@ -229,7 +229,7 @@ async def branch_bills(
     """A branch's dues list of a month (收缴名单), by member name, in pages."""
     when = month_of(month)
     after = read_cursor(cursor, lambda p: (str(p["name"]), uuid.UUID(str(p["id"]))))
-    await org_in_scope(session, caller, branch_id)
+    await replica_node_in_scope(session, caller, branch_id)
     lines, next_cursor = page_of(
         await bills.bill_lines(session, branch_id, when, after, limit + 1),
         limit,
@@ -493,7 +493,7 @@ async def list_remittances(
     """What the organisation sent up (`out`) or received from below (`in`), newest first."""
     when = month_of(month) if month else None
     after = read_cursor(cursor, lambda p: (str(p["sent_at"]), uuid.UUID(str(p["id"]))))
-    await org_in_scope(session, caller, org_id)
+    await replica_node_in_scope(session, caller, org_id)
     found, next_cursor = page_of(
         await remittances.remittances_of(
             session,
@@ -640,7 +640,7 @@ async def fee_summary(
 ) -> FeeSummaryOut:
     """The month's dues over the organisation's whole subtree."""
     when = month_of(month)
-    await org_in_scope(session, caller, org_id)
+    await replica_node_in_scope(session, caller, org_id)
     found = await remittances.summary(session, org_id, when)
     overdue = await holdings.count_overdue_holdings(
         session,
@@ -702,7 +702,7 @@ async def list_overdue_holdings(
             parse_month(str(p["month"])),
         ),
     )
-    await org_in_scope(session, caller, org_id)
+    await replica_node_in_scope(session, caller, org_id)
     found, next_cursor = page_of(
         await holdings.overdue_holdings(
             session,

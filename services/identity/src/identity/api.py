@@ -29,7 +29,7 @@ from shared.http import (
     read_cursor,
     route_policy,
 )
-from shared.orgtree import require_admin_over
+from shared.orgtree import known_replica_node, require_admin_over
 from shared.problems import Problem
 
 router = APIRouter()
@@ -266,7 +266,7 @@ async def security_check(
 ) -> SecurityCheckOut:
     """A page of the subtree's admin accounts with findings; `counts` are the whole subtree's."""
     after = read_cursor(cursor, lambda p: str(p["u"]))
-    node = await service.node_or_404(session, org_id)
+    node = await known_replica_node(session, org_id)
     require_admin_over(caller, node.path)
     max_age = timedelta(days=app_settings(request, IdentitySettings).password_max_age_days)
     page, next_cursor = page_of(
@@ -373,7 +373,7 @@ async def activation_codes(
         app_settings(request, IdentitySettings).platform.internal_secret
     )
     async with session.begin():
-        node = await service.node_or_404(session, org_id)
+        node = await known_replica_node(session, org_id)
         require_admin_over(caller, node.path)
         await audit(session, caller, "activation_codes.list", "org", org_id)
         found = await service.pending_activations(session, org_id, sealer, after, limit + 1)

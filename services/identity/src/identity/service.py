@@ -28,7 +28,7 @@ from shared.events import (
     AccountUnfrozen,
     MemberCreated,
 )
-from shared.orgtree import OrgNode, is_admin_over, replica_node
+from shared.orgtree import OrgNode, is_admin_over, known_replica_node, replica_node
 from shared.outbox import record_event, record_events
 from shared.problems import Problem
 
@@ -394,15 +394,6 @@ async def security_counts(
     return {r.finding: r.n for r in rows}
 
 
-async def node_or_404(session: AsyncSession, org_id: uuid.UUID) -> OrgNode:
-    node = await replica_node(session, org_id)
-    if node is None:
-        raise Problem(
-            404, "org.not_found", "No such organisation (or not yet known to this service)."
-        )
-    return node
-
-
 def _check_admin_over_parent(caller: Caller, node: OrgNode) -> None:
     # Admin accounts of an organisation are opened by its parent (上级组织).
     if node.parent_id is None or not is_admin_over(caller, node.path[:-1]):
@@ -433,7 +424,7 @@ async def record_application(
     requested_username: str,
     form_document_id: uuid.UUID,
 ) -> AdminApplication:
-    node = await node_or_404(session, org_id)
+    node = await known_replica_node(session, org_id)
     _check_admin_over_parent(caller, node)
     if node.status != "active":
         raise Problem(409, "org.not_active", "The organisation is dissolved.")
@@ -462,7 +453,7 @@ async def _pending_application(
     application = await session.get(AdminApplication, application_id, with_for_update=True)
     if application is None:
         raise Problem(404, "application.not_found", "No such application.")
-    node = await node_or_404(session, application.org_id)
+    node = await known_replica_node(session, application.org_id)
     if not is_admin_over(caller, node.path[:-1]):
         raise Problem(404, "application.not_found", "No such application.")
     if application.status != "pending":

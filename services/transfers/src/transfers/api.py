@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.calendar import WorkingDayCalendar, beijing_today
+from shared.caller import Caller
 from shared.contract import problems
 from shared.http import (
     CallerDep,
@@ -81,8 +83,8 @@ async def request_transfer(
 
 async def _step(
     request: Request,
-    session: Any,
-    caller: Any,
+    session: AsyncSession,
+    caller: Caller,
     transfer_id: uuid.UUID,
     action: str,
     reason: str = "",

@@ -28,7 +28,7 @@ from shared.events import (
     TransferRejected,
     TransferRequested,
 )
-from shared.orgtree import is_admin_over, replica_node
+from shared.orgtree import is_admin_over, replica_node, replica_node_in_scope
 from shared.outbox import record_event
 from shared.problems import Problem
 from transfers.domain import process
@@ -157,15 +157,16 @@ async def _record_step(
     )
 
 
-async def _locked(session: AsyncSession, transfer_id: uuid.UUID) -> Any:
-    """The transfer, locked (steps of one transfer take turns), with both branches' paths."""
+async def _with_paths(session: AsyncSession, transfer_id: uuid.UUID, *, lock: bool) -> Any:
+    """The transfer with both branches' paths; locked for a step (steps of one transfer take
+    turns)."""
     return (
         await session.execute(
             text(
                 "SELECT t.*, f.path AS from_path, o.path AS to_path, o.status AS to_status "
                 "FROM transfers t LEFT JOIN org_replica f ON f.id = t.from_branch_id "
                 "LEFT JOIN org_replica o ON o.id = t.to_branch_id "
-                "WHERE t.id = :id FOR UPDATE OF t"
+                "WHERE t.id = :id" + (" FOR UPDATE OF t" if lock else "")
             ),
             {"id": transfer_id},
         )
@@ -196,7 +197,7 @@ async def take_step(
     reason: str = "",
 ) -> Opened:
     """`approve`, `reject` (with a reason) or `cancel`, by whoever the rules allow."""
-    row = await _locked(session, transfer_id)
+    row = await _with_paths(session, transfer_id, lock=True)
     if row is None or not _sees(caller, row):
         raise transfer_not_found()
     current = _rules_view(row)
@@ -256,7 +257,7 @@ async def add_delay_note(
 ) -> uuid.UUID:
     """The branch whose turn it is says why its review is late; the other branch and the member
     read it on the transfer."""
-    row = await _locked(session, transfer_id)
+    row = await _with_paths(session, transfer_id, lock=True)
     if row is None or not _sees(caller, row):
         raise transfer_not_found()
     try:
@@ -297,16 +298,7 @@ class History:
 async def transfer_history(
     session: AsyncSession, caller: Caller, transfer_id: uuid.UUID
 ) -> History:
-    row = (
-        await session.execute(
-            text(
-                "SELECT t.*, f.path AS from_path, o.path AS to_path FROM transfers t "
-                "LEFT JOIN org_replica f ON f.id = t.from_branch_id "
-                "LEFT JOIN org_replica o ON o.id = t.to_branch_id WHERE t.id = :id"
-            ),
-            {"id": transfer_id},
-        )
-    ).first()
+    row = await _with_paths(session, transfer_id, lock=False)
     if row is None or not _sees(caller, row):
         raise transfer_not_found()
     steps = [
@@ -371,11 +363,7 @@ async def transfers_of(
 ) -> list[Listed]:
     """Transfers out of (or into) the organisation's branches, newest first, for an admin over
     it; `overdue_only`: open ones past their step's due date."""
-    org = await replica_node(session, org_id)
-    if org is None:
-        raise Problem(404, "org.not_found", "No such organisation.")
-    if not is_admin_over(caller, org.path):
-        raise Problem(403, "auth.out_of_scope", "Not an organisation you administer.")
+    await replica_node_in_scope(session, caller, org_id)
     side = "to_branch_id" if incoming else "from_branch_id"
     rows = await session.execute(
         text(

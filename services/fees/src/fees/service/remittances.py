@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fees.domain.months import label
 from fees.domain.retention import split
 from fees.rules import FeeRules
-from fees.service import PRODUCER, org_in_scope
+from fees.service import PRODUCER
 from shared.audit import audit
 from shared.calendar import BEIJING, WorkingDayCalendar
 from shared.caller import Caller
 from shared.events import FeeRemitted, RemittanceReceived
-from shared.orgtree import is_admin_over, replica_node
+from shared.orgtree import is_admin_over, replica_node, replica_node_in_scope
 from shared.outbox import record_event
 from shared.problems import Problem
 from shared.telemetry import extract_context, inject_context, trace_id_in
@@ -99,7 +99,7 @@ async def remit(
     org_id: uuid.UUID,
     month: date,
 ) -> Remittance:
-    org = await org_in_scope(session, caller, org_id)
+    org = await replica_node_in_scope(session, caller, org_id)
     # One remittance at a time per organisation and month: two at once would carry the same.
     await session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),

@@ -10,10 +10,9 @@ from datetime import date, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fees.service import known_org, org_in_scope
 from shared.audit import audit
 from shared.caller import Caller
-from shared.orgtree import is_admin_over, replica_node
+from shared.orgtree import is_admin_over, known_replica_node, replica_node, replica_node_in_scope
 from shared.problems import Problem
 
 
@@ -56,7 +55,7 @@ async def balance(session: AsyncSession, org_id: uuid.UUID) -> int:
 async def record_usage(
     session: AsyncSession, caller: Caller, org_id: uuid.UUID, new: NewUsage
 ) -> Usage:
-    await org_in_scope(session, caller, org_id)
+    await replica_node_in_scope(session, caller, org_id)
     # One use at a time per organisation: two at once must not both spend the last yuan.
     await session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"usage:{org_id}"}
@@ -105,7 +104,7 @@ async def usages_of(
     limit: int,
 ) -> list[Usage]:
     """The public record (使用公示): for admins over the organisation and members inside it."""
-    org = await known_org(session, org_id)
+    org = await known_replica_node(session, org_id)
     if not is_admin_over(caller, org.path):
         branch = await replica_node(session, caller.org_id) if caller.org_id else None
         if caller.role != "member" or branch is None or org_id not in branch.path:

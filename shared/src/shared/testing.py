@@ -8,7 +8,7 @@ import secrets
 import shutil
 import subprocess
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -176,3 +176,20 @@ async def all_pages(
         if not pages[-1]["next_cursor"]:
             return pages
         params["cursor"] = pages[-1]["next_cursor"]
+
+
+async def deliver(
+    settings: Any,
+    subscriptions: Callable[[Any], list[Any]],
+    queue: str,
+    *events: Any,
+    producer: str = "members",
+) -> None:
+    """Events handed to a service's real consumer of `queue` (inbox and batching included), as
+    the bus would deliver them, on the service's database."""
+    from shared.process import resources_of
+
+    async with resources_of(settings) as resources:
+        handlers = {s.queue: s for s in subscriptions(resources)}[queue].handlers
+        for event in events:
+            await handlers[event.type](event, event.envelope(producer))

@@ -13,20 +13,14 @@ from fees.handlers import MEMBERS_QUEUE, subscriptions
 from fees.rules import fee_rules
 from fees.settings import FeesSettings
 from shared.events import ImportedMember, MembersImported, MemberUpdated
-from shared.process import build_resources
+from shared.testing import deliver as deliver_events
 
 from .conftest import Tree
 
 
 async def deliver(settings: FeesSettings, *events: MembersImported | MemberUpdated) -> None:
     """Run the real consumer (inbox and batching included) as the bus would."""
-    resources = build_resources(settings)
-    try:
-        handlers = {s.queue: s for s in subscriptions(resources)}[MEMBERS_QUEUE].handlers
-        for event in events:
-            await handlers[event.type](event, event.envelope("members"))
-    finally:
-        await resources.engine.dispose()
+    await deliver_events(settings, subscriptions, MEMBERS_QUEUE, *events)
 
 
 async def new_members(settings: FeesSettings, branch: uuid.UUID, n: int = 1) -> list[uuid.UUID]:

@@ -18,6 +18,7 @@ from shared.db import drop_database
 from shared.events import Event, ImportedMember, MembersImported
 from shared.process import resources_of
 from shared.testing import BranchTree, migrated_database, run_id, seed_branch_tree, test_platform
+from shared.testing import deliver as deliver_events
 from transfers.handlers import MEMBERS_QUEUE, subscriptions
 from transfers.main import SERVICE_ROOT
 from transfers.settings import TransfersSettings
@@ -77,10 +78,7 @@ def new_member(settings: TransfersSettings) -> Callable[[uuid.UUID], Awaitable[u
 
 
 async def deliver(settings: TransfersSettings, *events: Event) -> None:
-    async with resources_of(settings) as resources:
-        handlers = {s.queue: s for s in subscriptions(resources)}[MEMBERS_QUEUE].handlers
-        for event in events:
-            await handlers[event.type](event, event.envelope("members"))
+    await deliver_events(settings, subscriptions, MEMBERS_QUEUE, *events)
 
 
 def admin_of(org: uuid.UUID) -> Caller:

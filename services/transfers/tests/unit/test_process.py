@@ -10,7 +10,6 @@ import pytest
 from shared.calendar import WorkingDayCalendar
 from shared.caller import Caller
 from transfers.domain.process import (
-    OPEN,
     Target,
     Transfer,
     TransferRefused,
@@ -162,10 +161,6 @@ def test_a_request_names_an_active_other_branch_and_a_known_reason(
 
 def test_a_request_to_an_active_other_branch_is_fine() -> None:
     check_request(BRANCH_A, Target(BRANCH_B, "branch", "active"), "other")
-
-
-def test_open_means_waiting_for_a_review() -> None:
-    assert {"pending_out", "pending_in"} == OPEN
 
 
 def test_five_working_days_run_over_national_day() -> None:

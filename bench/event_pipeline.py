@@ -9,8 +9,8 @@
    (reading the same file with openpyxl plus one COPY of the same rows).
 
 Stages 1-3 run on a throw-away vhost and database with the production topology (quorum queues,
-dead-letter and retry queues). Tracing is on as operators run it (spans exported over OTLP to a
-stand-in collector, bench/otlp_sink.py).
+dead-letter and retry queues). Tracing and INFO logs are on as operators run them (spans
+exported over OTLP to a stand-in collector, bench/otlp_sink.py), in the bench and in the system.
 
     .venv/bin/python bench/event_pipeline.py [--events 20000] [--import-rows 10000] [--no-system]
         [--profile DIR]   (py-spy on PATH)
@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 SINK_PORT = 31391
 # Set before the shared library sets tracing up.
 os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{SINK_PORT}")
-os.environ.setdefault("LEAGUE_LOG_LEVEL", "WARNING")
+os.environ.setdefault("LEAGUE_LOG_LEVEL", "INFO")
 
 from shared.batching import BatchingInbox  # noqa: E402
 from shared.bus import EVENTS_EXCHANGE, Bus, Subscription  # noqa: E402
@@ -303,7 +303,9 @@ def import_to_accounts(rows: int, profile: Path | None = None) -> None:
     from members.fakes import as_xlsx, people
 
     with running_system(
-        33000, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{SINK_PORT}"
+        33000,
+        LEAGUE_LOG_LEVEL="INFO",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{SINK_PORT}",
     ) as bench:
         branch = bench.create_org(bench.boot["root_org_id"], "基准团支部", "branch")
         content = as_xlsx(list(people(rows, random.Random(20261203))))
@@ -350,7 +352,11 @@ def main() -> None:
         help="py-spy profiles of members-api (import) and identity-events (accounts) here",
     )
     args = parser.parse_args()
-    configure_logging("bench", "WARNING")
+    # INFO logs as operators run them, rendered and written (to nowhere: the figures are this
+    # script's output), so their cost is in every stage's figure.
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - open for the whole run
+    with contextlib.redirect_stdout(devnull):
+        configure_logging("bench", "INFO")
     setup_tracing("bench", PlatformSettings())
     sink = subprocess.Popen(
         [sys.executable, str(REPO / "bench" / "otlp_sink.py"), "--port", str(SINK_PORT)]

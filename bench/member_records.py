@@ -1,7 +1,8 @@
 """Members benchmarks: a 10,000-row .xlsx import through the gateway, and listing a subtree of
 200,000 members (GET /orgs/{id}/members?recursive=true) through the gateway.
 
-Brings up its own copy of the system. The 200,000 records are seeded straight into the members
+Brings up its own copy of the system as operators run it (INFO logs, spans exported over OTLP to
+a stand-in collector). The 200,000 records are seeded straight into the members
 database by bench/seed_members.py (valid, sealed like the service's own), under one county with
 200 branches created through the API.
 
@@ -18,7 +19,7 @@ import time
 import uuid
 
 import asyncpg
-from common import running_system
+from common import running_system, traced_as_operators_run
 from loadgen import percentile
 from seed_members import seed
 
@@ -55,7 +56,10 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(42)
 
-    with running_system(31000) as bench:
+    with (
+        traced_as_operators_run(31000 + 191) as tracing,
+        running_system(31000, **tracing) as bench,
+    ):
         root = bench.boot["root_org_id"]
         city = bench.create_org(root, "基准市委")
 

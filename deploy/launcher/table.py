@@ -41,7 +41,7 @@ SERVICES: tuple[Service, ...] = (
     Service("members", port_offset=103, has_db=True, processes=("api", "events")),
     Service("fees", port_offset=104, has_db=True, processes=("api", "events", "worker")),
     Service("activities", port_offset=105, has_db=False, processes=("api",)),
-    Service("transfers", port_offset=106, has_db=False, processes=("api",)),
+    Service("transfers", port_offset=106, has_db=True, processes=("api", "events")),
 )
 GATEWAY = Service("gateway", port_offset=0, has_db=False, processes=("api",))
 # Direct HTTP calls between services (caller, callee): the caller gets `<CALLER>_<CALLEE>_URL`.

@@ -112,6 +112,7 @@ def test_process_table_names_and_ports() -> None:
         "fees-worker",
         "activities-api",
         "transfers-api",
+        "transfers-events",
         "gateway",
     }
     assert specs["org-api"].port == 8102
@@ -128,10 +129,22 @@ def test_league_fees_workers_runs_that_many_bill_generators() -> None:
 
 
 def test_topology_runs_for_every_service_with_a_relay_or_consumer() -> None:
-    assert {s.name for s in SERVICES if s.needs_topology} == {"identity", "org", "members", "fees"}
+    assert {s.name for s in SERVICES if s.needs_topology} == {
+        "identity",
+        "org",
+        "members",
+        "fees",
+        "transfers",
+    }
     assert not launcher.GATEWAY.needs_topology
     assert Service("x", 1, False, ("api",), declares_queues=True).needs_topology
-    assert {s.name for s in SERVICES if s.has_db} == {"identity", "org", "members", "fees"}
+    assert {s.name for s in SERVICES if s.has_db} == {
+        "identity",
+        "org",
+        "members",
+        "fees",
+        "transfers",
+    }
 
 
 def test_var_dir_relative_to_the_repo(tmp_path: Path) -> None:

@@ -260,6 +260,40 @@ class MemberChangeRejected(Event):
     reason: str
 
 
+@register
+class MemberTransferred(Event):
+    """A completed transfer moved the record: identity moves the account's scope, org the
+    counts, fees the bills of months to come, every copy the member's branch. The paths are
+    the branches' from the root, so a consumer needs no tree to tell whose scope changed."""
+
+    type: ClassVar[str] = "member.transferred"
+    member_id: uuid.UUID
+    transfer_id: uuid.UUID
+    from_branch_id: uuid.UUID
+    to_branch_id: uuid.UUID
+    from_path: list[uuid.UUID]
+    to_path: list[uuid.UUID]
+
+
+DepartureReason = Literal["over_age", "joined_party", "removed", "deceased", "other"]
+
+
+@register
+class MemberDeparted(Event):
+    """The record ended (离团): over age, joined the party, removed, deceased. The member is
+    inactive everywhere: the account is disabled, the branch counts one less, no more bills."""
+
+    type: ClassVar[str] = "member.departed"
+    member_id: uuid.UUID
+    branch_id: uuid.UUID
+    reason: DepartureReason
+    on: date
+
+
+# Events after which a member is elsewhere or nowhere: every copy of members takes them.
+MEMBER_MOVE_EVENTS = ("member.transferred", "member.departed")
+
+
 ORG_EVENTS = ("org.created", "org.updated", "org.dissolved")
 ACCOUNT_EVENTS = (
     "account.created",

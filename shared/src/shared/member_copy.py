@@ -1,9 +1,10 @@
 """A service's copy of the members it needs (id, branch, name, status, joined), fed by
-member.* events in batches: fees bills from it, transfers checks who may move from it.
+member.* events in batches (creations, public changes, transfers and departures): fees bills
+from it, transfers checks who may move from it.
 
 A copy is two tables named by the service: the members (`member_id` primary key; `branch_id`,
 `name`, `status`, `joined_on` columns) and the changes that arrived before their member did
-(`member_id` primary key; `name`, `status`), created by `shared.migrations`'s
+(`member_id` primary key; `name`, `status`, `branch_id`), created by `shared.migrations`'s
 `create_member_copy_tables`.
 """
 
@@ -20,8 +21,11 @@ from shared.batching import BatchingInbox
 from shared.bus import Subscription
 from shared.events import (
     MEMBER_CREATION_EVENTS,
+    MEMBER_MOVE_EVENTS,
     Envelope,
     Event,
+    MemberDeparted,
+    MemberTransferred,
     MemberUpdated,
     members_created_in,
     new_members_in,
@@ -37,7 +41,9 @@ class MemberCopy:
         """The service's queue of member events, taken in batches (an import's chunks of 500
         weigh as their members), a transaction a batch."""
         batched = BatchingInbox(sessions, queue, self.apply, max_size=500, weight=new_members_in)
-        events = dict.fromkeys((*MEMBER_CREATION_EVENTS, "member.updated"), batched)
+        events = dict.fromkeys(
+            (*MEMBER_CREATION_EVENTS, "member.updated", *MEMBER_MOVE_EVENTS), batched
+        )
         return Subscription(queue, events, prefetch=1000)
 
     async def apply(self, session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
@@ -62,13 +68,12 @@ class MemberCopy:
                 },
             )
             await self._apply_waiting_changes(session, [m.member_id for m in created])
-        # Names and statuses changed, the latest of each field per member, in one statement.
+        # Names, statuses and branches changed, the latest of each field per member, in one
+        # statement.
         changed: dict[uuid.UUID, dict[str, str]] = {}
         for event, _ in batch:
-            if isinstance(event, MemberUpdated):
-                fields = {k: v for k, v in event.values.items() if k in ("name", "status")}
-                if fields:
-                    changed.setdefault(event.member_id, {}).update(fields)
+            for member_id, fields in _changes_told_by(event).items():
+                changed.setdefault(member_id, {}).update(fields)
         if changed:
             await self._apply_changes(session, changed)
 
@@ -79,15 +84,18 @@ class MemberCopy:
             "ids": list(changed),
             "names": [f.get("name") for f in changed.values()],
             "statuses": [f.get("status") for f in changed.values()],
+            "branches": [f.get("branch_id") for f in changed.values()],
         }
         applied = set(
             (
                 await session.execute(
                     text(
                         f"UPDATE {self.members} m SET name = coalesce(c.name, m.name), "  # noqa: S608 (names are constants)
-                        "status = coalesce(c.status, m.status) "
+                        "status = coalesce(c.status, m.status), "
+                        "branch_id = coalesce(c.branch_id, m.branch_id) "
                         "FROM unnest(CAST(:ids AS uuid[]), CAST(:names AS text[]), "
-                        "CAST(:statuses AS text[])) AS c(id, name, status) "
+                        "CAST(:statuses AS text[]), CAST(:branches AS uuid[])) "
+                        "AS c(id, name, status, branch_id) "
                         "WHERE m.member_id = c.id RETURNING m.member_id"
                     ),
                     values,
@@ -97,13 +105,15 @@ class MemberCopy:
         if len(applied) < len(changed):
             await session.execute(
                 text(
-                    f"INSERT INTO {self.waiting} AS w (member_id, name, status) "  # noqa: S608 (names are constants)
+                    f"INSERT INTO {self.waiting} AS w (member_id, name, status, branch_id) "  # noqa: S608 (names are constants)
                     "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:names AS text[]), "
-                    "CAST(:statuses AS text[])) AS c(id, name, status) "
+                    "CAST(:statuses AS text[]), CAST(:branches AS uuid[])) "
+                    "AS c(id, name, status, branch_id) "
                     "WHERE NOT c.id = ANY(CAST(:applied AS uuid[])) "
                     "ON CONFLICT (member_id) DO UPDATE SET "
                     "name = coalesce(EXCLUDED.name, w.name), "
-                    "status = coalesce(EXCLUDED.status, w.status)"
+                    "status = coalesce(EXCLUDED.status, w.status), "
+                    "branch_id = coalesce(EXCLUDED.branch_id, w.branch_id)"
                 ),
                 {**values, "applied": list(applied)},
             )
@@ -115,10 +125,22 @@ class MemberCopy:
         await session.execute(
             text(
                 f"WITH waiting AS (DELETE FROM {self.waiting} WHERE member_id = ANY(:ids) "  # noqa: S608 (names are constants)
-                "RETURNING member_id, name, status) "
+                "RETURNING member_id, name, status, branch_id) "
                 f"UPDATE {self.members} m SET name = coalesce(w.name, m.name), "
-                "status = coalesce(w.status, m.status) "
+                "status = coalesce(w.status, m.status), branch_id = coalesce(w.branch_id, m.branch_id) "
                 "FROM waiting w WHERE m.member_id = w.member_id"
             ),
             {"ids": member_ids},
         )
+
+
+def _changes_told_by(event: Event) -> dict[uuid.UUID, dict[str, str]]:
+    """What an event changes of the copied columns, by member."""
+    if isinstance(event, MemberUpdated):
+        fields = {k: v for k, v in event.values.items() if k in ("name", "status")}
+        return {event.member_id: fields} if fields else {}
+    if isinstance(event, MemberTransferred):
+        return {event.member_id: {"branch_id": str(event.to_branch_id)}}
+    if isinstance(event, MemberDeparted):
+        return {event.member_id: {"status": "left"}}
+    return {}

@@ -166,6 +166,7 @@ def create_member_copy_tables(members: str, waiting: str) -> None:
             member_id uuid PRIMARY KEY,
             name text,
             status varchar(16),
+            branch_id uuid,
             noted_at timestamptz NOT NULL DEFAULT now()
         )
         """

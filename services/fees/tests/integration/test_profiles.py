@@ -12,13 +12,20 @@ import pytest
 from fees.handlers import MEMBERS_QUEUE, subscriptions
 from fees.rules import fee_rules
 from fees.settings import FeesSettings
-from shared.events import ImportedMember, MembersImported, MemberUpdated
+from shared.events import (
+    Event,
+    ImportedMember,
+    MemberDeparted,
+    MembersImported,
+    MemberTransferred,
+    MemberUpdated,
+)
 from shared.testing import deliver as deliver_events
 
 from .conftest import Tree
 
 
-async def deliver(settings: FeesSettings, *events: MembersImported | MemberUpdated) -> None:
+async def deliver(settings: FeesSettings, *events: Event) -> None:
     """Run the real consumer (inbox and batching included) as the bus would."""
     await deliver_events(settings, subscriptions, MEMBERS_QUEUE, *events)
 
@@ -79,6 +86,42 @@ async def test_a_change_that_overtakes_the_members_creation_is_kept_for_it(
     )
     assert (row.name, row.status) == ("王五六", "inactive")  # not billed as the creation said
     assert not await db("SELECT 1 FROM fee_member_updates WHERE member_id = :m", m=member.member_id)
+
+
+async def test_the_copy_follows_a_transfer_and_a_departure_in_either_order(
+    settings: FeesSettings, tree: Tree, db
+) -> None:
+    [moved, left] = await new_members(settings, tree.branch_a, 2)
+    transfer = MemberTransferred(
+        member_id=moved,
+        transfer_id=uuid.uuid4(),
+        from_branch_id=tree.branch_a,
+        to_branch_id=tree.branch_b,
+        from_path=[tree.branch_a],
+        to_path=[tree.branch_b],
+    )
+    departure = MemberDeparted(
+        member_id=left, branch_id=tree.branch_a, reason="over_age", on=date(2026, 12, 1)
+    )
+    await deliver(settings, transfer, departure)
+    rows = await db(
+        "SELECT member_id, branch_id, status FROM fee_members WHERE member_id IN (:a, :b)",
+        a=moved,
+        b=left,
+    )
+    # Billed in the new branch from the next cycle; the one who left is billed no more.
+    assert {(r.member_id, r.branch_id, r.status) for r in rows} == {
+        (moved, tree.branch_b, "active"),
+        (left, tree.branch_a, "left"),
+    }
+    # A transfer that reaches the copy before the member does waits for it.
+    late = ImportedMember(
+        member_id=uuid.uuid4(), member_no="202612030002", name="赵六", joined_on=date(2024, 5, 4)
+    )
+    await deliver(settings, transfer.model_copy(update={"member_id": late.member_id}))
+    await deliver(settings, MembersImported(branch_id=tree.branch_a, members=[late]))
+    [row] = await db("SELECT branch_id FROM fee_members WHERE member_id = :m", m=late.member_id)
+    assert row.branch_id == tree.branch_b
 
 
 async def test_a_member_declares_a_salary_and_sees_what_it_makes_a_month(

@@ -50,11 +50,12 @@ class AccountOut(BaseModel):
     org_id: uuid.UUID
     org_name: str | None = None
     member_id: uuid.UUID | None
-    status: Literal["active", "pending_activation", "frozen"]
+    status: Literal["active", "pending_activation", "frozen", "disabled"]
 
     @classmethod
     def of(cls, a: Account, org_name: str | None = None) -> AccountOut:
-        status = "frozen" if a.frozen else a.status
+        # A disabled account is frozen too (the gateway stops its tokens); it says the former.
+        status = "frozen" if a.frozen and a.status != "disabled" else a.status
         return cls(
             id=a.id,
             username=a.username,
@@ -223,7 +224,12 @@ async def freeze(
     return Response(status_code=204)
 
 
-@router.post("/accounts/{account_id}/unfreeze", status_code=204, openapi_extra=route_policy())
+@router.post(
+    "/accounts/{account_id}/unfreeze",
+    status_code=204,
+    openapi_extra=route_policy(),
+    responses=problems(409),  # account.disabled
+)
 async def unfreeze(account_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> Response:
     async with session.begin():
         await service.unfreeze(session, caller, account_id)

@@ -1,4 +1,5 @@
-"""Event consumers of the identity service: its copy of the organisation tree, member accounts."""
+"""Event consumers of the identity service: its copy of the organisation tree, member accounts
+(opened for new members, moved with transfers, disabled on departure)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity import service
+from identity.moves import member_moves
 from identity.settings import IdentitySettings
 from shared.batching import BatchingInbox
 from shared.bus import Subscription
 from shared.events import (
     MEMBER_CREATION_EVENTS,
+    MEMBER_MOVE_EVENTS,
     Envelope,
     Event,
     members_created_in,
@@ -40,6 +43,8 @@ def subscriptions(resources: Resources) -> list[Subscription]:
             pepper=settings.platform.internal_secret,
             sealer=sealer,
         )
+        # After the openings: a member created and moved in one batch moves its new account.
+        await member_moves(session, batch)
 
     # Members entered one by one arrive as one event each: taken in batches. An import's come
     # in chunks of 500 (member.imported), a transaction each at most.
@@ -53,6 +58,8 @@ def subscriptions(resources: Resources) -> list[Subscription]:
     return [
         Subscription(ORG_TREE_QUEUE, replica_handlers(resources.sessions, ORG_TREE_QUEUE)),
         Subscription(
-            MEMBER_ACCOUNTS_QUEUE, dict.fromkeys(MEMBER_CREATION_EVENTS, batched), prefetch=1000
+            MEMBER_ACCOUNTS_QUEUE,
+            dict.fromkeys((*MEMBER_CREATION_EVENTS, *MEMBER_MOVE_EVENTS), batched),
+            prefetch=1000,
         ),
     ]

@@ -114,6 +114,10 @@ async def login(session: AsyncSession, username: str, password: str) -> Account:
                 else " The account is now locked for 15 minutes."
             ),
         )
+    if account.status == "disabled":
+        raise Problem(
+            403, "auth.disabled", "This account was closed when its member left the league."
+        )
     if account.frozen:
         raise Problem(403, "auth.frozen", "This account is frozen; ask your organisation's admin.")
     if account.status == "pending_activation":
@@ -266,6 +270,10 @@ async def unfreeze(session: AsyncSession, caller: Caller, account_id: uuid.UUID)
             403, "account.cannot_unfreeze_self", "Another admin must unfreeze your account."
         )
     account = await _account_in_scope(session, caller, account_id, allow_self=False)
+    if account.status == "disabled":
+        raise Problem(
+            409, "account.disabled", "This account was closed when its member left the league."
+        )
     if not account.frozen:
         return
     now = _now()

@@ -6,12 +6,19 @@ import uuid
 from datetime import date
 
 import httpx
+from sqlalchemy import text
 
 from identity.handlers import MEMBER_ACCOUNTS_QUEUE, subscriptions
 from identity.settings import IdentitySettings
-from shared.events import ImportedMember, MemberCreated, MembersImported
-from shared.process import build_resources
-from shared.testing import all_pages, caller_headers
+from shared.events import (
+    ImportedMember,
+    MemberCreated,
+    MemberDeparted,
+    MembersImported,
+    MemberTransferred,
+)
+from shared.process import Resources, build_resources
+from shared.testing import all_pages, caller_headers, deliver
 
 from .conftest import Tree
 
@@ -104,3 +111,72 @@ async def test_an_imported_chunk_opens_one_account_per_member_even_when_redelive
     )
     usernames = [i["username"] for page in pages for i in page["items"]]
     assert all(usernames.count(m.member_no) == 1 for m in members)
+
+
+async def activated_member(
+    client: httpx.AsyncClient, settings: IdentitySettings, branch: uuid.UUID, name: str
+) -> tuple[str, uuid.UUID]:
+    """A member account of `branch`, activated with password Member-Pass-2026."""
+    member_no = await deliver_member_created(settings, branch, name)
+    admin = caller_headers(settings.platform.internal_secret, "admin", branch)
+    codes = await all_pages(client, f"/orgs/{branch}/activation-codes", admin, 200)
+    [code] = [i["activation_code"] for p in codes for i in p["items"] if i["username"] == member_no]
+    activated = await client.post(
+        "/auth/activate",
+        json={"username": member_no, "activation_code": code, "new_password": "Member-Pass-2026"},
+    )
+    assert activated.status_code == 204, activated.text
+    login = await client.post(
+        "/auth/login", json={"username": member_no, "password": "Member-Pass-2026"}
+    )
+    return member_no, uuid.UUID(login.json()["account"]["member_id"])
+
+
+async def test_a_transferred_member_logs_in_to_the_new_branch(
+    client: httpx.AsyncClient, settings: IdentitySettings, tree: Tree
+) -> None:
+    member_no, member_id = await activated_member(client, settings, tree.county_a, "周转出")
+    moved = MemberTransferred(
+        member_id=member_id,
+        transfer_id=uuid.uuid4(),
+        from_branch_id=tree.county_a,
+        to_branch_id=tree.county_b,
+        from_path=[tree.root, tree.city, tree.county_a],
+        to_path=[tree.root, tree.city, tree.county_b],
+    )
+    await deliver(settings, subscriptions, MEMBER_ACCOUNTS_QUEUE, moved, moved)
+    login = await client.post(
+        "/auth/login", json={"username": member_no, "password": "Member-Pass-2026"}
+    )
+    assert login.status_code == 200
+    assert login.json()["account"]["org_id"] == str(tree.county_b)
+
+
+async def test_a_departed_members_account_is_closed_for_good(
+    client: httpx.AsyncClient, settings: IdentitySettings, tree: Tree, resources: Resources
+) -> None:
+    member_no, member_id = await activated_member(client, settings, tree.county_a, "吴离团")
+    departed = MemberDeparted(
+        member_id=member_id, branch_id=tree.county_a, reason="over_age", on=date(2026, 12, 1)
+    )
+    await deliver(settings, subscriptions, MEMBER_ACCOUNTS_QUEUE, departed, departed)
+    login = await client.post(
+        "/auth/login", json={"username": member_no, "password": "Member-Pass-2026"}
+    )
+    assert login.status_code == 403 and login.json()["code"] == "auth.disabled"
+    # The gateway stops the tokens already issued: one account.frozen, however often told.
+    async with resources.sessions() as session:
+        account_id, frozen_events = (
+            await session.execute(
+                text(
+                    "SELECT a.id, (SELECT count(*) FROM outbox WHERE type = 'account.frozen' "
+                    "AND envelope->'data'->>'account_id' = a.id::text) "
+                    "FROM accounts a WHERE a.member_id = :m"
+                ),
+                {"m": member_id},
+            )
+        ).one()
+    assert frozen_events == 1
+    root_admin = caller_headers(settings.platform.internal_secret, "admin", tree.root)
+    unfreeze = await client.post(f"/accounts/{account_id}/unfreeze", headers=root_admin)
+    assert unfreeze.status_code == 409 and unfreeze.json()["code"] == "account.disabled"

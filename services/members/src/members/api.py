@@ -22,6 +22,7 @@ from members.service import (
     access_to,
     branch_for_new_members,
     load_member,
+    moves,
     org_in_scope,
     records,
     reviews,
@@ -32,6 +33,7 @@ from members.settings import MembersSettings
 from members.sheets import XLSX, template_csv, template_xlsx
 from shared.calendar import WorkingDayCalendar, beijing_today
 from shared.contract import problems
+from shared.events import DepartureReason
 from shared.http import (
     CallerDep,
     Day,
@@ -80,7 +82,9 @@ class MemberOut(BaseModel):
     email: str | None
     employer: str | None
     hobbies: str | None
-    status: str
+    status: str = Field(description="active | transferring | left")
+    departure_reason: str | None = None
+    departed_on: date | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -104,6 +108,8 @@ class MemberOut(BaseModel):
             employer=get("employer"),
             hobbies=get("hobbies"),
             status=get("status"),
+            departure_reason=get("departure_reason", None),
+            departed_on=get("departed_on", None),
             created_at=get("created_at"),
             updated_at=get("updated_at"),
         )
@@ -423,6 +429,30 @@ async def edit_member(
             beijing_today(),
             app_resource(request, "calendar", WorkingDayCalendar),
             settings.review_due_working_days,
+        )
+    return MemberOut.of(member)
+
+
+class DepartureIn(BaseModel):
+    reason: DepartureReason = Field(
+        description="over_age | joined_party | removed | deceased | other"
+    )
+    on: Day
+
+
+@router.post(
+    "/members/{member_id}/departure",
+    response_model=MemberOut,
+    openapi_extra=route_policy(),
+    responses=problems(409, 422),  # member.not_active, member.transfer_open; dates
+)
+async def record_departure(
+    member_id: uuid.UUID, body: DepartureIn, session: SessionDep, caller: CallerDep
+) -> MemberOut:
+    """The record ends (离团): inactive everywhere, the account disabled, no further bills."""
+    async with session.begin():
+        member = await moves.depart(
+            session, caller, member_id, body.reason, body.on, beijing_today()
         )
     return MemberOut.of(member)
 

@@ -38,7 +38,9 @@ class Member(Base):
     email: Mapped[str | None] = mapped_column(Text)
     employer: Mapped[str | None] = mapped_column(Text)
     hobbies: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|transferring|left
+    departure_reason: Mapped[str | None] = mapped_column(String(16))
+    departed_on: Mapped[date | None] = mapped_column(Date)
     account_created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revision: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID)
@@ -111,3 +113,16 @@ class Rectification(Base):
     due_by: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MemberTransfer(Base):
+    """A transfer that holds (or held) a member, as the transfers service's events told it."""
+
+    __tablename__ = "member_transfers"
+
+    transfer_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    ended: Mapped[str | None] = mapped_column(String(16))  # completed | rejected | cancelled
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

@@ -1,5 +1,5 @@
-"""Event consumers of the members service: its copy of the organisation tree, and when each
-member's account was opened (for the late-account report)."""
+"""Event consumers of the members service: its copy of the organisation tree, when each
+member's account was opened (for the late-account report), and the steps of transfers."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from members.service.moves import TRANSFER_STEPS, on_transfer_step
+from members.settings import MembersSettings
 from shared.batching import BatchingInbox
 from shared.bus import Subscription
 from shared.events import AccountCreated, Envelope, Event
-from shared.orgtree import replica_handlers
+from shared.inbox import with_inbox
+from shared.orgtree import OrgDirectory, replica_handlers
 from shared.process import Resources
 
 ORG_TREE_QUEUE = "members.org-tree"
 ACCOUNTS_QUEUE = "members.accounts"
+TRANSFERS_QUEUE = "members.transfers"
 
 
 async def accounts_created(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
@@ -39,8 +43,19 @@ async def accounts_created(session: AsyncSession, batch: Sequence[tuple[Event, E
 
 
 def subscriptions(resources: Resources) -> list[Subscription]:
+    settings = resources.settings
+    assert isinstance(settings, MembersSettings)
     batched = BatchingInbox(resources.sessions, ACCOUNTS_QUEUE, accounts_created)
+    # A transfer into a branch created a moment ago may find it not yet in the copy of the tree.
+    directory = OrgDirectory(settings.org_url, settings.platform.internal_secret)
+
+    async def transfer_step(session: AsyncSession, event: Event, _: Envelope) -> None:
+        await on_transfer_step(session, event, directory)
+
+    # One transaction a step: transfers come one by one, each a few rows.
+    steps = with_inbox(resources.sessions, TRANSFERS_QUEUE, transfer_step)
     return [
         Subscription(ORG_TREE_QUEUE, replica_handlers(resources.sessions, ORG_TREE_QUEUE)),
         Subscription(ACCOUNTS_QUEUE, {"account.created": batched}, prefetch=400),
+        Subscription(TRANSFERS_QUEUE, dict.fromkeys(TRANSFER_STEPS, steps), prefetch=50),
     ]

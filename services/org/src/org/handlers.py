@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,8 +13,11 @@ from shared.batching import BatchingInbox
 from shared.bus import Subscription
 from shared.events import (
     MEMBER_CREATION_EVENTS,
+    MEMBER_MOVE_EVENTS,
     Envelope,
     Event,
+    MemberDeparted,
+    MemberTransferred,
     members_created_in,
     new_members_in,
 )
@@ -22,14 +26,28 @@ from shared.process import Resources
 MEMBER_COUNT_QUEUE = "org.member-count"
 
 
-async def members_created(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
-    """One statement a batch: new members (one by one, or an import's chunks of 500) add to
-    their branches' counts together.
+def count_changes(events: Iterable[Event]) -> Counter[uuid.UUID]:
+    """How each branch's member count moves: new members add, a transfer moves one from the
+    old branch to the new, a departure takes one away."""
+    changes = Counter(event.branch_id for event in members_created_in(events))
+    for event in events:
+        if isinstance(event, MemberTransferred):
+            changes[event.from_branch_id] -= 1
+            changes[event.to_branch_id] += 1
+        elif isinstance(event, MemberDeparted):
+            changes[event.branch_id] -= 1
+    return changes
+
+
+async def member_counts(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
+    """One statement a batch: new members (one by one, or an import's chunks of 500),
+    transfers and departures change their branches' counts together.
 
     The count is a fact of the members service; the revision is not bumped and no org event
     follows, since nothing other services copy has changed.
     """
-    added = Counter(event.branch_id for event in members_created_in(event for event, _ in batch))
+    changes = count_changes([event for event, _ in batch])
+    added = {branch: n for branch, n in changes.items() if n}
     if not added:
         return
     await session.execute(
@@ -44,7 +62,7 @@ async def members_created(session: AsyncSession, batch: Sequence[tuple[Event, En
 
 def subscriptions(resources: Resources) -> list[Subscription]:
     batched = BatchingInbox(
-        resources.sessions, MEMBER_COUNT_QUEUE, members_created, weight=new_members_in
+        resources.sessions, MEMBER_COUNT_QUEUE, member_counts, weight=new_members_in
     )
-    handlers = dict.fromkeys(MEMBER_CREATION_EVENTS, batched)
+    handlers = dict.fromkeys((*MEMBER_CREATION_EVENTS, *MEMBER_MOVE_EVENTS), batched)
     return [Subscription(MEMBER_COUNT_QUEUE, handlers, prefetch=400)]

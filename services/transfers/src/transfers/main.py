@@ -1,9 +1,5 @@
-"""Entry points of the transfers service (organisation-relationship transfers).
-
-Its rules (transfers/domain), use cases (transfers/service.py) and event-fed copies
-(transfers/handlers.py) exist and are tested; the process serves only /healthz until the members
-side of the saga exists (issue 8).
-"""
+"""Entry points of the transfers service (organisation-relationship transfers):
+`zhtj-transfers api|relay|consume|events|migrate|topology|dlq`."""
 
 from __future__ import annotations
 
@@ -35,16 +31,13 @@ def _routers() -> Sequence[APIRouter]:
 
 
 def make_spec(settings: TransfersSettings | None = None) -> ServiceSpec:
-    settings = settings or TransfersSettings()
     return ServiceSpec(
         name="transfers",
-        settings=settings,
+        settings=settings or TransfersSettings(),
         root=SERVICE_ROOT,
-        # Not served yet (`TRANSFERS_SERVING`): the members side of the saga comes first.
-        routers=_routers if settings.serving else lambda: (),
+        routers=_routers,
         subscriptions=subscriptions,
         on_startup=_on_startup,
-        has_database=settings.serving,
     )
 
 

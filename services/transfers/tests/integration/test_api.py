@@ -21,7 +21,7 @@ NewMember = Callable[[uuid.UUID], Awaitable[uuid.UUID]]
 
 @pytest.fixture(scope="module")
 async def client(settings: TransfersSettings) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_app(create_app(settings.model_copy(update={"serving": True}))) as client:
+    async with running_app(create_app(settings)) as client:
         yield client
 
 

@@ -1,0 +1,203 @@
+"""A record changing place: the members side of a transfer (the transfers service owns the
+process; the record is ours), and a departure from the league's rolls (离团).
+
+A transfer holds the member `transferring` from its request until it ends, and moves the record
+when it completes. Its events may arrive in any order (the relay publishes on more than one
+lane) and more than once (the inbox takes care of that): `member_transfers` remembers each
+transfer and whether it ended, so a request that arrives after its own end changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from members.db import Member
+from members.service import (
+    PRODUCER,
+    access_to,
+    load_member,
+    path_ids,
+    path_text,
+)
+from shared.audit import audit
+from shared.caller import Caller
+from shared.events import (
+    DepartureReason,
+    Event,
+    MemberDeparted,
+    MemberTransferred,
+    TransferCancelled,
+    TransferCompleted,
+    TransferEvent,
+    TransferRejected,
+    TransferRequested,
+)
+from shared.logging import get_logger
+from shared.orgtree import OrgDirectory
+from shared.outbox import record_event
+from shared.problems import Problem
+
+log = get_logger(__name__)
+
+Ending = Literal["completed", "rejected", "cancelled"]
+
+# The members service takes these steps; `transfer.out_approved` changes nothing here.
+TRANSFER_STEPS = (
+    "transfer.requested",
+    "transfer.completed",
+    "transfer.rejected",
+    "transfer.cancelled",
+)
+
+
+async def on_transfer_step(session: AsyncSession, event: Event, directory: OrgDirectory) -> None:
+    """One step of a transfer, in the consumer's transaction (inbox row included)."""
+    if isinstance(event, TransferRequested):
+        await _hold(session, event)
+    elif isinstance(event, TransferCompleted):
+        await _end(session, event, "completed")
+        await _move(session, event, directory)
+    elif isinstance(event, TransferRejected):
+        await _end(session, event, "rejected")
+    elif isinstance(event, TransferCancelled):
+        await _end(session, event, "cancelled")
+
+
+async def _hold(session: AsyncSession, event: TransferRequested) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO member_transfers (transfer_id, member_id) VALUES (:transfer, :member) "
+            "ON CONFLICT (transfer_id) DO NOTHING"
+        ),
+        {"transfer": event.transfer_id, "member": event.member_id},
+    )
+    # Only while the transfer is open: its end may have come first.
+    await session.execute(
+        text(
+            "UPDATE members SET status = 'transferring', updated_at = now() "
+            "WHERE id = :member AND status = 'active' AND EXISTS ("
+            "  SELECT 1 FROM member_transfers WHERE transfer_id = :transfer AND ended IS NULL)"
+        ),
+        {"transfer": event.transfer_id, "member": event.member_id},
+    )
+
+
+async def _end(session: AsyncSession, event: TransferEvent, ending: Ending) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO member_transfers AS t (transfer_id, member_id, ended) "
+            "VALUES (:transfer, :member, :ended) ON CONFLICT (transfer_id) "
+            "DO UPDATE SET ended = EXCLUDED.ended WHERE t.ended IS NULL"
+        ),
+        {"transfer": event.transfer_id, "member": event.member_id, "ended": ending},
+    )
+    await session.execute(
+        text(
+            "UPDATE members SET status = 'active', updated_at = now() "
+            "WHERE id = :member AND status = 'transferring' AND NOT EXISTS ("
+            "  SELECT 1 FROM member_transfers WHERE member_id = :member AND ended IS NULL)"
+        ),
+        {"member": event.member_id},
+    )
+
+
+async def _move(session: AsyncSession, event: TransferCompleted, directory: OrgDirectory) -> None:
+    """The record, its pending reviews with it, into the new branch; `member.transferred`."""
+    member = await load_member(session, event.member_id, lock=True)
+    if member.branch_id != event.from_branch_id or member.status == "left":
+        # Already moved (a redelivery past the inbox cannot happen, but a record that left
+        # meanwhile can): say so, and keep the record where it is.
+        log.warning(
+            "transfer_not_applied",
+            transfer_id=str(event.transfer_id),
+            member_id=str(member.id),
+            member_status=member.status,
+            moved_already=member.branch_id == event.to_branch_id,
+        )
+        return
+    target = await directory.node(session, event.to_branch_id)
+    if target is None:
+        # The transfers service approved into a branch the org service does not know: a bug
+        # to look at, not a message to drop. Raised, it retries and then dead-letters.
+        raise RuntimeError(f"transfer {event.transfer_id}: unknown branch {event.to_branch_id}")
+    from_path = path_ids(member.org_path)
+    member.branch_id = target.id
+    member.org_path = path_text(target.path)
+    member.revision += 1
+    member.updated_at = datetime.now(UTC)
+    # The reviews still pending are the new branch's to decide.
+    await session.execute(
+        text(
+            "UPDATE reviews SET branch_id = :branch, org_path = :path "
+            "WHERE member_id = :member AND status = 'pending'"
+        ),
+        {"branch": target.id, "path": member.org_path, "member": member.id},
+    )
+    await session.flush()
+    await record_event(
+        session,
+        MemberTransferred(
+            member_id=member.id,
+            transfer_id=event.transfer_id,
+            from_branch_id=event.from_branch_id,
+            to_branch_id=target.id,
+            from_path=from_path,
+            to_path=list(target.path),
+        ),
+        PRODUCER,
+    )
+
+
+async def depart(
+    session: AsyncSession,
+    caller: Caller,
+    member_id: uuid.UUID,
+    reason: DepartureReason,
+    on: date,
+    today: date,
+) -> Member:
+    """End a record (离团) by an admin over its branch: inactive everywhere from `on`."""
+    member = await load_member(session, member_id, lock=True)
+    if not access_to(caller, member).is_admin:  # the member's own: seen, not for them
+        raise Problem(
+            403, "auth.admin_only", "Only an admin over the member's branch records a departure."
+        )
+    if member.status == "left":
+        raise Problem(409, "member.not_active", "This member has already left.")
+    open_transfer = (
+        await session.execute(
+            text("SELECT 1 FROM member_transfers WHERE member_id = :m AND ended IS NULL"),
+            {"m": member.id},
+        )
+    ).first()
+    if member.status == "transferring" or open_transfer is not None:
+        raise Problem(
+            409,
+            "member.transfer_open",
+            "This member is being transferred; the transfer ends first (approved, rejected or "
+            "cancelled).",
+        )
+    if on > today:
+        raise Problem(422, "member.departure_in_future", "The departure date is in the future.")
+    if on < member.joined_on:
+        raise Problem(
+            422, "member.departure_before_joining", "The departure date is before joining."
+        )
+    member.status = "left"
+    member.departure_reason = reason
+    member.departed_on = on
+    member.revision += 1
+    member.updated_at = datetime.now(UTC)
+    await session.flush()
+    await audit(session, caller, f"member.departed:{reason}", "member", member.id)
+    await record_event(
+        session,
+        MemberDeparted(member_id=member.id, branch_id=member.branch_id, reason=reason, on=on),
+        PRODUCER,
+    )
+    return member

@@ -416,3 +416,7 @@ class TransferCancelled(TransferEvent):
     """Withdrawn by whoever asked, before the out-branch's review."""
 
     type: ClassVar[str] = "transfer.cancelled"
+
+
+# The steps after which a transfer is over, one way or another.
+TRANSFER_ENDS = ("transfer.completed", "transfer.rejected", "transfer.cancelled")

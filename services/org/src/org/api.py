@@ -79,6 +79,9 @@ class OrgOut(BaseModel):
     leader_phone: str | None
     approval_document_id: uuid.UUID | None
     dissolution_due_by: date | None
+    dissolution_late: bool = Field(
+        default=False, description="recorded more than 15 working days after it was decided"
+    )
     created_at: datetime
 
     @classmethod
@@ -100,6 +103,7 @@ class OrgOut(BaseModel):
             leader_phone=get("leader_phone"),
             approval_document_id=get("approval_document_id"),
             dissolution_due_by=get("dissolution_due_by"),
+            dissolution_late=get("dissolution_late"),
             created_at=get("created_at"),
         )
 
@@ -251,6 +255,7 @@ async def dissolve_org(
             body.reason,
             calendar=app_resource(request, "calendar", WorkingDayCalendar),
             settings=app_settings(request, OrgSettings),
+            today=beijing_today(),
         )
     return OrgOut.of(org)
 

@@ -74,6 +74,8 @@ class Org(Base):
     dissolution_decided_on: Mapped[date | None] = mapped_column(Date)
     dissolution_reason: Mapped[str | None] = mapped_column(Text)
     dissolution_due_by: Mapped[date | None] = mapped_column(Date)
+    # Recorded more than the deadline's working days after it was decided.
+    dissolution_late: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(

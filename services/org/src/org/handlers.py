@@ -1,4 +1,9 @@
-"""Event consumers of the org service: how many members each branch has (dissolution needs it)."""
+"""Event consumers of the org service: what dissolution waits for. How many members each branch
+has, which transfers into it are open, and the dissolutions that can complete.
+
+A dissolution completes here, not in the request: the request sets `dissolving` and its own
+org.updated comes back on org.dissolutions, by when the counts have had the events sent before
+it; an event that empties a dissolving branch later completes it then."""
 
 from __future__ import annotations
 
@@ -9,21 +14,30 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from org.service import settle_dissolutions
 from shared.batching import BatchingInbox
 from shared.bus import Subscription
 from shared.events import (
     MEMBER_CREATION_EVENTS,
     MEMBER_MOVE_EVENTS,
+    TRANSFER_ENDS,
     Envelope,
     Event,
     MemberDeparted,
     MemberTransferred,
+    OrgUpdated,
+    TransferEvent,
+    TransferRequested,
     members_created_in,
     new_members_in,
 )
+from shared.inbox import with_inbox
 from shared.process import Resources
 
 MEMBER_COUNT_QUEUE = "org.member-count"
+TRANSFERS_QUEUE = "org.transfers"
+DISSOLUTIONS_QUEUE = "org.dissolutions"
+TRANSFER_EVENTS = ("transfer.requested", *TRANSFER_ENDS)
 
 
 def count_changes(events: Iterable[Event]) -> Counter[uuid.UUID]:
@@ -58,6 +72,36 @@ async def member_counts(session: AsyncSession, batch: Sequence[tuple[Event, Enve
         ),
         {"ids": list(added), "ns": list(added.values())},
     )
+    await settle_dissolutions(session, [branch for branch, n in added.items() if n < 0])
+
+
+async def transfers_in(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
+    """Open transfers into each branch: a request opens one, its end closes it, in whatever
+    order they arrive."""
+    opened = {e.transfer_id: e.to_branch_id for e, _ in batch if isinstance(e, TransferRequested)}
+    ended = {
+        e.transfer_id: e.to_branch_id
+        for e, _ in batch
+        if isinstance(e, TransferEvent) and e.type in TRANSFER_ENDS
+    }
+    for transfers, is_end in ((opened, False), (ended, True)):
+        if transfers:
+            await session.execute(
+                text(
+                    "INSERT INTO incoming_transfers AS t (transfer_id, to_branch_id, ended) "
+                    "SELECT id, branch, :ended FROM unnest(CAST(:ids AS uuid[]), "
+                    "CAST(:branches AS uuid[])) AS o(id, branch) "
+                    "ON CONFLICT (transfer_id) DO UPDATE SET ended = t.ended OR EXCLUDED.ended"
+                ),
+                {"ids": list(transfers), "branches": list(transfers.values()), "ended": is_end},
+            )
+    await settle_dissolutions(session, ended.values())
+
+
+async def dissolving(session: AsyncSession, event: Event, _: Envelope) -> None:
+    """The org's own `dissolving` announcement, back from the broker: complete it if empty."""
+    if isinstance(event, OrgUpdated) and event.status == "dissolving":
+        await settle_dissolutions(session, [event.org_id])
 
 
 def subscriptions(resources: Resources) -> list[Subscription]:
@@ -65,4 +109,10 @@ def subscriptions(resources: Resources) -> list[Subscription]:
         resources.sessions, MEMBER_COUNT_QUEUE, member_counts, weight=new_members_in
     )
     handlers = dict.fromkeys((*MEMBER_CREATION_EVENTS, *MEMBER_MOVE_EVENTS), batched)
-    return [Subscription(MEMBER_COUNT_QUEUE, handlers, prefetch=400)]
+    transfers = BatchingInbox(resources.sessions, TRANSFERS_QUEUE, transfers_in)
+    own = with_inbox(resources.sessions, DISSOLUTIONS_QUEUE, dissolving)
+    return [
+        Subscription(MEMBER_COUNT_QUEUE, handlers, prefetch=400),
+        Subscription(TRANSFERS_QUEUE, dict.fromkeys(TRANSFER_EVENTS, transfers), prefetch=200),
+        Subscription(DISSOLUTIONS_QUEUE, {"org.updated": own}, prefetch=20),
+    ]

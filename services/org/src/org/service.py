@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import TypedDict, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from org.db import Document, Org
@@ -223,12 +224,21 @@ async def update_org(
 
 
 async def occupancy(session: AsyncSession, org: Org) -> Occupancy:
-    active_children = (
+    counts = (
         await session.execute(
-            select(func.count()).where(Org.parent_id == org.id, Org.status != "dissolved")
+            text(
+                "SELECT (SELECT count(*) FROM orgs WHERE parent_id = :id AND status <> 'dissolved') "
+                "AS children, (SELECT count(*) FROM incoming_transfers "
+                "WHERE to_branch_id = :id AND NOT ended) AS incoming"
+            ),
+            {"id": org.id},
         )
-    ).scalar_one()
-    return Occupancy(members=org.member_count, active_children=int(active_children))
+    ).one()
+    return Occupancy(
+        members=org.member_count,
+        active_children=int(counts.children),
+        incoming_transfers=int(counts.incoming),
+    )
 
 
 async def dissolve_org(
@@ -240,7 +250,10 @@ async def dissolve_org(
     *,
     calendar: WorkingDayCalendar,
     settings: OrgSettings,
+    today: date,
 ) -> Org:
+    """Start a dissolution (撤销): the organisation is `dissolving` (no transfers in, no new
+    members) until org.dissolutions has confirmed from the events that it is still empty."""
     org = await get_org(session, org_id, lock=True)
     if org.parent_id is None:
         raise Problem(422, "org.is_root", "The provincial committee cannot be dissolved.")
@@ -250,28 +263,66 @@ async def dissolve_org(
             403, "auth.out_of_scope", "Only an admin over the parent organisation can dissolve it."
         )
     if org.status != "active":
-        raise Problem(409, "org.already_dissolved", "This organisation is already dissolved.")
+        raise Problem(409, "org.already_dissolved", f"This organisation is already {org.status}.")
     occupied = await occupancy(session, org)
     if not occupied.empty:
         raise Problem(
             409,
             "org.not_empty",
-            "Transfer every member out and dissolve every child organisation first.",
+            "Transfer every member out (or record their departure), let the transfers into it "
+            "end, and dissolve every child organisation first.",
             members=occupied.members,
             active_children=occupied.active_children,
+            incoming_transfers=occupied.incoming_transfers,
         )
-    # With no members and no active children nothing remains to hand over, so dissolution
-    # completes at once; the 15-working-day deadline is kept for the record.
-    org.status = "dissolved"
+    org.status = "dissolving"
     org.dissolution_decided_on = decided_on
     org.dissolution_reason = reason
     org.dissolution_due_by = dissolution_due_by(
         decided_on, calendar, settings.dissolution_deadline_working_days
     )
+    org.dissolution_late = today > org.dissolution_due_by
     org.revision += 1
     await session.flush()
-    await record_event(session, OrgDissolved(**_snapshot(org), decided_on=decided_on), PRODUCER)
+    await record_event(session, OrgUpdated(**_snapshot(org), changed_fields=["status"]), PRODUCER)
     return org
+
+
+async def settle_dissolutions(session: AsyncSession, org_ids: Iterable[uuid.UUID]) -> int:
+    """Complete the dissolutions of these organisations that are still empty by the counts the
+    events brought (members, transfers in, children): `dissolved`, `org.dissolved`. The others
+    wait for the event that empties them. Returns how many completed."""
+    ids = list(set(org_ids))
+    if not ids:
+        return 0
+    done = (
+        (
+            await session.execute(
+                select(Org)
+                .where(Org.id.in_(ids), Org.status == "dissolving")
+                .order_by(Org.id)  # locked in one order by every consumer
+                .with_for_update()
+            )
+        )
+        .scalars()
+        .all()
+    )
+    dissolved = []
+    for org in done:  # a handful at most: dissolutions are rare
+        if not (await occupancy(session, org)).empty:
+            continue
+        org.status = "dissolved"
+        org.revision += 1
+        dissolved.append(org)
+    await session.flush()
+    for org in dissolved:
+        assert org.dissolution_decided_on is not None
+        await record_event(
+            session,
+            OrgDissolved(**_snapshot(org), decided_on=org.dissolution_decided_on),
+            PRODUCER,
+        )
+    return len(dissolved)
 
 
 async def store_document(

@@ -121,29 +121,6 @@ async def test_two_live_siblings_cannot_share_a_name(
     assert r.status_code == 409 and r.json()["code"] == "org.duplicate_name"
 
 
-async def test_dissolving_a_committee_with_an_active_child_is_refused_with_counts(
-    client: httpx.AsyncClient, settings: OrgSettings, root_id: str, outbox_types
-) -> None:
-    headers = admin(settings, root_id)
-    parent = (await create(client, headers, root_id, f"待撤{uuid.uuid4().hex[:6]}")).json()
-    child = (await create(client, headers, parent["id"], "下级支部", "branch")).json()
-    body = {"decided_on": str(date.today()), "reason": "机构调整"}
-    r = await client.post(f"/orgs/{parent['id']}/dissolution", json=body, headers=headers)
-    assert r.status_code == 409
-    assert (r.json()["code"], r.json()["active_children"], r.json()["members"]) == (
-        "org.not_empty",
-        1,
-        0,
-    )
-
-    assert (
-        await client.post(f"/orgs/{child['id']}/dissolution", json=body, headers=headers)
-    ).status_code == 202
-    r = await client.post(f"/orgs/{parent['id']}/dissolution", json=body, headers=headers)
-    assert r.status_code == 202 and r.json()["status"] == "dissolved"
-    assert (await outbox_types())[-2:] == ["org.dissolved", "org.dissolved"]
-
-
 async def test_an_org_admin_cannot_dissolve_its_own_org(
     client: httpx.AsyncClient, settings: OrgSettings, root_id: str
 ) -> None:

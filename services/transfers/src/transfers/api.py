@@ -60,7 +60,8 @@ def _out(opened: service.Opened) -> TransferOut:
     status_code=201,
     response_model=TransferOut,
     openapi_extra=route_policy(allow="admin_or_member"),
-    responses=problems(409),  # transfer.already_open, transfer.member_not_active
+    # member.not_found (or not one you may see); transfer.already_open, transfer.member_not_active
+    responses=problems(404, 409),
 )
 async def request_transfer(
     body: TransferIn, request: Request, session: SessionDep, caller: CallerDep
@@ -227,7 +228,12 @@ class TransferPage(BaseModel):
     next_cursor: str | None
 
 
-@router.get("/transfers", response_model=TransferPage, openapi_extra=route_policy())
+@router.get(
+    "/transfers",
+    response_model=TransferPage,
+    openapi_extra=route_policy(),
+    responses=problems(404),  # org.not_found
+)
 async def list_transfers(
     org_id: uuid.UUID,
     session: ReadSessionDep,

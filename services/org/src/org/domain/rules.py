@@ -38,12 +38,15 @@ def dissolution_due_by(
 
 @dataclass(frozen=True)
 class Occupancy:
+    """What stands in the way of dissolving an organisation."""
+
     members: int
-    active_children: int
+    active_children: int  # not dissolved yet, dissolving ones included
+    incoming_transfers: int  # open transfers of members into it
 
     @property
     def empty(self) -> bool:
-        return self.members == 0 and self.active_children == 0
+        return self.members == 0 and self.active_children == 0 and self.incoming_transfers == 0
 
 
 def sniff_content_type(head: bytes) -> str | None:

@@ -1,5 +1,6 @@
 """Event consumers of the identity service: its copy of the organisation tree, member accounts
-(opened for new members, moved with transfers, disabled on departure)."""
+(opened for new members, moved with transfers, disabled on departure), admin accounts disabled
+when their organisation is dissolved."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity import service
-from identity.moves import member_moves
+from identity.moves import member_moves, org_dissolved
 from identity.settings import IdentitySettings
 from shared.batching import BatchingInbox
 from shared.bus import Subscription
@@ -21,11 +22,13 @@ from shared.events import (
     members_created_in,
     new_members_in,
 )
+from shared.inbox import with_inbox
 from shared.orgtree import replica_handlers
 from shared.process import Resources
 
 ORG_TREE_QUEUE = "identity.org-tree"
 MEMBER_ACCOUNTS_QUEUE = "identity.member-accounts"
+DISSOLUTIONS_QUEUE = "identity.dissolutions"
 
 
 def subscriptions(resources: Resources) -> list[Subscription]:
@@ -57,6 +60,10 @@ def subscriptions(resources: Resources) -> list[Subscription]:
     )
     return [
         Subscription(ORG_TREE_QUEUE, replica_handlers(resources.sessions, ORG_TREE_QUEUE)),
+        Subscription(
+            DISSOLUTIONS_QUEUE,
+            {"org.dissolved": with_inbox(resources.sessions, DISSOLUTIONS_QUEUE, org_dissolved)},
+        ),
         Subscription(
             MEMBER_ACCOUNTS_QUEUE,
             dict.fromkeys((*MEMBER_CREATION_EVENTS, *MEMBER_MOVE_EVENTS), batched),

@@ -116,7 +116,9 @@ async def login(session: AsyncSession, username: str, password: str) -> Account:
         )
     if account.status == "disabled":
         raise Problem(
-            403, "auth.disabled", "This account was closed when its member left the league."
+            403,
+            "auth.disabled",
+            "This account is closed: its member left the league, or its organisation was dissolved.",
         )
     if account.frozen:
         raise Problem(403, "auth.frozen", "This account is frozen; ask your organisation's admin.")
@@ -272,7 +274,9 @@ async def unfreeze(session: AsyncSession, caller: Caller, account_id: uuid.UUID)
     account = await _account_in_scope(session, caller, account_id, allow_self=False)
     if account.status == "disabled":
         raise Problem(
-            409, "account.disabled", "This account was closed when its member left the league."
+            409,
+            "account.disabled",
+            "This account is closed: its member left the league, or its organisation was dissolved.",
         )
     if not account.frozen:
         return

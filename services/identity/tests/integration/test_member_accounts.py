@@ -8,7 +8,7 @@ from datetime import date
 import httpx
 from sqlalchemy import text
 
-from identity.handlers import MEMBER_ACCOUNTS_QUEUE, subscriptions
+from identity.handlers import DISSOLUTIONS_QUEUE, MEMBER_ACCOUNTS_QUEUE, subscriptions
 from identity.settings import IdentitySettings
 from shared.events import (
     ImportedMember,
@@ -16,6 +16,7 @@ from shared.events import (
     MemberDeparted,
     MembersImported,
     MemberTransferred,
+    OrgDissolved,
 )
 from shared.process import Resources, build_resources
 from shared.testing import all_pages, caller_headers, deliver
@@ -180,3 +181,30 @@ async def test_a_departed_members_account_is_closed_for_good(
     root_admin = caller_headers(settings.platform.internal_secret, "admin", tree.root)
     unfreeze = await client.post(f"/accounts/{account_id}/unfreeze", headers=root_admin)
     assert unfreeze.status_code == 409 and unfreeze.json()["code"] == "account.disabled"
+
+
+async def test_the_admins_of_a_dissolved_organisation_can_no_longer_log_in(
+    client: httpx.AsyncClient, settings: IdentitySettings, tree: Tree, make_account
+) -> None:
+    dissolved_org = uuid.uuid4()
+    username, _ = await make_account(dissolved_org)
+    elsewhere, _ = await make_account(tree.county_b)
+    dissolved = OrgDissolved(
+        org_id=dissolved_org,
+        parent_id=tree.county_a,
+        path=[tree.root, tree.city, tree.county_a, dissolved_org],
+        name="已撤支部",
+        org_type="branch",
+        status="dissolved",
+        revision=3,
+        decided_on=date(2026, 12, 1),
+    )
+    await deliver(settings, subscriptions, DISSOLUTIONS_QUEUE, dissolved)
+    login = await client.post(
+        "/auth/login", json={"username": username, "password": "Initial-Pass-2026"}
+    )
+    assert login.status_code == 403 and login.json()["code"] == "auth.disabled"
+    other = await client.post(
+        "/auth/login", json={"username": elsewhere, "password": "Initial-Pass-2026"}
+    )
+    assert other.status_code == 200

@@ -25,9 +25,9 @@ async def _on_startup(resources: Resources, _: FastAPI) -> None:
 
 def _routers() -> Sequence[APIRouter]:
     # Imported here, not above: a process that serves no HTTP never loads the HTTP layer.
-    from transfers.api import router
+    from transfers.api import internal, router
 
-    return [router]
+    return [router, internal]
 
 
 def make_spec(settings: TransfersSettings | None = None) -> ServiceSpec:

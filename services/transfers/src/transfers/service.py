@@ -28,7 +28,7 @@ from shared.events import (
     TransferRejected,
     TransferRequested,
 )
-from shared.orgtree import is_admin_over, replica_node, replica_node_in_scope
+from shared.orgtree import OrgNode, is_admin_over, replica_node, replica_node_in_scope
 from shared.outbox import record_event
 from shared.problems import Problem
 from transfers.domain import process
@@ -115,7 +115,7 @@ async def request_transfer(
     ).first()
     if opened is None:
         raise Problem(409, "transfer.already_open", "The member has a transfer under way already.")
-    await _record_step(session, caller, transfer_id, "requested", today, None, None)
+    await _record_step(session, caller, transfer_id, "requested", today, None, None, None)
     await record_event(
         session,
         TransferRequested(
@@ -139,11 +139,15 @@ async def _record_step(
     today: date,
     due_by: date | None,
     reason: str | None,
+    branch_id: uuid.UUID | None,
 ) -> None:
+    """One step in the history; `branch_id` the branch whose review it was (None for the
+    request and a cancellation), which timeliness counts."""
     await session.execute(
         text(
             "INSERT INTO transfer_steps (transfer_id, step, actor_account_id, actor_role, "
-            "taken_on, due_by, reason) VALUES (:t, :step, :actor, :role, :on, :due, :reason)"
+            "taken_on, due_by, reason, branch_id) "
+            "VALUES (:t, :step, :actor, :role, :on, :due, :reason, :branch)"
         ),
         {
             "t": transfer_id,
@@ -153,6 +157,7 @@ async def _record_step(
             "on": today,
             "due": due_by,
             "reason": reason,
+            "branch": branch_id,
         },
     )
 
@@ -225,12 +230,19 @@ async def take_step(
         {"id": transfer_id, "status": step.status, "due": step.due_by, "ended": ended},
     )
     name = step.event.removeprefix("transfer.")
+    reviewer = None if action == "cancel" else _branch_whose_turn(row)
     await _record_step(
-        session, caller, transfer_id, name, today, row.due_by, reason or step.refusal
+        session, caller, transfer_id, name, today, row.due_by, reason or step.refusal, reviewer
     )
     await record_event(session, _event_of(step, row), PRODUCER)
     await audit(session, caller, step.event, "transfer", transfer_id)
     return Opened(transfer_id, step.status, step.due_by or row.due_by)
+
+
+def _branch_whose_turn(row: Any) -> uuid.UUID:
+    """The branch reviewing an open transfer: the one it leaves, then the one it joins."""
+    branch: uuid.UUID = row.from_branch_id if row.status == "pending_out" else row.to_branch_id
+    return branch
 
 
 def _event_of(step: Step, row: Any) -> TransferEvent:
@@ -265,7 +277,7 @@ async def add_delay_note(
     except TransferRefused as refusal:
         raise refused(refusal) from None
     note_id = uuid.uuid4()
-    branch = row.from_branch_id if row.status == "pending_out" else row.to_branch_id
+    branch = _branch_whose_turn(row)
     await session.execute(
         text(
             "INSERT INTO transfer_delay_notes (id, transfer_id, branch_id, reason, written_by) "
@@ -398,3 +410,48 @@ async def transfers_of(
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class Timeliness:
+    """Review steps due in a period over an organisation's subtree, and those done in time."""
+
+    org_id: uuid.UUID
+    steps_due: int
+    steps_in_time: int
+
+
+async def timeliness(
+    session: AsyncSession, org: OrgNode, first_day: date, last_day: date, today: date
+) -> tuple[Timeliness, list[Timeliness]]:
+    """Steps due from `first_day` to `last_day` over `org`'s subtree, and for each direct child:
+    the reviews taken (in time when taken by their due date) and the open ones already overdue
+    (late). One statement; the assessment (issue 11) reads it."""
+    rows = (
+        await session.execute(
+            text(
+                "WITH due AS ("
+                "  SELECT branch_id, taken_on <= due_by AS in_time FROM transfer_steps"
+                "  WHERE branch_id IS NOT NULL AND due_by BETWEEN :first AND :last"
+                "  UNION ALL"
+                "  SELECT CASE status WHEN 'pending_out' THEN from_branch_id"
+                "    ELSE to_branch_id END, false FROM transfers"
+                "  WHERE status IN ('pending_out', 'pending_in') AND due_by < :today"
+                "    AND due_by BETWEEN :first AND :last) "
+                "SELECT b.path[CAST(:depth AS int) + 1] AS child, count(*) AS due, "
+                "count(*) FILTER (WHERE due.in_time) AS in_time "
+                "FROM due JOIN org_replica b ON b.id = due.branch_id "
+                "WHERE b.path[1:CAST(:depth AS int)] = CAST(:path AS uuid[]) GROUP BY 1"
+            ),
+            {
+                "first": first_day,
+                "last": last_day,
+                "today": today,
+                "depth": len(org.path),
+                "path": list(org.path),
+            },
+        )
+    ).all()
+    children = [Timeliness(r.child, r.due, r.in_time) for r in rows if r.child is not None]
+    total = Timeliness(org.id, sum(r.due for r in rows), sum(r.in_time for r in rows))
+    return total, sorted(children, key=lambda c: str(c.org_id))

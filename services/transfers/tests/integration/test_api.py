@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
-from shared.testing import caller_headers
+from shared.testing import caller_headers, seed_branch_tree
 from shared.testing_app import running_app
 from transfers.main import create_app
 from transfers.settings import TransfersSettings
@@ -117,3 +117,63 @@ async def test_a_request_the_contract_refuses_is_a_problem(
         f"/transfers/{uuid.uuid4()}/reject", json={"reason": "  "}, headers=admin(tree.branch_a)
     )
     assert blank.status_code == 422
+
+
+async def test_timeliness_counts_each_branchs_reviews_due_in_the_year_over_a_subtree(
+    client: httpx.AsyncClient,
+    settings: TransfersSettings,
+    sessions,
+    new_member: NewMember,
+    admin: Callable[[uuid.UUID], dict[str, str]],
+    db,
+) -> None:
+    tree = await seed_branch_tree(sessions)  # a subtree of its own: nothing else counted
+
+    async def request(member: uuid.UUID) -> str:
+        body = {"member_id": str(member), "to_org_id": str(tree.branch_b), "reason": "other"}
+        asked = await client.post("/transfers", json=body, headers=admin(tree.branch_a))
+        assert asked.status_code == 201, asked.text
+        return str(asked.json()["id"])
+
+    async def approve(transfer: str, by: uuid.UUID) -> None:
+        r = await client.post(f"/transfers/{transfer}/approve", headers=admin(by))
+        assert r.status_code == 200, r.text
+
+    # On time at both branches (dated into 2025 by hand: the service dates steps today).
+    on_time = await request(await new_member(tree.branch_a))
+    await approve(on_time, tree.branch_a)
+    await approve(on_time, tree.branch_b)
+    await db(
+        "UPDATE transfer_steps SET due_by = '2025-03-10', taken_on = '2025-03-05' "
+        "WHERE transfer_id = :t",
+        t=uuid.UUID(on_time),
+    )
+    # Still waiting at branch A well past its due date: late.
+    waiting = await request(await new_member(tree.branch_a))
+    # Let go by branch A after its due date: late; now at branch B, not due yet.
+    released_late = await request(await new_member(tree.branch_a))
+    await db(
+        "UPDATE transfers SET due_by = '2025-03-01' WHERE id = ANY(:ids)",
+        ids=[uuid.UUID(waiting), uuid.UUID(released_late)],
+    )
+    await approve(released_late, tree.branch_a)
+
+    system = caller_headers(settings.platform.internal_secret, "system", None)
+    r = await client.get(
+        f"/internal/orgs/{tree.city}/transfer-timeliness", params={"year": 2025}, headers=system
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["steps_due"], body["steps_in_time"], body["rate"]) == (4, 2, 0.5)
+    by_child = {c["org_id"]: (c["steps_due"], c["steps_in_time"]) for c in body["children"]}
+    assert by_child == {str(tree.county_a): (3, 1), str(tree.county_b): (1, 1)}
+    none = await client.get(
+        f"/internal/orgs/{tree.city}/transfer-timeliness", params={"year": 2024}, headers=system
+    )
+    assert (none.json()["steps_due"], none.json()["rate"], none.json()["children"]) == (0, None, [])
+    as_admin = await client.get(
+        f"/internal/orgs/{tree.city}/transfer-timeliness",
+        params={"year": 2025},
+        headers=admin(tree.root),
+    )
+    assert as_admin.status_code == 403

@@ -197,3 +197,29 @@ def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
                 total += int(fields[11]) + int(fields[12])
         used[name] = total / tick
     return used
+
+
+def process_tree(pid: int | None) -> list[int]:
+    """A process and its children (uvicorn's workers), or nothing for a process not running."""
+    if pid is None:
+        return []
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *(int(c) for c in children)]
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL backend on the machine (the system's, and the bare endpoint's)."""
+    return [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit()
+        and (p / "comm").exists()
+        and (p / "comm").read_text().strip() == "postgres"
+    ]
+
+
+def system_groups(system: System) -> dict[str, list[int]]:
+    """Every process of the system by name, PostgreSQL, and this load generator: where a
+    request's CPU goes, for cpu_seconds."""
+    groups = {name: process_tree(system.pid(name)) for name in system.process_names}
+    return {**groups, "postgres": postgres_pids(), "load generator": [os.getpid()]}

@@ -30,6 +30,8 @@ from common import (
     REPO,
     background,
     cpu_seconds,
+    postgres_pids,
+    process_tree,
     profiled,
     running_system,
     traced_as_operators_run,
@@ -206,25 +208,11 @@ def main() -> None:
 def groups_of(system: System, bare: int) -> dict[str, list[int]]:
     """Where a payment's CPU goes: the gateway, the fees API (all its processes), the fees
     events process (relay), PostgreSQL (all its backends), the bare app, this load generator."""
-
-    def tree(pid: int | None) -> list[int]:
-        if pid is None:
-            return []
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        return [pid, *(int(c) for c in children)]
-
-    postgres = [
-        int(p.name)
-        for p in Path("/proc").iterdir()
-        if p.name.isdigit()
-        and (p / "comm").exists()
-        and (p / "comm").read_text().strip() == "postgres"
-    ]
     return {
-        "gateway": tree(system.pid("gateway")),
-        "fees-api": tree(system.pid("fees-api")),
-        "fees-events": tree(system.pid("fees-events")),
-        "postgres": postgres,
+        "gateway": process_tree(system.pid("gateway")),
+        "fees-api": process_tree(system.pid("fees-api")),
+        "fees-events": process_tree(system.pid("fees-events")),
+        "postgres": postgres_pids(),
         "bare app": [bare],
         "load generator": [os.getpid()],
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -22,6 +23,23 @@ from .test_platform import approve_admin
 PASSWORD = "Member-Pass-2026"
 STATUS_OF_ACCOUNT = "SELECT status FROM accounts WHERE member_id = $1"
 STATUS_IN_FEES = "SELECT status FROM fee_members WHERE member_id = $1"
+COPIED = "SELECT count(*) AS n FROM transfer_members WHERE branch_id = $1"
+MEMBERS_BY_BRANCH = (
+    "SELECT branch_id AS branch, count(*) AS n FROM members WHERE branch_id = ANY($1) GROUP BY 1"
+)
+FEES_BY_BRANCH = (
+    "SELECT branch_id AS branch, count(*) AS n FROM fee_members "
+    "WHERE branch_id = ANY($1) AND status = 'active' GROUP BY 1"
+)
+ACCOUNTS_BY_BRANCH = (
+    "SELECT org_id AS branch, count(*) AS n FROM accounts "
+    "WHERE org_id = ANY($1) AND role = 'member' GROUP BY 1"
+)
+MOVES_TOLD = (
+    "SELECT count(*) AS n FROM outbox WHERE type = 'member.transferred' "
+    "AND CAST(envelope->'data'->>'member_id' AS uuid) = ANY($1)"
+)
+STILL_HELD = "SELECT count(*) AS n FROM members WHERE branch_id IN ($1, $2) AND status <> 'active'"
 
 
 class Branches:
@@ -253,4 +271,67 @@ def test_no_transfer_into_a_dissolving_branch_and_dissolution_after_everyone_lef
     eventually(
         lambda: [r["status"] for r in running.db("fees", STATUS_IN_FEES, left)] == ["left"],
         within=30,
+    )
+
+
+def test_200_transfers_survive_the_members_consumer_killed_mid_way(
+    running: Running, root_admin: Api, tree: Tree
+) -> None:
+    """kill -9 the members service's events process (consumers and relay) while 200 transfers
+    complete, start it again: every member ends in exactly one branch, the new one, once, and
+    the counts of org and fees agree with the members database."""
+    tag = uuid.uuid4().hex[:4]
+    source = root_admin.create_org(tree.county_a, f"甲县故障支部{tag}", "branch").json()["id"]
+    target = root_admin.create_org(tree.county_b, f"乙县故障支部{tag}", "branch").json()["id"]
+    members = [m["id"] for m in import_members(root_admin, source, 200, seed=805)]
+    src, dst = uuid.UUID(source), uuid.UUID(target)
+    eventually(lambda: running.db("transfers", COPIED, src)[0]["n"] == 200, within=60, interval=0.5)
+
+    def post(path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        r = root_admin.post(path, json=body) if body is not None else root_admin.post(path)
+        assert r.status_code in (200, 201), r.text
+        return dict(r.json())
+
+    with ThreadPoolExecutor(8) as pool:
+        asked = list(
+            pool.map(
+                lambda m: post(
+                    "/transfers", {"member_id": m, "to_org_id": target, "reason": "employment"}
+                )["id"],
+                members,
+            )
+        )
+        list(pool.map(lambda t: post(f"/transfers/{t}/approve"), asked))
+        completing = [pool.submit(post, f"/transfers/{t}/approve") for t in asked]
+        eventually(lambda: sum(f.done() for f in completing) >= 50, within=60, interval=0.05)
+        running.system.kill("members-events")
+        assert all(f.result()["status"] == "completed" for f in completing)
+    running.system.start("members-events")
+
+    def counts(service: str, sql: str) -> dict[uuid.UUID, int]:
+        return {r["branch"]: r["n"] for r in running.db(service, sql, [src, dst])}
+
+    in_members = eventually(
+        lambda: (c := counts("members", MEMBERS_BY_BRANCH)) == {dst: 200} and c,
+        within=90,
+        interval=0.5,
+    )
+    # One move each, never two, and nobody left holding a transfer.
+    moved = running.db("members", MOVES_TOLD, [uuid.UUID(m) for m in members])
+    assert moved[0]["n"] == 200
+    assert running.db("members", STILL_HELD, src, dst)[0]["n"] == 0
+    eventually(lambda: counts("fees", FEES_BY_BRANCH) == in_members, within=60, interval=0.5)
+    eventually(
+        lambda: (
+            {
+                uuid.UUID(o): root_admin.get(f"/orgs/{o}").json()["member_count"]
+                for o in (source, target)
+            }
+            == {src: 0, dst: 200}
+        ),
+        within=60,
+        interval=0.5,
+    )
+    eventually(
+        lambda: counts("identity", ACCOUNTS_BY_BRANCH) == in_members, within=60, interval=0.5
     )

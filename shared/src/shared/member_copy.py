@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.batching import BatchingInbox
+from shared.batching import BatchHandler, BatchingInbox
 from shared.bus import Subscription
 from shared.events import (
     MEMBER_CREATION_EVENTS,
@@ -37,10 +37,22 @@ class MemberCopy:
     members: str  # the table of members
     waiting: str  # the table of changes that came before their member
 
-    def subscription(self, sessions: async_sessionmaker[AsyncSession], queue: str) -> Subscription:
+    def subscription(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        queue: str,
+        then: BatchHandler | None = None,
+    ) -> Subscription:
         """The service's queue of member events, taken in batches (an import's chunks of 500
-        weigh as their members), a transaction a batch."""
-        batched = BatchingInbox(sessions, queue, self.apply, max_size=500, weight=new_members_in)
+        weigh as their members), a transaction a batch; `then` does what else the service does
+        with a batch, in the same transaction, after the copy is current."""
+
+        async def apply(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
+            await self.apply(session, batch)
+            if then is not None:
+                await then(session, batch)
+
+        batched = BatchingInbox(sessions, queue, apply, max_size=500, weight=new_members_in)
         events = dict.fromkeys(
             (*MEMBER_CREATION_EVENTS, "member.updated", *MEMBER_MOVE_EVENTS), batched
         )

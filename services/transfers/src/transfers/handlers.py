@@ -7,6 +7,7 @@ from shared.bus import Subscription
 from shared.member_copy import MemberCopy
 from shared.orgtree import replica_handlers
 from shared.process import Resources
+from transfers.service import members_departed
 
 ORG_TREE_QUEUE = "transfers.org-tree"
 MEMBERS_QUEUE = "transfers.members"
@@ -16,5 +17,6 @@ MEMBER_COPY = MemberCopy(members="transfer_members", waiting="transfer_member_up
 def subscriptions(resources: Resources) -> list[Subscription]:
     return [
         Subscription(ORG_TREE_QUEUE, replica_handlers(resources.sessions, ORG_TREE_QUEUE)),
-        MEMBER_COPY.subscription(resources.sessions, MEMBERS_QUEUE),
+        # A member who leaves has their open transfer ended in the same transaction.
+        MEMBER_COPY.subscription(resources.sessions, MEMBERS_QUEUE, then=members_departed),
     ]

@@ -10,6 +10,7 @@ partial unique index), so two requests at once make one transfer and one 409.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -18,9 +19,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.audit import audit
-from shared.calendar import WorkingDayCalendar
-from shared.caller import Caller
+from shared.calendar import WorkingDayCalendar, beijing_today
+from shared.caller import SYSTEM_CALLER, Caller
 from shared.events import (
+    Envelope,
+    Event,
+    MemberDeparted,
     TransferCancelled,
     TransferCompleted,
     TransferEvent,
@@ -455,3 +459,49 @@ async def timeliness(
     children = [Timeliness(r.child, r.due, r.in_time) for r in rows if r.child is not None]
     total = Timeliness(org.id, sum(r.due for r in rows), sum(r.in_time for r in rows))
     return total, sorted(children, key=lambda c: str(c.org_id))
+
+
+# The system's code on a transfer ended because its member left.
+DEPARTED = "member.departed"
+
+
+async def members_departed(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
+    """After the copy took a batch of member events: end the transfers of those who left."""
+    await end_transfers_of_departed(
+        session, [e.member_id for e, _ in batch if isinstance(e, MemberDeparted)]
+    )
+
+
+async def end_transfers_of_departed(session: AsyncSession, members: Sequence[uuid.UUID]) -> int:
+    """A member who left the league's rolls moves nowhere: their open transfers are rejected by
+    the system (`member.departed`), each with its step and event. Returns how many."""
+    if not members:
+        return 0
+    ended = (
+        await session.execute(
+            text(
+                "WITH open AS (SELECT id, status FROM transfers WHERE member_id = ANY(:members) "
+                "AND status IN ('pending_out', 'pending_in') FOR UPDATE) "
+                "UPDATE transfers t SET status = 'rejected', ended_at = now() FROM open "
+                "WHERE t.id = open.id RETURNING t.id, t.member_id, t.from_branch_id, "
+                "t.to_branch_id, open.status AS was"
+            ),
+            {"members": list(members)},
+        )
+    ).all()
+    today = beijing_today()
+    for row in ended:
+        await _record_step(session, SYSTEM_CALLER, row.id, "rejected", today, None, DEPARTED, None)
+        await record_event(
+            session,
+            TransferRejected(
+                transfer_id=row.id,
+                member_id=row.member_id,
+                from_branch_id=row.from_branch_id,
+                to_branch_id=row.to_branch_id,
+                at="out" if row.was == "pending_out" else "in",
+                code=DEPARTED,
+            ),
+            PRODUCER,
+        )
+    return len(ended)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.calendar import WorkingDayCalendar
 from shared.caller import Caller
-from shared.events import ImportedMember, MembersImported, MemberUpdated
+from shared.events import ImportedMember, MemberDeparted, MembersImported, MemberUpdated
 from shared.problems import Problem
 from transfers import service
 from transfers.settings import TransfersSettings
@@ -256,3 +256,37 @@ async def test_the_member_copy_follows_member_events_whatever_their_order(
         member: ("团员", "departed"),
         early: ("赵六", "active"),
     }
+
+
+async def test_a_member_who_leaves_has_the_open_transfer_ended_by_the_system(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: TransfersSettings,
+    tree: Tree,
+    new_member: NewMember,
+    db: Db,
+) -> None:
+    member = await new_member(tree.branch_a)
+    opened = await ask(sessions, admin_of(tree.branch_a), member, tree.branch_b)
+    await step(sessions, admin_of(tree.branch_a), opened.id, "approve")
+    departed = MemberDeparted(
+        member_id=member, branch_id=tree.branch_a, reason="joined_party", on=TODAY
+    )
+    await deliver(settings, departed, departed)  # told twice, ended once
+    async with sessions() as session:
+        history = await service.transfer_history(session, admin_of(tree.county_b), opened.id)
+    assert history.status == "rejected"
+    assert (history.steps[-1]["actor_role"], history.steps[-1]["reason"]) == (
+        "system",
+        "member.departed",
+    )
+    [event] = await db(
+        "SELECT envelope->'data' AS data FROM outbox WHERE type = 'transfer.rejected' "
+        "AND envelope->'data'->>'transfer_id' = :t",
+        t=str(opened.id),
+    )
+    assert (event.data["at"], event.data["code"]) == ("in", "member.departed")
+    # Nor can one be asked for now.
+    assert await refusal(ask(sessions, admin_of(tree.branch_a), member, tree.branch_b)) == (
+        409,
+        "transfer.member_not_active",
+    )

@@ -27,6 +27,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -35,6 +36,7 @@ from common import (
     Bench,
     background,
     cpu_seconds,
+    profiled,
     running_system,
     system_groups,
     traced_as_operators_run,
@@ -180,6 +182,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1000, help="connections at once")
     parser.add_argument("--moves", type=int, default=200, help="transfers taken to completion")
     parser.add_argument("--rate", type=float, default=10.0, help="in-approvals a second")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy profiles of transfers-api and the gateway here"
+    )
     args = parser.parse_args()
 
     with (
@@ -225,8 +230,17 @@ def main() -> None:
         with background(bare_argv, ready_url=f"{bare_url}/docs"):
             bare_burst = asyncio.run(_burst("bare FastAPI+INSERT", bare, args.concurrency))
         groups = system_groups(bench.system)
+        recorders = profiled(
+            {
+                name: (bench.system.pid(name), 6)
+                for name in ("transfers-api", "gateway", "members-events")
+            },
+            args.profile,
+        )
         before = cpu_seconds(groups)
         burst = asyncio.run(_burst("POST /transfers", asked, args.concurrency))
+        for recorder in recorders:
+            recorder.wait()
         time.sleep(3)  # the events the requests sent are consumed: their CPU counts too
         spent = cpu_seconds(groups)
         cpu = {name: (spent[name] - before[name]) * 1000 / len(asked) for name in groups}

@@ -32,9 +32,10 @@ from shared.events import (
     TransferRejected,
     TransferRequested,
 )
-from shared.orgtree import OrgNode, is_admin_over, replica_node, replica_node_in_scope
+from shared.orgtree import OrgNode, is_admin_over, replica_node_in_scope
 from shared.outbox import record_event
 from shared.problems import Problem
+from shared.telemetry import current_trace_id
 from transfers.domain import process
 from transfers.domain.process import Step, Target, TransferRefused
 
@@ -67,30 +68,41 @@ async def request_transfer(
     note: str,
     today: date,
 ) -> Opened:
-    """The member, or an admin over the member's branch, asks to move the member."""
-    member = (
+    """The member, or an admin over the member's branch, asks to move the member.
+
+    Three statements besides the transaction's own: the member with both branches from the
+    copies, the transfer with its first step and audit row, the event (the request path of a
+    transfer wave is mostly round trips to the database)."""
+    found = (
         await session.execute(
-            text("SELECT branch_id, status FROM transfer_members WHERE member_id = :m"),
-            {"m": member_id},
+            text(
+                "SELECT m.branch_id, m.status, b.path AS branch_path, t.id AS target_id, "
+                "t.org_type AS target_type, t.status AS target_status "
+                "FROM (SELECT) AS one "
+                "LEFT JOIN transfer_members m ON m.member_id = :m "
+                "LEFT JOIN org_replica b ON b.id = m.branch_id "
+                "LEFT JOIN org_replica t ON t.id = :to"
+            ),
+            {"m": member_id, "to": to_org_id},
         )
-    ).first()
-    branch = await replica_node(session, member.branch_id) if member else None
+    ).one()
     if (
-        member is None
-        or branch is None
-        or not (caller.member_id == member_id or is_admin_over(caller, branch.path))
+        found.branch_id is None
+        or found.branch_path is None
+        or not (caller.member_id == member_id or is_admin_over(caller, found.branch_path))
     ):
         raise Problem(404, "member.not_found", "No such member, or not one you may see.")
-    if member.status != "active":
+    if found.status != "active":
         raise Problem(
-            409, "transfer.member_not_active", f"The member is {member.status}, not active."
+            409, "transfer.member_not_active", f"The member is {found.status}, not active."
         )
-    target = await replica_node(session, to_org_id)
-    if target is None:
+    if found.target_id is None:
         raise Problem(422, "transfer.target_not_found", "No organisation has this id.")
     try:
         process.check_request(
-            member.branch_id, Target(target.id, target.org_type, target.status), reason
+            found.branch_id,
+            Target(found.target_id, found.target_type, found.target_status),
+            reason,
         )
     except TransferRefused as refusal:
         raise refused(refusal) from None
@@ -99,39 +111,46 @@ async def request_transfer(
     opened = (
         await session.execute(
             text(
-                "INSERT INTO transfers (id, member_id, from_branch_id, to_branch_id, reason, note, "
-                "status, requested_by, due_by) VALUES (:id, :member, :from, :to, :reason, :note, "
-                "'pending_out', :by, :due) "
+                "WITH opened AS (INSERT INTO transfers (id, member_id, from_branch_id, "
+                "to_branch_id, reason, note, status, requested_by, due_by) VALUES (:id, :member, "
+                ":from, :to, :reason, :note, 'pending_out', :by, :due) "
                 "ON CONFLICT (member_id) WHERE status IN ('pending_out', 'pending_in') DO NOTHING "
-                "RETURNING id"
+                "RETURNING id), "
+                "step AS (INSERT INTO transfer_steps (transfer_id, step, actor_account_id, "
+                "actor_role, taken_on) SELECT id, 'requested', :by, :role, :today FROM opened), "
+                "audited AS (INSERT INTO audit_log (actor_account_id, actor_role, action, "
+                "target_type, target_id, trace_id) SELECT :by, :role, 'transfer.requested', "
+                "'transfer', CAST(id AS text), :trace FROM opened) "
+                "SELECT id FROM opened"
             ),
             {
                 "id": transfer_id,
                 "member": member_id,
-                "from": member.branch_id,
+                "from": found.branch_id,
                 "to": to_org_id,
                 "reason": reason,
                 "note": note,
                 "by": caller.account_id,
+                "role": caller.role,
                 "due": due,
+                "today": today,
+                "trace": current_trace_id(),
             },
         )
     ).first()
     if opened is None:
         raise Problem(409, "transfer.already_open", "The member has a transfer under way already.")
-    await _record_step(session, caller, transfer_id, "requested", today, None, None, None)
     await record_event(
         session,
         TransferRequested(
             transfer_id=transfer_id,
             member_id=member_id,
-            from_branch_id=member.branch_id,
+            from_branch_id=found.branch_id,
             to_branch_id=to_org_id,
             due_by=due,
         ),
         PRODUCER,
     )
-    await audit(session, caller, "transfer.requested", "transfer", transfer_id)
     return Opened(transfer_id, "pending_out", due)
 
 

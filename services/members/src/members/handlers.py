@@ -8,12 +8,11 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from members.service.moves import TRANSFER_STEPS, on_transfer_step
+from members.service.moves import TRANSFER_STEPS, on_transfer_steps
 from members.settings import MembersSettings
 from shared.batching import BatchingInbox
 from shared.bus import Subscription
 from shared.events import AccountCreated, Envelope, Event
-from shared.inbox import with_inbox
 from shared.orgtree import OrgDirectory, replica_handlers
 from shared.process import Resources
 
@@ -49,13 +48,15 @@ def subscriptions(resources: Resources) -> list[Subscription]:
     # A transfer into a branch created a moment ago may find it not yet in the copy of the tree.
     directory = OrgDirectory(settings.org_url, settings.platform.internal_secret)
 
-    async def transfer_step(session: AsyncSession, event: Event, _: Envelope) -> None:
-        await on_transfer_step(session, event, directory)
+    async def transfer_steps(
+        session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]
+    ) -> None:
+        await on_transfer_steps(session, [event for event, _ in batch], directory)
 
-    # One transaction a step: transfers come one by one, each a few rows.
-    steps = with_inbox(resources.sessions, TRANSFERS_QUEUE, transfer_step)
+    # In batches: a wave of transfer requests (a school year's graduates) is thousands at once.
+    steps = BatchingInbox(resources.sessions, TRANSFERS_QUEUE, transfer_steps)
     return [
         Subscription(ORG_TREE_QUEUE, replica_handlers(resources.sessions, ORG_TREE_QUEUE)),
         Subscription(ACCOUNTS_QUEUE, {"account.created": batched}, prefetch=400),
-        Subscription(TRANSFERS_QUEUE, dict.fromkeys(TRANSFER_STEPS, steps), prefetch=50),
+        Subscription(TRANSFERS_QUEUE, dict.fromkeys(TRANSFER_STEPS, steps), prefetch=400),
     ]

@@ -10,8 +10,8 @@ transfer and whether it ended, so a request that arrives after its own end chang
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Literal
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,10 +31,8 @@ from shared.events import (
     Event,
     MemberDeparted,
     MemberTransferred,
-    TransferCancelled,
     TransferCompleted,
     TransferEvent,
-    TransferRejected,
     TransferRequested,
 )
 from shared.logging import get_logger
@@ -44,7 +42,12 @@ from shared.problems import Problem
 
 log = get_logger(__name__)
 
-Ending = Literal["completed", "rejected", "cancelled"]
+# The steps that end a transfer, and how this service records the end.
+ENDINGS = {
+    "transfer.completed": "completed",
+    "transfer.rejected": "rejected",
+    "transfer.cancelled": "cancelled",
+}
 
 # The members service takes these steps; `transfer.out_approved` changes nothing here.
 TRANSFER_STEPS = (
@@ -55,55 +58,61 @@ TRANSFER_STEPS = (
 )
 
 
-async def on_transfer_step(session: AsyncSession, event: Event, directory: OrgDirectory) -> None:
-    """One step of a transfer, in the consumer's transaction (inbox row included)."""
-    if isinstance(event, TransferRequested):
-        await _hold(session, event)
-    elif isinstance(event, TransferCompleted):
-        await _end(session, event, "completed")
-        await _move(session, event, directory)
-    elif isinstance(event, TransferRejected):
-        await _end(session, event, "rejected")
-    elif isinstance(event, TransferCancelled):
-        await _end(session, event, "cancelled")
-
-
-async def _hold(session: AsyncSession, event: TransferRequested) -> None:
-    await session.execute(
-        text(
-            "INSERT INTO member_transfers (transfer_id, member_id) VALUES (:transfer, :member) "
-            "ON CONFLICT (transfer_id) DO NOTHING"
-        ),
-        {"transfer": event.transfer_id, "member": event.member_id},
-    )
-    # Only while the transfer is open: its end may have come first.
-    await session.execute(
-        text(
-            "UPDATE members SET status = 'transferring', updated_at = now() "
-            "WHERE id = :member AND status = 'active' AND EXISTS ("
-            "  SELECT 1 FROM member_transfers WHERE transfer_id = :transfer AND ended IS NULL)"
-        ),
-        {"transfer": event.transfer_id, "member": event.member_id},
-    )
-
-
-async def _end(session: AsyncSession, event: TransferEvent, ending: Ending) -> None:
-    await session.execute(
-        text(
-            "INSERT INTO member_transfers AS t (transfer_id, member_id, ended) "
-            "VALUES (:transfer, :member, :ended) ON CONFLICT (transfer_id) "
-            "DO UPDATE SET ended = EXCLUDED.ended WHERE t.ended IS NULL"
-        ),
-        {"transfer": event.transfer_id, "member": event.member_id, "ended": ending},
-    )
-    await session.execute(
-        text(
-            "UPDATE members SET status = 'active', updated_at = now() "
-            "WHERE id = :member AND status = 'transferring' AND NOT EXISTS ("
-            "  SELECT 1 FROM member_transfers WHERE member_id = :member AND ended IS NULL)"
-        ),
-        {"member": event.member_id},
-    )
+async def on_transfer_steps(
+    session: AsyncSession, events: Sequence[Event], directory: OrgDirectory
+) -> None:
+    """A batch of transfer steps, in the consumer's transaction (inbox rows included): which
+    transfers opened and ended in one statement each, the members they hold or free in one
+    more, then each completed transfer's move."""
+    opened = [e for e in events if isinstance(e, TransferRequested)]
+    ended = [
+        (e, ENDINGS[e.type]) for e in events if isinstance(e, TransferEvent) and e.type in ENDINGS
+    ]
+    if opened:
+        await session.execute(
+            text(
+                "INSERT INTO member_transfers (transfer_id, member_id) "
+                "SELECT * FROM unnest(CAST(:transfers AS uuid[]), CAST(:members AS uuid[])) "
+                "ON CONFLICT (transfer_id) DO NOTHING"
+            ),
+            {
+                "transfers": [e.transfer_id for e in opened],
+                "members": [e.member_id for e in opened],
+            },
+        )
+    if ended:
+        # An end that came before its request is kept as ended: the request then holds nobody.
+        await session.execute(
+            text(
+                "INSERT INTO member_transfers AS t (transfer_id, member_id, ended) "
+                "SELECT * FROM unnest(CAST(:transfers AS uuid[]), CAST(:members AS uuid[]), "
+                "CAST(:endings AS text[])) ON CONFLICT (transfer_id) "
+                "DO UPDATE SET ended = EXCLUDED.ended WHERE t.ended IS NULL"
+            ),
+            {
+                "transfers": [e.transfer_id for e, _ in ended],
+                "members": [e.member_id for e, _ in ended],
+                "endings": [ending for _, ending in ended],
+            },
+        )
+    touched = list({e.member_id for e in events if isinstance(e, TransferEvent)})
+    if touched:
+        # Held while any of their transfers is open; those who left stay as they are.
+        await session.execute(
+            text(
+                "UPDATE members m SET status = s.held, updated_at = now() FROM ("
+                "  SELECT id, CASE WHEN EXISTS (SELECT 1 FROM member_transfers t "
+                "    WHERE t.member_id = ids.id AND t.ended IS NULL) "
+                "  THEN 'transferring' ELSE 'active' END AS held "
+                "  FROM unnest(CAST(:ids AS uuid[])) AS ids(id)) AS s "
+                "WHERE m.id = s.id AND m.status IN ('active', 'transferring') "
+                "AND m.status <> s.held"
+            ),
+            {"ids": touched},
+        )
+    for event in events:
+        if isinstance(event, TransferCompleted):
+            await _move(session, event, directory)
 
 
 async def _move(session: AsyncSession, event: TransferCompleted, directory: OrgDirectory) -> None:

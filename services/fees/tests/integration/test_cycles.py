@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Callable
 
 import httpx
@@ -14,11 +15,11 @@ from fees.domain.months import label, next_month
 from fees.settings import FeesSettings
 from fees.worker import open_cycles_on_time, work
 from shared.calendar import beijing_today
-from shared.events import Envelope, parse_event
+from shared.events import Envelope, MemberTransferred, parse_event
 from shared.process import build_resources
 
 from .conftest import Tree
-from .test_profiles import new_members
+from .test_profiles import deliver, new_members
 
 
 async def run_worker_on(settings: FeesSettings, envelopes: list[Envelope]) -> None:
@@ -67,6 +68,19 @@ async def test_a_cycle_bills_every_member_with_a_profile_exactly_once(
     ):
         r = await client.put(f"/members/{member}/fee-profile", json=body, headers=admin(tree.root))
         assert r.status_code == 200, r.text
+    # One of branch A's moves to branch B before the month: billed there, where it now belongs.
+    moved = paying[0]
+    await deliver(
+        settings,
+        MemberTransferred(
+            member_id=moved,
+            transfer_id=uuid.uuid4(),
+            from_branch_id=tree.branch_a,
+            to_branch_id=tree.branch_b,
+            from_path=[tree.branch_a],
+            to_path=[tree.branch_b],
+        ),
+    )
     month = label(next_month(beijing_today()))
 
     [stale] = await db("SELECT count(*) AS n FROM fee_profiles WHERE rate_table <> 'regulation'")
@@ -84,12 +98,14 @@ async def test_a_cycle_bills_every_member_with_a_profile_exactly_once(
     await run_worker_on(settings, commands + commands)
 
     bills = await db(
-        "SELECT member_id, amount_fen FROM bills WHERE month = :m AND member_id = ANY(:ids)",
+        "SELECT member_id, branch_id, amount_fen FROM bills "
+        "WHERE month = :m AND member_id = ANY(:ids)",
         m=next_month(beijing_today()),
         ids=[*paying, without_profile],
     )
     assert sorted(b.amount_fen for b in bills) == sorted([1_500, 12_000, 20, 20, 40_000])
     assert without_profile not in {b.member_id for b in bills}
+    assert {b.branch_id for b in bills if b.member_id == moved} == {tree.branch_b}
     cycle = (await client.get(f"/fee-cycles/{month}", headers=admin(tree.root))).json()
     assert cycle["status"] == "done" and cycle["chunks_done"] == cycle["chunks_total"]
     assert cycle["finished_at"] is not None
@@ -112,7 +128,7 @@ async def test_a_cycle_bills_every_member_with_a_profile_exactly_once(
             "branches"
         ]
     }
-    assert branches[str(tree.branch_b)] == (2, 40_020)
+    assert branches[str(tree.branch_b)] == (3, 41_520)
     assert 1 <= len(rows) <= len(commands)  # one a chunk that billed anyone, not one a branch
 
 

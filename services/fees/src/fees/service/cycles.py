@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fees.commands import GenerateBills
 from fees.db import FeeCycle
-from fees.domain.cycles import chunks_of
+from fees.domain.cycles import CHUNK_MEMBERS
 from fees.domain.months import check_openable, label
 from fees.service import PRODUCER
 from shared.calendar import BEIJING
 from shared.caller import Caller
+from shared.chunks import chunks_of
 from shared.events import BillsGenerated, BranchBills
 from shared.logging import get_logger
 from shared.outbox import record_event, record_events
@@ -94,7 +95,7 @@ async def open_cycle(
             )
         )
     ]
-    chunks = chunks_of(branches)
+    chunks = chunks_of(branches, CHUNK_MEMBERS)
     opened = await session.scalar(
         insert(FeeCycle)
         .values(

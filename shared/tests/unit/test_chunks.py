@@ -1,4 +1,4 @@
-"""The month start's chunks: every branch in exactly one, none split, about even in work."""
+"""Chunks of branches: every branch in exactly one, none split, about even in work."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fees.domain.cycles import chunks_of
+from shared.chunks import chunks_of
 
 
 @given(
@@ -31,18 +31,6 @@ def test_small_branches_share_a_chunk_and_a_large_one_stands_alone() -> None:
 
 
 def test_no_branches_no_chunks() -> None:
-    assert chunks_of([]) == []
+    assert chunks_of([], 100) == []
     with pytest.raises(ValueError):
         chunks_of([(uuid.uuid4(), 1)], 0)
-
-
-def test_the_cycle_is_due_from_five_past_midnight_on_the_first() -> None:
-    from datetime import date, datetime
-
-    from fees.worker import cycle_due
-    from shared.calendar import BEIJING
-
-    assert cycle_due(datetime(2027, 1, 1, 0, 4, tzinfo=BEIJING)) is None
-    assert cycle_due(datetime(2027, 1, 1, 0, 5, tzinfo=BEIJING)) == date(2027, 1, 1)
-    # Workers that were all down on the 1st open it when one is back.
-    assert cycle_due(datetime(2027, 1, 9, 13, 0, tzinfo=BEIJING)) == date(2027, 1, 1)

@@ -85,14 +85,18 @@ class ServiceSpec:
     has_database: bool = True
 
 
-def build_resources(settings: ServiceSettings) -> Resources:
-    engine = make_engine(settings.resolved_database_url(), pool_size=settings.platform.db_pool_size)
+def build_resources(settings: ServiceSettings, *, background: bool = False) -> Resources:
+    """A process's pool and sessions; `background` for a process without HTTP, whose pool is
+    `background_db_pool_size`."""
+    platform = settings.platform
+    pool_size = platform.background_db_pool_size if background else platform.db_pool_size
+    engine = make_engine(settings.resolved_database_url(), pool_size=pool_size)
     return Resources(
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
         read_sessions=make_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT")),
-        db_turns=asyncio.Semaphore(settings.platform.db_pool_size),
+        db_turns=asyncio.Semaphore(pool_size),
     )
 
 
@@ -136,8 +140,11 @@ async def _background_process(
     setup_tracing(spec.name, settings.platform)
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    async with resources_of(settings) as resources:
+    resources = build_resources(settings, background=True)
+    try:
         yield resources, stop
+    finally:
+        await resources.engine.dispose()
 
 
 @contextlib.asynccontextmanager

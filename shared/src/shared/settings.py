@@ -19,6 +19,10 @@ class PlatformSettings(BaseSettings):
     db_prefix: str = "league"
     # Connections each process keeps to its database at most; requests beyond wait for one.
     db_pool_size: int = Field(default=20, ge=1, le=200)
+    # The same for processes without HTTP (events, relay, consume, worker): they batch their
+    # work, so a few connections carry it, and a pool holds its peak until recycled: 15
+    # processes at 20 each would pass PostgreSQL's default limit of 100 connections.
+    background_db_pool_size: int = Field(default=6, ge=1, le=200)
     # Signs the caller identity the gateway forwards; the launcher generates one per installation.
     internal_secret: str = "dev-only-internal-secret-change-me"  # noqa: S105 - local default
     var_dir: Path = Path(".run")

@@ -48,12 +48,14 @@ async def tree(settings: FeesSettings) -> AsyncIterator[Tree]:
     await resources.engine.dispose()
 
 
-@pytest.fixture(scope="session")
+# The app (and its pool of up to 20 connections) per test module: held for the whole session it
+# would sit on them through the end-to-end tests, which need the database's connections.
+@pytest.fixture(scope="module")
 def app(settings: FeesSettings) -> FastAPI:
     return create_app(settings)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with running_app(app) as client:
         yield client

@@ -35,7 +35,7 @@ async def settings() -> AsyncIterator[TransfersSettings]:
     await drop_database(settings.resolved_database_url())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def sessions(
     settings: TransfersSettings,
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
@@ -44,8 +44,9 @@ async def sessions(
 
 
 @pytest.fixture(scope="session")
-async def tree(sessions: async_sessionmaker[AsyncSession]) -> Tree:
-    return await seed_branch_tree(sessions)
+async def tree(settings: TransfersSettings) -> Tree:
+    async with resources_of(settings) as resources:
+        return await seed_branch_tree(resources.sessions)
 
 
 @pytest.fixture

@@ -40,12 +40,16 @@ SERVICES: tuple[Service, ...] = (
     Service("org", port_offset=102, has_db=True, processes=("api", "events")),
     Service("members", port_offset=103, has_db=True, processes=("api", "events")),
     Service("fees", port_offset=104, has_db=True, processes=("api", "events", "worker")),
-    Service("activities", port_offset=105, has_db=False, processes=("api",)),
+    Service("activities", port_offset=105, has_db=True, processes=("api", "events")),
     Service("transfers", port_offset=106, has_db=True, processes=("api", "events")),
 )
 GATEWAY = Service("gateway", port_offset=0, has_db=False, processes=("api",))
 # Direct HTTP calls between services (caller, callee): the caller gets `<CALLER>_<CALLEE>_URL`.
-SERVICE_CALLS: tuple[tuple[str, str], ...] = (("identity", "org"), ("members", "org"))
+SERVICE_CALLS: tuple[tuple[str, str], ...] = (
+    ("identity", "org"),
+    ("members", "org"),
+    ("activities", "org"),  # whether a summary's photos are images
+)
 # The service whose `bootstrap` command creates the root organisation and the first admin.
 BOOTSTRAP_SERVICE = "identity"
 

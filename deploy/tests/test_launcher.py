@@ -111,6 +111,7 @@ def test_process_table_names_and_ports() -> None:
         "fees-events",
         "fees-worker",
         "activities-api",
+        "activities-events",
         "transfers-api",
         "transfers-events",
         "gateway",
@@ -134,6 +135,7 @@ def test_topology_runs_for_every_service_with_a_relay_or_consumer() -> None:
         "org",
         "members",
         "fees",
+        "activities",
         "transfers",
     }
     assert not launcher.GATEWAY.needs_topology
@@ -143,6 +145,7 @@ def test_topology_runs_for_every_service_with_a_relay_or_consumer() -> None:
         "org",
         "members",
         "fees",
+        "activities",
         "transfers",
     }
 

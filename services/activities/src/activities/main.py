@@ -1,21 +1,28 @@
-"""Entry points of the activities service (activities, sign-ups, notifications, announcements).
-
-A skeleton for now: the process shape, settings and /healthz; its domain arrives with its issue.
-"""
+"""Entry points of the activities service (activities, sign-ups, notifications):
+`zhtj-activities api|events|relay|consume|migrate|topology|dlq`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from activities.handlers import subscriptions
 from activities.settings import ActivitiesSettings
 from shared.cli import run_cli
 from shared.process import ServiceSpec
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from fastapi import APIRouter, FastAPI
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _routers() -> Sequence[APIRouter]:
+    # Imported here, not above: a process that serves no HTTP never loads the HTTP layer.
+    from activities.api import router
+
+    return [router]
 
 
 def make_spec(settings: ActivitiesSettings | None = None) -> ServiceSpec:
@@ -23,7 +30,8 @@ def make_spec(settings: ActivitiesSettings | None = None) -> ServiceSpec:
         name="activities",
         settings=settings or ActivitiesSettings(),
         root=SERVICE_ROOT,
-        has_database=False,
+        routers=_routers,
+        subscriptions=subscriptions,
     )
 
 

@@ -10,3 +10,5 @@ class ActivitiesSettings(ServiceSettings):
 
     service_name: str = "activities"
     port: int = 8105
+    # The org service holds uploaded documents: a summary's photos are checked there.
+    org_url: str = "http://127.0.0.1:8102"

@@ -339,3 +339,20 @@ async def all_nodes(
 async def one_node(org_id: uuid.UUID, session: ReadSessionDep, caller: CallerDep) -> NodeOut:
     _require_system(caller)
     return NodeOut.of(await service.get_org(session, org_id))
+
+
+class DocumentPage(BaseModel):
+    items: list[DocumentOut]
+
+
+@internal.get("/documents", response_model=DocumentPage)
+async def documents(
+    session: ReadSessionDep,
+    caller: CallerDep,
+    ids: Annotated[list[uuid.UUID], Query(max_length=100)],
+) -> DocumentPage:
+    """What other services need to know of documents they refer to (an activity's photos are
+    images): the known ones among `ids`, unknown ones left out."""
+    _require_system(caller)
+    found = await session.scalars(select(Document).where(Document.id.in_(ids)))
+    return DocumentPage(items=[DocumentOut.of(d) for d in found])

@@ -1,0 +1,21 @@
+"""Commands of the activities service's work queue (messages to do something, not facts): they
+travel through the outbox like events, to a queue of their own."""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from shared.events import Event, register
+
+FAN_OUT_QUEUE = "activities.fan-out"
+
+
+@register
+class FanOutNotices(Event):
+    """Write the notifications of one chunk of an activity's audience (a few thousand members
+    of whole branches, one statement)."""
+
+    type: ClassVar[str] = "activities.fan_out"
+    activity_id: uuid.UUID
+    chunk_no: int

@@ -1,0 +1,1 @@
+"""Rules of the activities service, pure: no database, no broker."""

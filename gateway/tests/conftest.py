@@ -58,6 +58,7 @@ class World:
     internal: list[Request] = field(default_factory=list)  # the gateway's own calls
     org_lookups: list[str] = field(default_factory=list)
     down: set[str] = field(default_factory=set)
+    windows: list[dict[str, str]] = field(default_factory=list)  # read-only maintenance
 
     def add(self, *path: uuid.UUID) -> Org:
         org = Org(path[-1], tuple(path))
@@ -96,6 +97,20 @@ def identity_app(world: World) -> FastAPI:
     async def frozen(request: Request) -> dict[str, Any]:
         world.internal.append(request)
         return {"items": [str(a) for a in world.frozen]}
+
+    return app
+
+
+def activities_app(world: World) -> FastAPI:
+    app = FastAPI()
+    echo = _echo(world)
+    app.add_api_route(
+        "/announcements/{id}/withdraw", echo, methods=["POST"], openapi_extra=route_policy()
+    )
+
+    @app.get("/internal/maintenance-windows", include_in_schema=False)
+    async def windows() -> dict[str, Any]:
+        return {"items": world.windows}
 
     return app
 
@@ -270,7 +285,7 @@ def services(world: World) -> Services:
             8102: ("org", org_app(world)),
             8103: ("members", members_app(world)),
             8104: ("fees", FastAPI()),
-            8105: ("activities", FastAPI()),
+            8105: ("activities", activities_app(world)),
             8106: ("transfers", FastAPI()),
         },
     )
@@ -286,6 +301,7 @@ async def running(
         gateway: Gateway = app.state.gateway
         await gateway.catalog.fetch_missing(min_interval=0)
         await gateway.feed.load_snapshots()
+        await gateway.feed.load_windows()
         transport = httpx.ASGITransport(app, client=("203.0.113.7", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
             yield Running(client, gateway, spans)

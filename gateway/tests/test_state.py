@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 import httpx
 
 from gateway.handlers import StateFeed, state_handlers, state_subscription
+from gateway.maintenance import MaintenanceWindows
 from gateway.proxy import Upstreams
 from gateway.scope import FrozenAccounts
 from gateway.settings import GatewaySettings
@@ -23,7 +24,8 @@ def _now() -> datetime:
 
 
 async def _deliver(running, event) -> None:
-    handlers = state_handlers(running.gateway.scope.tree, running.gateway.frozen)
+    feed = running.gateway.feed
+    handlers = state_handlers(feed.tree, feed.frozen, feed.windows)
     await handlers[event.type](event, event.envelope("test"))
 
 
@@ -87,11 +89,13 @@ async def test_frozen_snapshot_is_loaded_at_start(running, keys, world) -> None:
 
 
 def test_subscription_is_per_instance_and_bound_to_the_state_events() -> None:
-    subscription = state_subscription("7", OrgTree(), FrozenAccounts())
+    subscription = state_subscription("7", OrgTree(), FrozenAccounts(), MaintenanceWindows())
     assert subscription.queue == "gateway.7.state"
     assert subscription.event_types == [
         "account.frozen",
         "account.unfrozen",
+        "announcement.published",
+        "announcement.withdrawn",
         "org.created",
         "org.dissolved",
         "org.updated",

@@ -160,3 +160,39 @@ def test_a_transfer_request_reaches_the_members_inbox(
 
     [notice] = eventually(transfer_notices, within=30, interval=0.3)
     assert (notice["kind"], notice["title"]) == ("transfer.requested", "组织关系转接申请已提交")
+
+
+def test_a_read_only_window_stops_member_edits_with_503_and_lifts_on_time(
+    root_admin: Api, place: Place
+) -> None:
+    [record] = import_members(root_admin, place.x1, 1, seed=905)
+    edit = {"employer": "县供电公司"}
+    assert root_admin.patch(f"/members/{record['id']}", json=edit).status_code == 200
+    ends = datetime.now(UTC) + timedelta(seconds=8)
+    window = root_admin.post(
+        "/announcements",
+        json={
+            "title": "数据库升级",
+            "body": "升级期间仅可查看。",
+            "kind": "maintenance",
+            "starts_at": datetime.now(UTC).isoformat(),
+            "ends_at": ends.isoformat(),
+            "read_only": True,
+        },
+    )
+    assert window.status_code == 201, window.text
+    # The gateway hears of it from the event; writes are refused, reads go on.
+    refused = eventually(
+        lambda: (
+            (r := root_admin.patch(f"/members/{record['id']}", json=edit)).status_code == 503 and r
+        ),
+        within=6,
+        interval=0.2,
+    )
+    assert refused.json()["code"] == "system.maintenance"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 8
+    assert root_admin.get(f"/members/{record['id']}").status_code == 200
+    assert root_admin.get("/announcements/active").json()["items"][0]["id"] == window.json()["id"]
+    # At its end, by the gateway's own clock, writes work again.
+    time.sleep(max(0.0, (ends - datetime.now(UTC)).total_seconds()) + 0.2)
+    assert root_admin.patch(f"/members/{record['id']}", json=edit).status_code == 200

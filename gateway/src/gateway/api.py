@@ -19,6 +19,7 @@ from starlette.types import Scope as AsgiScope
 
 from gateway.auth import Claims, TokenVerifier, bearer_token, not_authenticated
 from gateway.handlers import StateFeed
+from gateway.maintenance import check_writable
 from gateway.openapi import PREFIX, TITLE, merge_documents
 from gateway.proxy import Upstreams, check_declared_length, read_body
 from gateway.ratelimit import RateLimiter
@@ -92,6 +93,7 @@ async def forward(request: Request) -> Response:
     check_declared_length(request, gateway.settings.max_body_bytes)
     path = _service_path(request)
     match = await gateway.catalog.match(request.method, path)
+    check_writable(gateway.feed.windows, request.method, path)
     policy = match.operation.policy
 
     claims: Claims | None = None

@@ -8,24 +8,38 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
 
+from gateway.maintenance import MaintenanceWindows, Window
 from gateway.proxy import Upstreams
 from gateway.scope import FrozenAccounts
 from shared.bus import Bus, EventHandler, PermanentError, Subscription
-from shared.events import ORG_EVENTS, AccountFrozen, AccountUnfrozen, Envelope, Event, OrgSnapshot
+from shared.events import (
+    ORG_EVENTS,
+    AccountFrozen,
+    AccountUnfrozen,
+    AnnouncementPublished,
+    AnnouncementWithdrawn,
+    Envelope,
+    Event,
+    OrgSnapshot,
+)
 from shared.logging import get_logger
 from shared.orgtree import OrgNode, OrgTree, node_from_internal_json
 
 log = get_logger(__name__)
 FROZEN_REFRESH_SECONDS = 60.0
+WINDOWS_REFRESH_SECONDS = 60.0
 
 BusFactory = Callable[[], Bus]
 
 
-def state_handlers(tree: OrgTree, frozen: FrozenAccounts) -> dict[str, EventHandler]:
+def state_handlers(
+    tree: OrgTree, frozen: FrozenAccounts, windows: MaintenanceWindows
+) -> dict[str, EventHandler]:
     async def on_org(event: Event, _: Envelope) -> None:
         if not isinstance(event, OrgSnapshot):
             raise PermanentError(f"not an organisation event: {event.type}")
@@ -41,15 +55,30 @@ def state_handlers(tree: OrgTree, frozen: FrozenAccounts) -> dict[str, EventHand
             raise PermanentError(f"not account.unfrozen: {event.type}")
         frozen.unfreeze(event.account_id)
 
+    async def on_announced(event: Event, _: Envelope) -> None:
+        if not isinstance(event, AnnouncementPublished):
+            raise PermanentError(f"not announcement.published: {event.type}")
+        if event.read_only:
+            windows.add(Window(event.announcement_id, event.starts_at, event.ends_at))
+
+    async def on_withdrawn(event: Event, _: Envelope) -> None:
+        if not isinstance(event, AnnouncementWithdrawn):
+            raise PermanentError(f"not announcement.withdrawn: {event.type}")
+        windows.withdraw(event.announcement_id)
+
     handlers: dict[str, EventHandler] = dict.fromkeys(ORG_EVENTS, on_org)
     handlers["account.frozen"] = on_frozen
     handlers["account.unfrozen"] = on_unfrozen
+    handlers["announcement.published"] = on_announced
+    handlers["announcement.withdrawn"] = on_withdrawn
     return handlers
 
 
-def state_subscription(instance: str, tree: OrgTree, frozen: FrozenAccounts) -> Subscription:
+def state_subscription(
+    instance: str, tree: OrgTree, frozen: FrozenAccounts, windows: MaintenanceWindows
+) -> Subscription:
     # One queue per gateway instance: each process keeps its own full copy of the state.
-    return Subscription(f"gateway.{instance}.state", state_handlers(tree, frozen))
+    return Subscription(f"gateway.{instance}.state", state_handlers(tree, frozen, windows))
 
 
 async def _items(upstreams: Upstreams, service: str, path: str) -> list[Any]:
@@ -84,10 +113,12 @@ class StateFeed:
         instance: str,
         bus_factory: BusFactory | None,
         retry_delay: float = 1.0,
+        windows: MaintenanceWindows | None = None,
     ) -> None:
         self.upstreams = upstreams
         self.tree = tree
         self.frozen = frozen
+        self.windows = windows if windows is not None else MaintenanceWindows()
         self.instance = instance
         self._bus_factory = bus_factory
         self._bus: Bus | None = None
@@ -98,10 +129,37 @@ class StateFeed:
 
     async def run(self) -> None:
         refresher = asyncio.create_task(self._refresh_frozen(), name="gateway-frozen-refresh")
+        # Apart from the other snapshots: the gateway must not wait on the activities service.
+        windows = asyncio.create_task(self._follow_windows(), name="gateway-windows")
         try:
             await self._run()
         finally:
             refresher.cancel()
+            windows.cancel()
+
+    async def _follow_windows(self, every: float = WINDOWS_REFRESH_SECONDS) -> None:
+        """The maintenance windows now, then again every minute (a window published while the
+        broker was away is applied within a minute all the same)."""
+        while True:
+            await _retry("windows_snapshot", self.load_windows)
+            await asyncio.sleep(every)
+
+    async def load_windows(self) -> None:
+        self.windows.begin_snapshot()
+        try:
+            items = await _items(self.upstreams, "activities", "/internal/maintenance-windows")
+        except BaseException:
+            self.windows.abandon_snapshot()
+            raise
+        self.windows.finish_snapshot(
+            Window(
+                uuid.UUID(str(i["id"])),
+                datetime.fromisoformat(str(i["starts_at"])),
+                datetime.fromisoformat(str(i["ends_at"])),
+            )
+            for i in items
+        )
+        log.info("windows_snapshot_loaded", windows=len(self.windows))
 
     async def _refresh_frozen(self, every: float = FROZEN_REFRESH_SECONDS) -> None:
         """The frozen list again now and then: a service that was down at start-up, or an event
@@ -127,7 +185,9 @@ class StateFeed:
         bus = self._bus_factory()
         try:
             await asyncio.wait_for(bus.connect(), timeout=10.0)
-            await bus.consume(state_subscription(self.instance, self.tree, self.frozen))
+            await bus.consume(
+                state_subscription(self.instance, self.tree, self.frozen, self.windows)
+            )
         except Exception as exc:  # the broker can fail in many ways; all mean "try again later"
             log.warning("broker_unavailable", error=type(exc).__name__)
             await _close_quietly(bus)

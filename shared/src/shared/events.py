@@ -420,3 +420,33 @@ class TransferCancelled(TransferEvent):
 
 # The steps after which a transfer is over, one way or another.
 TRANSFER_ENDS = ("transfer.completed", "transfer.rejected", "transfer.cancelled")
+
+
+# --- announcements -----------------------------------------------------------------------------
+
+
+@register
+class AnnouncementPublished(Event):
+    """A notice or maintenance window (系统公告, 系统维护通知) for an organisation's subtree. A
+    `read_only` window is what the gateway applies: between `starts_at` and `ends_at` it answers
+    writes with 503 `system.maintenance`."""
+
+    type: ClassVar[str] = "announcement.published"
+    announcement_id: uuid.UUID
+    org_id: uuid.UUID
+    kind: Literal["notice", "maintenance"]
+    starts_at: datetime
+    ends_at: datetime
+    read_only: bool = False
+
+
+@register
+class AnnouncementWithdrawn(Event):
+    """Taken back before its end: a maintenance window withdrawn stops making the system
+    read-only at once."""
+
+    type: ClassVar[str] = "announcement.withdrawn"
+    announcement_id: uuid.UUID
+
+
+ANNOUNCEMENT_EVENTS = ("announcement.published", "announcement.withdrawn")

@@ -87,11 +87,19 @@ async def get_caller(request: Request) -> Caller:
         raise Problem(401, "auth.not_authenticated", "The caller identity is not valid.") from exc
 
 
+async def get_optional_caller(request: Request) -> Caller | None:
+    """On a public route: who calls when the gateway verified a token, else None."""
+    if not request.headers.get(CALLER_HEADER):
+        return None
+    return await get_caller(request)
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 # Hot reads that skip the ORM (shared.reads): what every screen reads.
 ReadsDep = Annotated[Reads, Depends(get_reads)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
+OptionalCallerDep = Annotated[Caller | None, Depends(get_optional_caller)]
 
 
 T = TypeVar("T")

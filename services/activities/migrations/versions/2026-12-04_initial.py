@@ -1,4 +1,5 @@
-"""Activities with their audiences, fan-out chunks and sign-ups; the notification inbox; copies
+"""Activities with their audiences and sign-ups; announcements and maintenance windows;
+mailings written in chunks; the notification inbox; copies
 of members and organisations; audit, outbox, inbox.
 
 Revision ID: 0001
@@ -25,6 +26,39 @@ def upgrade() -> None:
     # Who is in an audience, fed by member.* events (shared.member_copy).
     create_member_copy_tables("activity_members", "activity_member_updates")
     op.execute("CREATE INDEX activity_members_branch ON activity_members (branch_id)")
+    # A notice written to an audience in chunks of branches by the fan-out work queue: an
+    # activity's invitation, an announcement. Its progress is what the publisher follows.
+    op.execute(
+        """
+        CREATE TABLE mailings (
+            id uuid PRIMARY KEY,
+            kind varchar(48) NOT NULL,
+            title text NOT NULL,
+            body text NOT NULL,
+            link jsonb NOT NULL DEFAULT '{}',
+            audience_org_ids uuid[] NOT NULL,
+            chunks_total integer NOT NULL,
+            chunks_done integer NOT NULL DEFAULT 0,
+            notified integer NOT NULL DEFAULT 0,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            finished_at timestamptz
+        )
+        """
+    )
+    # Chunk 0, when there is one, writes to the audience's organisations (their admins); the
+    # others to the active members of their branches.
+    op.execute(
+        """
+        CREATE TABLE mailing_chunks (
+            mailing_id uuid NOT NULL REFERENCES mailings (id),
+            chunk_no integer NOT NULL,
+            branch_ids uuid[] NOT NULL,
+            done_at timestamptz,
+            notified integer,
+            PRIMARY KEY (mailing_id, chunk_no)
+        )
+        """
+    )
     op.execute(
         """
         CREATE TABLE activities (
@@ -44,11 +78,7 @@ def upgrade() -> None:
             signups integer NOT NULL DEFAULT 0 CHECK (signups >= 0),
             created_by uuid,
             created_at timestamptz NOT NULL DEFAULT now(),
-            -- The fan-out of its notifications: chunks of branches, written by the events role.
-            chunks_total integer NOT NULL DEFAULT 0,
-            chunks_done integer NOT NULL DEFAULT 0,
-            notified integer NOT NULL DEFAULT 0,
-            fanout_finished_at timestamptz,
+            mailing_id uuid NOT NULL REFERENCES mailings (id),
             summary text,
             summary_photo_ids uuid[],
             summarised_at timestamptz,
@@ -57,20 +87,10 @@ def upgrade() -> None:
         )
         """
     )
-    # An organisation's activities by time (GET /orgs/{id}/activities).
+    # An organisation's activities by time (GET /orgs/{id}/activities); the ones of a subtree
+    # ended without a summary (statistics).
     op.execute("CREATE INDEX activities_of_org ON activities (org_id, starts_at DESC, id)")
-    op.execute(
-        """
-        CREATE TABLE activity_fanout_chunks (
-            activity_id uuid NOT NULL REFERENCES activities (id),
-            chunk_no integer NOT NULL,
-            branch_ids uuid[] NOT NULL,
-            done_at timestamptz,
-            notified integer,
-            PRIMARY KEY (activity_id, chunk_no)
-        )
-        """
-    )
+    op.execute("CREATE INDEX activities_org_path ON activities USING gin (org_path)")
     op.execute(
         """
         CREATE TABLE activity_signups (
@@ -80,6 +100,32 @@ def upgrade() -> None:
             PRIMARY KEY (activity_id, member_id)
         )
         """
+    )
+    # Notices and maintenance windows (系统公告, 系统维护通知) for an admin's subtree.
+    op.execute(
+        """
+        CREATE TABLE announcements (
+            id uuid PRIMARY KEY,
+            org_id uuid NOT NULL,
+            org_path uuid[] NOT NULL,
+            kind varchar(12) NOT NULL CHECK (kind IN ('notice', 'maintenance')),
+            title text NOT NULL,
+            body text NOT NULL,
+            starts_at timestamptz NOT NULL,
+            ends_at timestamptz NOT NULL,
+            read_only boolean NOT NULL DEFAULT false,
+            created_by uuid,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            withdrawn_at timestamptz,
+            mailing_id uuid NOT NULL REFERENCES mailings (id),
+            CHECK (ends_at > starts_at),
+            CHECK (NOT read_only OR kind = 'maintenance')
+        )
+        """
+    )
+    # The ones not over yet (GET /announcements/active, the gateway's windows).
+    op.execute(
+        "CREATE INDEX announcements_current ON announcements (ends_at) WHERE withdrawn_at IS NULL"
     )
     # One inbox for every service's notices: a member's (recipient a member id) or an
     # organisation's admins' (recipient the organisation's id); ids never collide.
@@ -115,9 +161,11 @@ def downgrade() -> None:
         "audit_log",
         "org_replica",
         "notifications",
+        "announcements",
         "activity_signups",
-        "activity_fanout_chunks",
         "activities",
+        "mailing_chunks",
+        "mailings",
         "activity_member_updates",
         "activity_members",
     ):

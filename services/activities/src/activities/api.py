@@ -7,12 +7,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
-from activities.service import activities, notifications, photos
+from activities.service import activities, announcements, notifications, photos
 from activities.service.activities import NewActivity
 from activities.settings import ActivitiesSettings
 from shared.contract import problems
@@ -20,6 +20,7 @@ from shared.http import (
     CallerDep,
     LimitQuery,
     NonBlank,
+    OptionalCallerDep,
     ReadSessionDep,
     SessionDep,
     app_settings,
@@ -27,8 +28,10 @@ from shared.http import (
     read_cursor,
     route_policy,
 )
+from shared.problems import Problem
 
 router = APIRouter()
+internal = APIRouter(prefix="/internal", include_in_schema=False)
 
 
 def _now() -> datetime:
@@ -59,8 +62,17 @@ class FanOutOut(BaseModel):
 
     chunks_total: int
     chunks_done: int
-    notified: int = Field(description="members notified so far")
+    notified: int = Field(description="notifications written so far")
     finished_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Any) -> FanOutOut:
+        return cls(
+            chunks_total=row.chunks_total,
+            chunks_done=row.chunks_done,
+            notified=row.notified,
+            finished_at=row.fanout_finished_at,
+        )
 
 
 class SummaryOut(BaseModel):
@@ -102,12 +114,7 @@ class ActivityOut(BaseModel):
             signup_deadline=row.signup_deadline,
             signups=row.signups,
             places_left=None if row.capacity is None else row.capacity - row.signups,
-            notifications=FanOutOut(
-                chunks_total=row.chunks_total,
-                chunks_done=row.chunks_done,
-                notified=row.notified,
-                finished_at=row.fanout_finished_at,
-            ),
+            notifications=FanOutOut.of(row),
             summary=None
             if row.summarised_at is None
             else SummaryOut(
@@ -380,3 +387,117 @@ async def read_all(session: SessionDep, caller: CallerDep) -> Response:
     async with session.begin():
         await notifications.mark_all_read(session, caller)
     return Response(status_code=204)
+
+
+# --- announcements and maintenance windows ----------------------------------------------------
+
+
+class AnnouncementIn(BaseModel):
+    title: NonBlank = Field(max_length=200)
+    body: NonBlank = Field(max_length=5000)
+    kind: Literal["notice", "maintenance"]
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    read_only: bool = Field(
+        default=False,
+        description="maintenance only, by the province's committee: during the window the "
+        "gateway answers every write (but login) with 503 system.maintenance",
+    )
+
+
+class AnnouncementOut(BaseModel):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    kind: str
+    title: str
+    body: str
+    starts_at: datetime
+    ends_at: datetime
+    read_only: bool
+    withdrawn_at: datetime | None
+    notifications: FanOutOut
+
+    @classmethod
+    def of(cls, row: Any) -> AnnouncementOut:
+        return cls(
+            id=row.id,
+            org_id=row.org_id,
+            kind=row.kind,
+            title=row.title,
+            body=row.body,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            read_only=row.read_only,
+            withdrawn_at=row.withdrawn_at,
+            notifications=FanOutOut.of(row),
+        )
+
+
+class AnnouncementList(BaseModel):
+    items: list[AnnouncementOut]
+
+
+@router.post(
+    "/announcements",
+    status_code=201,
+    response_model=AnnouncementOut,
+    openapi_extra=route_policy(),
+)
+async def publish_announcement(
+    body: AnnouncementIn, session: SessionDep, caller: CallerDep
+) -> AnnouncementOut:
+    """A notice or a maintenance window (系统公告 / 系统维护通知) for your organisation's
+    subtree: every member and organisation in it is notified (the root's: everyone)."""
+    new = announcements.NewAnnouncement(**body.model_dump())
+    async with session.begin():
+        published = await announcements.publish(session, caller, new, _now())
+    return AnnouncementOut.of(published)
+
+
+@router.post(
+    "/announcements/{announcement_id}/withdraw",
+    response_model=AnnouncementOut,
+    openapi_extra=route_policy(),
+    responses=problems(409),  # announcement.not_current
+)
+async def withdraw_announcement(
+    announcement_id: uuid.UUID, session: SessionDep, caller: CallerDep
+) -> AnnouncementOut:
+    """Takes an announcement back before its end; a read-only window stops at once (the
+    gateway lets this through during the window, so that it can be ended)."""
+    async with session.begin():
+        withdrawn = await announcements.withdraw(session, caller, announcement_id, _now())
+    return AnnouncementOut.of(withdrawn)
+
+
+@router.get(
+    "/announcements/active",
+    response_model=AnnouncementList,
+    openapi_extra=route_policy(public=True),
+)
+async def active_announcements(
+    session: ReadSessionDep, caller: OptionalCallerDep
+) -> AnnouncementList:
+    """Announcements not over yet, maintenance ahead included, soonest first: the province's
+    for anyone; with a token, also those of the organisations above you."""
+    found = await announcements.current(session, caller, _now())
+    return AnnouncementList(items=[AnnouncementOut.of(a) for a in found])
+
+
+class WindowOut(BaseModel):
+    id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+
+
+class WindowList(BaseModel):
+    items: list[WindowOut]
+
+
+@internal.get("/maintenance-windows", response_model=WindowList)
+async def maintenance_windows(session: ReadSessionDep, caller: CallerDep) -> WindowList:
+    """Read-only windows not over: the gateway starts from these, then follows events."""
+    if not caller.is_system:
+        raise Problem(403, "auth.system_only", "Internal route.")
+    found = await announcements.windows(session, _now())
+    return WindowList(items=[WindowOut.model_validate(w, from_attributes=True) for w in found])

@@ -13,9 +13,9 @@ FAN_OUT_QUEUE = "activities.fan-out"
 
 @register
 class FanOutNotices(Event):
-    """Write the notifications of one chunk of an activity's audience (a few thousand members
-    of whole branches, one statement)."""
+    """Write the notifications of one chunk of a mailing's audience (a few thousand members of
+    whole branches, or the audience's organisations: one statement)."""
 
     type: ClassVar[str] = "activities.fan_out"
-    activity_id: uuid.UUID
+    mailing_id: uuid.UUID
     chunk_no: int

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.commands import FAN_OUT_QUEUE, FanOutNotices
 from activities.domain.notices import TEMPLATES
-from activities.service import activities, notifications
+from activities.service import mailings, notifications
 from shared.batching import BatchingInbox
 from shared.bus import Subscription
 from shared.events import Envelope, Event
@@ -37,14 +37,14 @@ async def write_notices(session: AsyncSession, batch: Sequence[tuple[Event, Enve
 
 async def fan_out(session: AsyncSession, command: Event, _: Envelope) -> None:
     assert isinstance(command, FanOutNotices)
-    done = await activities.fan_out(session, command.activity_id, command.chunk_no)
+    done = await mailings.fan_out(session, command.mailing_id, command.chunk_no)
     if done is None:
-        log.info("fan_out_done_already", activity=str(command.activity_id), chunk=command.chunk_no)
+        log.info("fan_out_done_already", mailing=str(command.mailing_id), chunk=command.chunk_no)
         return
     # Progress on every chunk, for an operator following a large publish in the logs.
     log.info(
         "fan_out_chunk_written",
-        activity=str(command.activity_id),
+        mailing=str(command.mailing_id),
         chunk=command.chunk_no,
         notified=done.notified,
         chunks_done=done.chunks_done,

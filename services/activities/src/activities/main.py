@@ -20,9 +20,9 @@ SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
 def _routers() -> Sequence[APIRouter]:
     # Imported here, not above: a process that serves no HTTP never loads the HTTP layer.
-    from activities.api import router
+    from activities.api import internal, router
 
-    return [router]
+    return [router, internal]
 
 
 def make_spec(settings: ActivitiesSettings | None = None) -> ServiceSpec:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from activities.domain.activity import (
-    ActivityRefused,
+    Refused,
     check_cancel_allowed,
     check_new,
     check_signup_open,
@@ -20,7 +20,7 @@ HOUR = timedelta(hours=1)
 
 def refused_code(call: object, *args: object, **kwargs: object) -> str:
     assert callable(call)
-    with pytest.raises(ActivityRefused) as refusal:
+    with pytest.raises(Refused) as refusal:
         call(*args, **kwargs)
     return refusal.value.code
 

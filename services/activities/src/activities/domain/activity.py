@@ -9,7 +9,7 @@ from datetime import datetime
 FANOUT_CHUNK_MEMBERS = 5_000
 
 
-class ActivityRefused(Exception):
+class Refused(Exception):
     """A rule said no: the HTTP status and stable code to answer with."""
 
     def __init__(self, status: int, code: str, detail: str) -> None:
@@ -28,13 +28,13 @@ def check_new(
     """A new activity is over a real span of time, not over already, and its sign-up closes by
     its start."""
     if ends_at <= starts_at:
-        raise ActivityRefused(422, "activity.ends_before_start", "The end is not after the start.")
+        raise Refused(422, "activity.ends_before_start", "The end is not after the start.")
     if ends_at <= now:
-        raise ActivityRefused(
+        raise Refused(
             422, "activity.already_over", "The activity is over already; nothing to publish."
         )
     if signup_deadline is not None and signup_deadline > starts_at:
-        raise ActivityRefused(
+        raise Refused(
             422,
             "activity.deadline_after_start",
             "Sign-up closes at the latest when the activity starts.",
@@ -48,13 +48,13 @@ def signups_close_at(starts_at: datetime, signup_deadline: datetime | None) -> d
 
 def check_signup_open(now: datetime, starts_at: datetime, signup_deadline: datetime | None) -> None:
     if now >= signups_close_at(starts_at, signup_deadline):
-        raise ActivityRefused(409, "activity.closed", "Sign-up for this activity has closed.")
+        raise Refused(409, "activity.closed", "Sign-up for this activity has closed.")
 
 
 def check_summary_allowed(now: datetime, ends_at: datetime) -> None:
     """A summary says what happened: written once the activity has ended."""
     if now < ends_at:
-        raise ActivityRefused(
+        raise Refused(
             409, "activity.not_over", "The summary is written after the activity has ended."
         )
 
@@ -62,6 +62,4 @@ def check_summary_allowed(now: datetime, ends_at: datetime) -> None:
 def check_cancel_allowed(now: datetime, starts_at: datetime) -> None:
     """A member may take back a sign-up until the activity starts."""
     if now >= starts_at:
-        raise ActivityRefused(
-            409, "activity.closed", "The activity has started; the sign-up stands."
-        )
+        raise Refused(409, "activity.closed", "The activity has started; the sign-up stands.")

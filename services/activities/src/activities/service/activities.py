@@ -1,16 +1,13 @@
 """Use cases of activities: publishing one to an audience, signing up and taking it back, the
 lists, and the summary after it.
 
-Publishing answers at once: the audience is counted by branch from the service's event-fed
-copies of members and organisations, cut into chunks (shared.chunks), and one `FanOutNotices`
-command a chunk goes on the work queue; each chunk's notifications are one INSERT … SELECT
-(`fan_out`). A member's sign-up and the activity's count of them change in one transaction
+Publishing answers at once: the invitations are a mailing (activities.service.mailings),
+written after the answer in chunks by the fan-out work queue. A member's sign-up and the activity's count of them change in one transaction
 under the activity's row lock, so capacity holds whatever races (and a CHECK backs it).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -20,22 +17,26 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.commands import FanOutNotices
 from activities.domain import activity as rules
-from activities.domain.activity import ActivityRefused
+from activities.domain.activity import Refused
 from activities.domain.notices import activity_published
+from activities.service import mailings
+from activities.service.mailings import Mailing
 from shared.audit import audit
+from shared.calendar import BEIJING
 from shared.caller import Caller
-from shared.chunks import chunks_of
 from shared.orgtree import is_admin_over, replica_node_in_scope, require_admin_over
-from shared.outbox import record_events
 from shared.problems import Problem
 
-PRODUCER = "activities"
 ACTIVITY_KIND = "activity.published"
+# An activity with how far its invitations are written.
+WITH_PROGRESS = (
+    "SELECT a.*, m.chunks_total, m.chunks_done, m.notified, m.finished_at AS fanout_finished_at "
+    "FROM activities a JOIN mailings m ON m.id = a.mailing_id"
+)
 
 
-def refused(refusal: ActivityRefused) -> Problem:
+def refused(refusal: Refused) -> Problem:
     return Problem(refusal.status, refusal.code, str(refusal))
 
 
@@ -69,7 +70,7 @@ async def publish(
             signup_deadline=new.signup_deadline,
             now=now,
         )
-    except ActivityRefused as refusal:
+    except Refused as refusal:
         raise refused(refusal) from None
     audience = list(dict.fromkeys(new.audience_org_ids or [org_id]))
     inside = await session.scalar(
@@ -82,28 +83,19 @@ async def publish(
             "activity.audience_outside",
             "Every organisation of the audience must be this one or one under it.",
         )
-    # The audience's branches with their active members, as the copies have them now.
-    branches = [
-        (row.branch_id, row.members)
-        for row in await session.execute(
-            text(
-                "SELECT m.branch_id, count(*) AS members FROM activity_members m "
-                "JOIN org_replica o ON o.id = m.branch_id "
-                "WHERE m.status = 'active' AND o.path && CAST(:audience AS uuid[]) "
-                "GROUP BY m.branch_id ORDER BY m.branch_id"
-            ),
-            {"audience": audience},
-        )
-    ]
-    chunks = chunks_of(branches, rules.FANOUT_CHUNK_MEMBERS)
     activity_id = uuid.uuid4()
+    title, body, link = activity_published(
+        activity_id, new.title, new.place, new.starts_at.astimezone(BEIJING).date()
+    )
+    mailing_id = await mailings.start(
+        session, Mailing(ACTIVITY_KIND, title, body, link, audience=audience)
+    )
     await session.execute(
         text(
             "INSERT INTO activities (id, org_id, org_path, title, theme, description, place, "
             "starts_at, ends_at, audience_org_ids, capacity, signup_deadline, created_by, "
-            "chunks_total, fanout_finished_at) VALUES (:id, :org, :path, :title, :theme, "
-            ":description, :place, :starts, :ends, :audience, :capacity, :deadline, :by, "
-            ":chunks, CASE WHEN :chunks = 0 THEN now() END)"
+            "mailing_id) VALUES (:id, :org, :path, :title, :theme, :description, :place, "
+            ":starts, :ends, :audience, :capacity, :deadline, :by, :mailing)"
         ),
         {
             "id": activity_id,
@@ -119,88 +111,11 @@ async def publish(
             "capacity": new.capacity,
             "deadline": new.signup_deadline,
             "by": caller.account_id,
-            "chunks": len(chunks),
+            "mailing": mailing_id,
         },
     )
-    if chunks:
-        await session.execute(
-            text(
-                "INSERT INTO activity_fanout_chunks (activity_id, chunk_no, branch_ids) "
-                "VALUES (:a, :n, :branches)"
-            ),
-            [
-                {"a": activity_id, "n": n, "branches": chunk}
-                for n, chunk in enumerate(chunks, start=1)
-            ],
-        )
-        await record_events(
-            session,
-            [FanOutNotices(activity_id=activity_id, chunk_no=n) for n in range(1, len(chunks) + 1)],
-            PRODUCER,
-        )
     await audit(session, caller, "activity.published", "activity", activity_id)
     return activity_id
-
-
-@dataclass(frozen=True)
-class ChunkDone:
-    notified: int
-    chunks_done: int
-    chunks_total: int
-
-
-async def fan_out(session: AsyncSession, activity_id: uuid.UUID, chunk_no: int) -> ChunkDone | None:
-    """The notifications of one chunk of an activity's audience, once: every active member of
-    its branches, in one statement. None for a chunk done already (a redelivery)."""
-    found = (
-        await session.execute(
-            text(
-                "SELECT c.branch_ids, a.title, a.place, a.starts_at FROM activity_fanout_chunks c "
-                "JOIN activities a ON a.id = c.activity_id "
-                "WHERE c.activity_id = :a AND c.chunk_no = :n AND c.done_at IS NULL "
-                "FOR UPDATE OF c"
-            ),
-            {"a": activity_id, "n": chunk_no},
-        )
-    ).first()
-    if found is None:
-        return None
-    title, body, link = activity_published(
-        activity_id, found.title, found.place, found.starts_at.date()
-    )
-    notified = await session.scalar(
-        text(
-            "WITH written AS (INSERT INTO notifications (recipient_id, recipient_kind, kind, title, "
-            "body, link) SELECT member_id, 'member', :kind, :title, :body, CAST(:link AS jsonb) FROM activity_members "
-            "WHERE branch_id = ANY(:branches) AND status = 'active' RETURNING 1) "
-            "SELECT count(*) FROM written"
-        ),
-        {
-            "kind": ACTIVITY_KIND,
-            "title": title,
-            "body": body,
-            "link": json.dumps(link),
-            "branches": list(found.branch_ids),
-        },
-    )
-    await session.execute(
-        text(
-            "UPDATE activity_fanout_chunks SET done_at = now(), notified = :n "
-            "WHERE activity_id = :a AND chunk_no = :c"
-        ),
-        {"a": activity_id, "c": chunk_no, "n": notified},
-    )
-    progress = (
-        await session.execute(
-            text(
-                "UPDATE activities SET chunks_done = chunks_done + 1, notified = notified + :n, "
-                "fanout_finished_at = CASE WHEN chunks_done + 1 = chunks_total THEN now() END "
-                "WHERE id = :a RETURNING chunks_done, chunks_total"
-            ),
-            {"a": activity_id, "n": notified},
-        )
-    ).one()
-    return ChunkDone(int(notified or 0), progress.chunks_done, progress.chunks_total)
 
 
 async def _member_branch_path(session: AsyncSession, member_id: uuid.UUID) -> Any:
@@ -220,7 +135,7 @@ async def _member_branch_path(session: AsyncSession, member_id: uuid.UUID) -> An
 async def visible(session: AsyncSession, caller: Caller, activity_id: uuid.UUID) -> Any:
     """The activity, for an admin over its organisation or a member of its audience."""
     found = (
-        await session.execute(text("SELECT * FROM activities WHERE id = :id"), {"id": activity_id})
+        await session.execute(text(WITH_PROGRESS + " WHERE a.id = :id"), {"id": activity_id})
     ).first()
     if found is None:
         raise activity_not_found()
@@ -258,11 +173,11 @@ async def of_org(
             require_admin_over(caller, path)
     rows = await session.execute(
         text(
-            "SELECT * FROM activities WHERE org_id = :org "
-            "AND (CAST(:from AS timestamptz) IS NULL OR starts_at >= :from) "
-            "AND (CAST(:to AS timestamptz) IS NULL OR starts_at < :to) "
-            "AND (CAST(:at AS timestamptz) IS NULL OR (starts_at, id) < (:at, :id)) "
-            "ORDER BY starts_at DESC, id DESC LIMIT :limit"
+            WITH_PROGRESS + " WHERE a.org_id = :org "
+            "AND (CAST(:from AS timestamptz) IS NULL OR a.starts_at >= :from) "
+            "AND (CAST(:to AS timestamptz) IS NULL OR a.starts_at < :to) "
+            "AND (CAST(:at AS timestamptz) IS NULL OR (a.starts_at, a.id) < (:at, :id)) "
+            "ORDER BY a.starts_at DESC, a.id DESC LIMIT :limit"
         ),
         {
             "org": org_id,
@@ -289,7 +204,7 @@ async def sign_up(
     )
     try:
         rules.check_signup_open(now, found.starts_at, found.signup_deadline)
-    except ActivityRefused as refusal:
+    except Refused as refusal:
         raise refused(refusal) from None
     signed = await session.scalar(
         text(
@@ -321,7 +236,7 @@ async def cancel_signup(
     found = await visible(session, caller, activity_id)
     try:
         rules.check_cancel_allowed(now, found.starts_at)
-    except ActivityRefused as refusal:
+    except Refused as refusal:
         raise refused(refusal) from None
     removed = await session.scalar(
         text(
@@ -379,17 +294,15 @@ async def write_summary(
     require_admin_over(caller, found.org_path)
     try:
         rules.check_summary_allowed(now, found.ends_at)
-    except ActivityRefused as refusal:
+    except Refused as refusal:
         raise refused(refusal) from None
     await check_photos(photo_ids)
-    written = (
-        await session.execute(
-            text(
-                "UPDATE activities SET summary = :s, summary_photo_ids = :photos, "
-                "summarised_at = now() WHERE id = :id RETURNING *"
-            ),
-            {"id": activity_id, "s": summary, "photos": list(photo_ids)},
-        )
-    ).one()
+    await session.execute(
+        text(
+            "UPDATE activities SET summary = :s, summary_photo_ids = :photos, "
+            "summarised_at = now() WHERE id = :id"
+        ),
+        {"id": activity_id, "s": summary, "photos": list(photo_ids)},
+    )
     await audit(session, caller, "activity.summarised", "activity", activity_id)
-    return written
+    return await visible(session, caller, activity_id)

@@ -59,6 +59,8 @@ class World:
     org_lookups: list[str] = field(default_factory=list)
     down: set[str] = field(default_factory=set)
     windows: list[dict[str, str]] = field(default_factory=list)  # read-only maintenance
+    unread: int = 0  # the inbox's unread count activities answers
+    unread_asked: list[Request] = field(default_factory=list)
 
     def add(self, *path: uuid.UUID) -> Org:
         org = Org(path[-1], tuple(path))
@@ -107,6 +109,11 @@ def activities_app(world: World) -> FastAPI:
     app.add_api_route(
         "/announcements/{id}/withdraw", echo, methods=["POST"], openapi_extra=route_policy()
     )
+
+    @app.get("/me/notifications/unread-count", include_in_schema=False)
+    async def unread(request: Request) -> dict[str, Any]:
+        world.unread_asked.append(request)
+        return {"unread": world.unread}
 
     @app.get("/internal/maintenance-windows", include_in_schema=False)
     async def windows() -> dict[str, Any]:

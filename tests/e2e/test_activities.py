@@ -119,6 +119,7 @@ def test_a_county_publishes_and_its_members_alone_are_notified_and_race_for_plac
     # Reading the notice takes it off the unread count.
     assert members[0].post(f"/notifications/{notice['id']}/read").status_code == 204
     assert members[0].get("/me/notifications/unread-count").json() == {"unread": unread - 1}
+    assert members[0].get("/me").json()["unread_notifications"] == unread - 1
 
 
 def test_a_summary_takes_uploaded_images_and_refuses_a_pdf_named_like_one(

@@ -17,6 +17,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Send
 from starlette.types import Scope as AsgiScope
 
+from gateway import compose
 from gateway.auth import Claims, TokenVerifier, bearer_token, not_authenticated
 from gateway.handlers import StateFeed
 from gateway.maintenance import check_writable
@@ -120,6 +121,9 @@ async def forward(request: Request) -> Response:
         await gateway.scope.check(caller, policy, match.params)
 
     body = await read_body(request, gateway.settings.max_body_bytes)
+    if path == compose.ME and caller is not None:
+        secret = gateway.settings.platform.internal_secret
+        return await compose.me(gateway.upstreams, request, body, caller, secret)
     return await gateway.upstreams.forward(request, match.operation.service, path, body, caller)
 
 

@@ -197,20 +197,28 @@ async def activate(body: ActivateIn, request: Request, session: SessionDep) -> R
     return Response(status_code=204)
 
 
+class MeOut(AccountOut):
+    unread_notifications: int | None = Field(
+        default=None,
+        description="unread notifications in your inbox (the activities service's), added by "
+        "the gateway; none when the inbox cannot be read at the moment",
+    )
+
+
 @router.get(
     "/me",
-    response_model=AccountOut,
+    response_model=MeOut,
     openapi_extra=route_policy(any_status=True),
     responses=problems(404),  # the caller's account is gone
 )
-async def me(session: SessionDep, caller: CallerDep) -> AccountOut:
+async def me(session: SessionDep, caller: CallerDep) -> MeOut:
     if caller.account_id is None:
         raise service.account_not_found()
     account = await session.get(Account, caller.account_id)
     if account is None:
         raise service.account_not_found()
     node = await service.org_of(session, account.org_id)
-    return AccountOut.of(account, node.name if node else None)
+    return MeOut(**AccountOut.of(account, node.name if node else None).model_dump())
 
 
 @router.post(

@@ -12,9 +12,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
-from activities.service import activities, announcements, notifications, photos
+from activities.service import activities, announcements, notifications, photos, statistics
 from activities.service.activities import NewActivity
 from activities.settings import ActivitiesSettings
+from shared.calendar import BEIJING
 from shared.contract import problems
 from shared.http import (
     CallerDep,
@@ -28,6 +29,7 @@ from shared.http import (
     read_cursor,
     route_policy,
 )
+from shared.orgtree import replica_node_in_scope
 from shared.problems import Problem
 
 router = APIRouter()
@@ -501,3 +503,55 @@ async def maintenance_windows(session: ReadSessionDep, caller: CallerDep) -> Win
         raise Problem(403, "auth.system_only", "Internal route.")
     found = await announcements.windows(session, _now())
     return WindowList(items=[WindowOut.model_validate(w, from_attributes=True) for w in found])
+
+
+# --- statistics -------------------------------------------------------------------------------
+
+
+class FiguresOut(BaseModel):
+    org_id: uuid.UUID
+    activities: int = Field(description="activities that started in the year")
+    signups: int
+    invited: int = Field(description="members notified of them")
+    participation_rate: float | None = Field(description="sign-ups / invited; none if no one was")
+    unsummarised: int = Field(description="ended over 7 days ago without a summary")
+
+    @classmethod
+    def of(cls, f: statistics.Figures) -> FiguresOut:
+        return cls(
+            org_id=f.org_id,
+            activities=f.activities,
+            signups=f.signups,
+            invited=f.invited,
+            participation_rate=f.participation_rate,
+            unsummarised=f.unsummarised,
+        )
+
+
+class StatisticsOut(FiguresOut):
+    year: int
+    children: list[FiguresOut]
+
+
+@router.get(
+    "/orgs/{org_id}/activity-statistics",
+    response_model=StatisticsOut,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def activity_statistics(
+    org_id: uuid.UUID,
+    session: ReadSessionDep,
+    caller: CallerDep,
+    year: int = Query(ge=2000, le=2100),
+) -> StatisticsOut:
+    """A year's activities over an organisation's subtree (its whole year in Beijing time),
+    with each direct child's figures: for admins over it, and the assessment (system)."""
+    node = await replica_node_in_scope(session, caller, org_id)
+    start = datetime(year, 1, 1, tzinfo=BEIJING)
+    end = datetime(year + 1, 1, 1, tzinfo=BEIJING)
+    total, children = await statistics.of_subtree(session, node, start, end, _now())
+    return StatisticsOut(
+        **FiguresOut.of(total).model_dump(),
+        year=year,
+        children=[FiguresOut.of(c) for c in children],
+    )

@@ -49,6 +49,7 @@ SERVICE_CALLS: tuple[tuple[str, str], ...] = (
     ("identity", "org"),
     ("members", "org"),
     ("activities", "org"),  # whether a summary's photos are images
+    ("activities", "members"),  # a member's phone number when an SMS is sent
 )
 # The service whose `bootstrap` command creates the root organisation and the first admin.
 BOOTSTRAP_SERVICE = "identity"

@@ -4,6 +4,7 @@ images and refuses a PDF named like one; a transfer's step reaches the member's 
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -161,6 +162,16 @@ def test_a_transfer_request_reaches_the_members_inbox(
 
     [notice] = eventually(transfer_notices, within=30, interval=0.3)
     assert (notice["kind"], notice["title"]) == ("transfer.requested", "组织关系转接申请已提交")
+    # And by SMS, to the number in the member's record (the stand-in provider records it).
+    [row] = running.db("members", "SELECT phone FROM members WHERE id = $1", uuid.UUID(mover["id"]))
+    sent = running.system.layout.root / "sms-sent.jsonl"
+
+    def texted() -> list[dict[str, str]]:
+        lines = sent.read_text(encoding="utf-8").splitlines() if sent.exists() else []
+        return [m for m in map(json.loads, lines) if m["phone"] == row["phone"]]
+
+    [sms] = eventually(texted, within=30, interval=0.3)
+    assert sms["text"].startswith("【智慧团建】组织关系转接申请已提交")
 
 
 def test_a_read_only_window_stops_member_edits_with_503_and_lifts_on_time(

@@ -145,4 +145,8 @@ def cli(argv: Sequence[str] | None = None) -> None:
         # The client address keys the anonymous rate limit: a client must not be able to name
         # its own with X-Forwarded-For.
         proxy_headers=False,
+        # Longer than clients commonly keep an idle connection (httpx 5 s, browsers ~60 s): at
+        # uvicorn's 5 s a client reusing a connection the moment the gateway closes it gets
+        # "server disconnected" (seen in an end-to-end run); the client closes first instead.
+        timeout_keep_alive=75,
     )

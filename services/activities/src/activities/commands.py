@@ -19,3 +19,16 @@ class FanOutNotices(Event):
     type: ClassVar[str] = "activities.fan_out"
     mailing_id: uuid.UUID
     chunk_no: int
+
+
+SMS_QUEUE = "activities.sms"
+
+
+@register
+class SendSms(Event):
+    """Send one notice by SMS to a member. The phone number is looked up when it is sent (the
+    members service's internal route), never carried in the message."""
+
+    type: ClassVar[str] = "activities.send_sms"
+    member_id: uuid.UUID
+    text: str

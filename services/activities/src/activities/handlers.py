@@ -8,20 +8,24 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.commands import FAN_OUT_QUEUE, FanOutNotices
-from activities.domain.notices import TEMPLATES
+from activities.commands import FAN_OUT_QUEUE, SMS_QUEUE, FanOutNotices, SendSms
+from activities.domain.notices import SMS_SOURCES, TEMPLATES
 from activities.service import mailings, notifications
+from activities.settings import ActivitiesSettings
+from activities.sms import PhoneBook, RecordingSms, SmsProvider, sms_text
 from shared.batching import BatchingInbox
 from shared.bus import Subscription
 from shared.events import Envelope, Event
-from shared.inbox import with_inbox
+from shared.inbox import TransactionalHandler, with_inbox
 from shared.logging import get_logger
 from shared.member_copy import MemberCopy
 from shared.orgtree import replica_handlers
+from shared.outbox import record_events
 from shared.process import Resources
 
 log = get_logger(__name__)
 
+PRODUCER = "activities"
 ORG_TREE_QUEUE = "activities.org-tree"
 MEMBERS_QUEUE = "activities.members"
 NOTICES_QUEUE = "activities.notices"
@@ -29,10 +33,38 @@ MEMBER_COPY = MemberCopy(members="activity_members", waiting="activity_member_up
 
 
 async def write_notices(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
-    written = await notifications.write(
-        session, [notice for event, _ in batch for notice in TEMPLATES[event.type](event)]
-    )
-    log.info("notices_written", events=len(batch), notifications=written)
+    """The batch's notices in the inbox, and, for the sources that also go by SMS, one command
+    a member notice on the SMS queue, in the same transaction."""
+    notices = [(event, n) for event, _ in batch for n in TEMPLATES[event.type](event)]
+    written = await notifications.write(session, [n for _, n in notices])
+    texts = [
+        SendSms(member_id=n.member_id, text=sms_text(n.title, n.body))
+        for event, n in notices
+        if event.type in SMS_SOURCES and n.member_id is not None
+    ]
+    await record_events(session, texts, PRODUCER)
+    log.info("notices_written", events=len(batch), notifications=written, sms=len(texts))
+
+
+def sms_sender(
+    settings: ActivitiesSettings,
+    provider: SmsProvider | None = None,
+    phones: PhoneBook | None = None,
+) -> TransactionalHandler:
+    """Sends one SendSms; `provider` and `phones` stand in for the real ones in tests."""
+    phones = phones or PhoneBook(settings.members_url, settings.platform.internal_secret)
+    sms = provider or RecordingSms(settings.resolved_sms_record_file(), settings.sms_failing)
+
+    async def send(_: AsyncSession, command: Event, __: Envelope) -> None:
+        assert isinstance(command, SendSms)
+        phone = await phones.phone_of(command.member_id)
+        if phone is None:
+            log.info("sms_skipped", member=str(command.member_id), reason="no_phone")
+            return
+        await sms.send(phone, command.text)  # SmsFailed: retried, then dead-lettered
+        log.info("sms_sent", member=str(command.member_id))
+
+    return send
 
 
 async def fan_out(session: AsyncSession, command: Event, _: Envelope) -> None:
@@ -53,11 +85,18 @@ async def fan_out(session: AsyncSession, command: Event, _: Envelope) -> None:
 
 
 def subscriptions(resources: Resources) -> list[Subscription]:
+    settings = resources.settings
+    assert isinstance(settings, ActivitiesSettings)
     notices = BatchingInbox(resources.sessions, NOTICES_QUEUE, write_notices, max_size=200)
     return [
         Subscription(ORG_TREE_QUEUE, replica_handlers(resources.sessions, ORG_TREE_QUEUE)),
         MEMBER_COPY.subscription(resources.sessions, MEMBERS_QUEUE),
         Subscription(NOTICES_QUEUE, dict.fromkeys(TEMPLATES, notices), prefetch=400),
+        Subscription(
+            SMS_QUEUE,
+            {SendSms.type: with_inbox(resources.sessions, SMS_QUEUE, sms_sender(settings))},
+            prefetch=8,
+        ),
         # A chunk at a time: each is a few thousand rows in one statement.
         Subscription(
             FAN_OUT_QUEUE,

@@ -40,6 +40,7 @@ from shared.http import (
     LimitQuery,
     NonBlank,
     Page,
+    ReadSessionDep,
     SessionDep,
     app_resource,
     app_settings,
@@ -52,6 +53,7 @@ from shared.orgtree import OrgDirectory
 from shared.problems import Problem
 
 router = APIRouter()
+internal = APIRouter(prefix="/internal", include_in_schema=False)
 
 
 class MemberIn(BaseModel):
@@ -725,3 +727,25 @@ async def spot_check_accuracy(
         ],
         next_cursor=next_cursor,
     )
+
+
+# --- internal: for other services, never routed by the gateway --------------------------------
+
+
+class ContactOut(BaseModel):
+    member_id: uuid.UUID
+    phone: str | None
+
+
+@internal.get("/members/{member_id}/contact", response_model=ContactOut)
+async def member_contact(
+    member_id: uuid.UUID, session: ReadSessionDep, caller: CallerDep
+) -> ContactOut:
+    """The member's phone number, for the SMS channel of notifications (activities): personal
+    data, so never in events; asked one message at a time and never logged."""
+    if not caller.is_system:
+        raise Problem(403, "auth.system_only", "Internal route.")
+    found = (await session.execute(select(Member.phone).where(Member.id == member_id))).first()
+    if found is None:
+        raise Problem(404, "member.not_found", "No such member.")
+    return ContactOut(member_id=member_id, phone=found.phone)

@@ -34,9 +34,9 @@ async def _on_startup(resources: Resources, _: FastAPI) -> None:
 
 def _routers() -> Sequence[APIRouter]:
     # Imported here, not above: the events role never loads the HTTP layer.
-    from members.api import router
+    from members.api import internal, router
 
-    return [router]
+    return [router, internal]
 
 
 def make_spec(settings: MembersSettings | None = None) -> ServiceSpec:

@@ -166,6 +166,18 @@ def bills_generated(e: Event) -> list[Notice]:
     return notices
 
 
+# Sources whose notices to a member also go by SMS (the member may not open the app for days
+# while a transfer waits on them).
+SMS_SOURCES = frozenset(
+    {
+        TransferRequested.type,
+        TransferOutApproved.type,
+        TransferCompleted.type,
+        TransferRejected.type,
+        TransferCancelled.type,
+    }
+)
+
 # THE sources: an event type and what it tells whom.
 TEMPLATES: dict[str, Callable[[Event], list[Notice]]] = {
     TransferRequested.type: transfer_requested,

@@ -37,6 +37,8 @@ def upgrade() -> None:
             body text NOT NULL,
             link jsonb NOT NULL DEFAULT '{}',
             audience_org_ids uuid[] NOT NULL,
+            -- Also by SMS to each organisation's leader (a maintenance notice).
+            sms_to_organisations boolean NOT NULL DEFAULT false,
             chunks_total integer NOT NULL,
             chunks_done integer NOT NULL DEFAULT 0,
             notified integer NOT NULL DEFAULT 0,

@@ -26,9 +26,11 @@ SMS_QUEUE = "activities.sms"
 
 @register
 class SendSms(Event):
-    """Send one notice by SMS to a member. The phone number is looked up when it is sent (the
-    members service's internal route), never carried in the message."""
+    """Send one notice by SMS to a member, or to an organisation's leader. The phone number is
+    looked up when it is sent (the members or org service's internal route), never carried in
+    the message."""
 
     type: ClassVar[str] = "activities.send_sms"
-    member_id: uuid.UUID
+    member_id: uuid.UUID | None = None
+    org_id: uuid.UUID | None = None
     text: str

@@ -52,17 +52,20 @@ def sms_sender(
     phones: PhoneBook | None = None,
 ) -> TransactionalHandler:
     """Sends one SendSms; `provider` and `phones` stand in for the real ones in tests."""
-    phones = phones or PhoneBook(settings.members_url, settings.platform.internal_secret)
+    phones = phones or PhoneBook(
+        settings.members_url, settings.org_url, settings.platform.internal_secret
+    )
     sms = provider or RecordingSms(settings.resolved_sms_record_file(), settings.sms_failing)
 
     async def send(_: AsyncSession, command: Event, __: Envelope) -> None:
         assert isinstance(command, SendSms)
-        phone = await phones.phone_of(command.member_id)
+        to = str(command.member_id or command.org_id)
+        phone = await phones.phone_of(command.member_id, command.org_id)
         if phone is None:
-            log.info("sms_skipped", member=str(command.member_id), reason="no_phone")
+            log.info("sms_skipped", to=to, reason="no_phone")
             return
         await sms.send(phone, command.text)  # SmsFailed: retried, then dead-lettered
-        log.info("sms_sent", member=str(command.member_id))
+        log.info("sms_sent", to=to)
 
     return send
 

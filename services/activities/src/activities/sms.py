@@ -47,18 +47,22 @@ class RecordingSms:
 
 
 class PhoneBook:
-    """A member's phone number, asked of the members service when a message is sent."""
+    """The phone number a message goes to, asked when it is sent: a member's of the members
+    service, an organisation leader's of the org service."""
 
-    def __init__(self, members_url: str, secret: str) -> None:
+    def __init__(self, members_url: str, org_url: str, secret: str) -> None:
         self.members_url = members_url.rstrip("/")
+        self.org_url = org_url.rstrip("/")
         self.secret = secret
 
-    async def phone_of(self, member_id: uuid.UUID) -> str | None:
+    async def phone_of(self, member_id: uuid.UUID | None, org_id: uuid.UUID | None) -> str | None:
+        url = (
+            f"{self.members_url}/internal/members/{member_id}/contact"
+            if member_id is not None
+            else f"{self.org_url}/internal/orgs/{org_id}/contact"
+        )
         async with httpx.AsyncClient(timeout=10) as client:
-            response = await client.get(
-                f"{self.members_url}/internal/members/{member_id}/contact",
-                headers=sign_caller(SYSTEM_CALLER, self.secret),
-            )
+            response = await client.get(url, headers=sign_caller(SYSTEM_CALLER, self.secret))
         if response.status_code == 404:
             return None
         response.raise_for_status()  # anything else: retried by the bus

@@ -104,6 +104,17 @@ async def test_a_read_only_window_is_the_provinces_bounded_and_announced_as_an_e
         "data"
     ]
     assert data["read_only"] is True and data["org_id"] == str(tree.root)
+    # Maintenance also goes by SMS to each organisation's leader, once the notices are written.
+    await run_fan_out(settings, await fan_out_commands(db))
+    texts = await db(
+        "SELECT envelope->'data'->>'org_id' AS org, envelope->'data'->>'text' AS text "
+        "FROM outbox WHERE type = 'activities.send_sms' AND envelope->'data'->>'org_id' = ANY(:o)",
+        o=[str(o) for o in (tree.root, tree.city, tree.county_a, tree.branch_b)],
+    )
+    assert len(texts) == 4 and {t.org for t in texts} == {
+        str(o) for o in (tree.root, tree.city, tree.county_a, tree.branch_b)
+    }
+    assert texts[0].text.startswith("【智慧团建】系统维护通知：系统升级")
     system = caller_headers(settings.platform.internal_secret, "system", None)
     windows = (await client.get("/internal/maintenance-windows", headers=system)).json()
     assert body["id"] in {w["id"] for w in windows["items"]}

@@ -32,8 +32,8 @@ class Phones(PhoneBook):
     def __init__(self, numbers: dict[uuid.UUID, str]) -> None:
         self.numbers = numbers
 
-    async def phone_of(self, member_id: uuid.UUID) -> str | None:
-        return self.numbers.get(member_id)
+    async def phone_of(self, member_id: uuid.UUID | None, org_id: uuid.UUID | None) -> str | None:
+        return self.numbers.get(member_id or org_id)  # type: ignore[arg-type]
 
 
 async def sms_commands(db: Db, members: list[uuid.UUID]) -> list[Envelope]:

@@ -356,3 +356,19 @@ async def documents(
     _require_system(caller)
     found = await session.scalars(select(Document).where(Document.id.in_(ids)))
     return DocumentPage(items=[DocumentOut.of(d) for d in found])
+
+
+class ContactOut(BaseModel):
+    org_id: uuid.UUID
+    phone: str | None
+
+
+@internal.get("/orgs/{org_id}/contact", response_model=ContactOut)
+async def org_contact(org_id: uuid.UUID, session: ReadSessionDep, caller: CallerDep) -> ContactOut:
+    """The organisation leader's phone number, for SMS notices (activities: maintenance):
+    personal data, so never in events; asked one message at a time and never logged."""
+    _require_system(caller)
+    found = (await session.execute(select(Org.leader_phone).where(Org.id == org_id))).first()
+    if found is None:
+        raise Problem(404, "org.not_found", "No such organisation.")
+    return ContactOut(org_id=org_id, phone=found.leader_phone)

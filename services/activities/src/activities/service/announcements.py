@@ -73,6 +73,8 @@ async def publish(
             {"announcement_id": str(announcement_id)},
             audience=[node.id],
             to_organisations=True,
+            # Maintenance is also announced by SMS (DOMAIN.md §8), to each organisation's leader.
+            sms_to_organisations=new.kind == "maintenance",
         ),
     )
     await session.execute(

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.commands import FanOutNotices
+from activities.commands import FanOutNotices, SendSms
 from activities.domain.activity import FANOUT_CHUNK_MEMBERS
+from activities.sms import sms_text
 from shared.chunks import chunks_of
 from shared.outbox import record_events
 
@@ -35,6 +36,7 @@ class Mailing:
     link: dict[str, str]
     audience: Sequence[uuid.UUID]  # organisations whose subtrees it reaches
     to_organisations: bool = False  # also every organisation's admins
+    sms_to_organisations: bool = False  # and by SMS to each organisation's leader
 
 
 async def start(session: AsyncSession, mailing: Mailing) -> uuid.UUID:
@@ -56,9 +58,9 @@ async def start(session: AsyncSession, mailing: Mailing) -> uuid.UUID:
     mailing_id = uuid.uuid4()
     await session.execute(
         text(
-            "INSERT INTO mailings (id, kind, title, body, link, audience_org_ids, chunks_total, "
-            "finished_at) VALUES (:id, :kind, :title, :body, CAST(:link AS jsonb), :audience, "
-            ":chunks, CASE WHEN :chunks = 0 THEN now() END)"
+            "INSERT INTO mailings (id, kind, title, body, link, audience_org_ids, "
+            "sms_to_organisations, chunks_total, finished_at) VALUES (:id, :kind, :title, :body, "
+            "CAST(:link AS jsonb), :audience, :sms, :chunks, CASE WHEN :chunks = 0 THEN now() END)"
         ),
         {
             "id": mailing_id,
@@ -67,6 +69,7 @@ async def start(session: AsyncSession, mailing: Mailing) -> uuid.UUID:
             "body": mailing.body,
             "link": json.dumps(mailing.link),
             "audience": list(mailing.audience),
+            "sms": mailing.sms_to_organisations,
             "chunks": len(chunks),
         },
     )
@@ -107,6 +110,9 @@ WRITE_TO_ORGANISATIONS = (
     "FROM org_replica WHERE path && CAST(:audience AS uuid[]) AND status = 'active' "
     "RETURNING 1) SELECT count(*) FROM written"
 )
+ORGANISATIONS_OF = (
+    "SELECT id FROM org_replica WHERE path && CAST(:audience AS uuid[]) AND status = 'active'"
+)
 
 
 async def fan_out(session: AsyncSession, mailing_id: uuid.UUID, chunk_no: int) -> ChunkDone | None:
@@ -115,7 +121,7 @@ async def fan_out(session: AsyncSession, mailing_id: uuid.UUID, chunk_no: int) -
         await session.execute(
             text(
                 "SELECT c.branch_ids, m.kind, m.title, m.body, CAST(m.link AS text) AS link, "
-                "m.audience_org_ids FROM mailing_chunks c JOIN mailings m ON m.id = c.mailing_id "
+                "m.audience_org_ids, m.sms_to_organisations FROM mailing_chunks c JOIN mailings m ON m.id = c.mailing_id "
                 "WHERE c.mailing_id = :m AND c.chunk_no = :n AND c.done_at IS NULL "
                 "FOR UPDATE OF c"
             ),
@@ -136,6 +142,15 @@ async def fan_out(session: AsyncSession, mailing_id: uuid.UUID, chunk_no: int) -
             "audience": list(found.audience_org_ids),
         },
     )
+    if chunk_no == TO_ORGANISATIONS and found.sms_to_organisations:
+        # One SMS command an organisation, in this transaction: written once with the chunk.
+        leaders = await session.scalars(
+            text(ORGANISATIONS_OF), {"audience": list(found.audience_org_ids)}
+        )
+        texted = sms_text(found.title, found.body)
+        await record_events(
+            session, [SendSms(org_id=org, text=texted) for org in leaders], PRODUCER
+        )
     await session.execute(
         text(
             "UPDATE mailing_chunks SET done_at = now(), notified = :n "

@@ -364,6 +364,20 @@ class RemittanceReceived(Event):
     amount_fen: int
 
 
+@register
+class RemittanceOverdue(Event):
+    """An organisation holds a month's dues past the date it should have remitted them by
+    (5 working days for a branch, 10 above, from the first money held): told once per
+    organisation and month, to it and to the parent waiting for the money."""
+
+    type: ClassVar[str] = "fee.remittance_overdue"
+    org_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    held_fen: int
+    due_by: date
+
+
 # --- transfers ---------------------------------------------------------------------------------
 
 

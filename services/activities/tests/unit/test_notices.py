@@ -11,6 +11,7 @@ from activities.domain.notices import TEMPLATES, Notice
 from shared.events import (
     BillsGenerated,
     BranchBills,
+    RemittanceOverdue,
     TransferCancelled,
     TransferOutApproved,
     TransferRejected,
@@ -71,3 +72,15 @@ def test_a_notice_has_exactly_one_kind_of_recipient() -> None:
         Notice("x", "t", "b")
     with pytest.raises(ValueError):
         Notice("x", "t", "b", member_id=MEMBER, org_id=FROM)
+
+
+def test_an_overdue_holding_tells_the_holder_and_the_parent_waiting() -> None:
+    holder, parent = uuid.uuid4(), uuid.uuid4()
+    event = RemittanceOverdue(
+        org_id=holder, parent_id=parent, month="2027-03", held_fen=12_345, due_by=date(2027, 4, 9)
+    )
+    [mine, theirs] = TEMPLATES[event.type](event)
+    assert (mine.org_id, theirs.org_id) == (holder, parent)
+    assert mine.body == "2027年3月团费123.45元应于2027年4月9日前上缴，请尽快上缴。"
+    root = event.model_copy(update={"parent_id": None})
+    assert [n.org_id for n in TEMPLATES[event.type](root)] == [holder]

@@ -17,7 +17,7 @@ from fees.handlers import subscriptions
 from fees.provider import FakeProvider
 from fees.rules import fee_rules
 from fees.settings import FeesSettings
-from fees.worker import open_cycles_on_time, work
+from fees.worker import work, worker_duties
 from shared.calendar import beijing_today, default_calendar
 from shared.cli import run_cli
 from shared.crypto import derive_key
@@ -65,7 +65,7 @@ def make_spec(settings: FeesSettings | None = None) -> ServiceSpec:
         routers=_routers,
         subscriptions=subscriptions,
         work=work,
-        worker_duty=open_cycles_on_time,
+        worker_duty=worker_duties,
         on_startup=_on_startup,
         on_scrape=_on_scrape,
     )

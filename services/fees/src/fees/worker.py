@@ -14,10 +14,10 @@ from fees.commands import GENERATE_BILLS_QUEUE, GenerateBills
 from fees.db import FeeCycle
 from fees.domain.months import label
 from fees.rules import fee_rules
-from fees.service import cycles
+from fees.service import cycles, holdings
 from fees.settings import FeesSettings
 from shared.bus import Subscription
-from shared.calendar import BEIJING
+from shared.calendar import BEIJING, beijing_today, default_calendar
 from shared.events import Envelope, Event
 from shared.inbox import with_inbox
 from shared.logging import get_logger
@@ -96,3 +96,31 @@ async def open_cycles_on_time(resources: Resources, stop: asyncio.Event) -> None
                 )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), LOOK_EVERY_SECONDS)
+
+
+# Overdue holdings are looked for every quarter of an hour: a day late is told that day.
+OVERDUE_LOOK_EVERY_SECONDS = 900.0
+
+
+async def tell_overdue_on_time(resources: Resources, stop: asyncio.Event) -> None:
+    """Tells each holding that became overdue (fee.remittance_overdue), once; every worker
+    looks, and the notices' primary key lets only one tell."""
+    calendar = default_calendar()
+    while not stop.is_set():
+        try:
+            async with resources.sessions() as session, session.begin():
+                told = await holdings.tell_newly_overdue(session, calendar, beijing_today())
+            if told:
+                log.info("fee_overdue_told", holdings=told)
+        except Exception as exc:  # the database away: look again next time
+            log.warning("fee_overdue_look_failed", error=type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), OVERDUE_LOOK_EVERY_SECONDS)
+
+
+async def worker_duties(resources: Resources, stop: asyncio.Event) -> None:
+    """What every worker does besides its queue: open the month's cycle on time, tell overdue
+    holdings."""
+    await asyncio.gather(
+        open_cycles_on_time(resources, stop), tell_overdue_on_time(resources, stop)
+    )

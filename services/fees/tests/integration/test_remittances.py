@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 import httpx
 
+from fees.service.holdings import tell_newly_overdue
 from fees.service.remittances import Conservation, conservation
 from fees.service.walk import remittance_tree, walk_lines
 from fees.settings import FeesSettings
@@ -299,6 +300,21 @@ async def test_money_held_past_its_due_date_is_listed_and_counted_up_the_tree(
         f"/orgs/{tree.city}/fee-summary", params={"month": label}, headers=admin(tree.city)
     )
     assert summary.json()["overdue_holdings"] == 2
+    # The workers tell each of them once (fee.remittance_overdue), however often they look.
+    async with resources_of(settings) as resources:
+        for _ in range(2):
+            async with resources.sessions() as session, session.begin():
+                await tell_newly_overdue(session, calendar, beijing_today())
+    told = await db(
+        "SELECT envelope->'data' AS data FROM outbox WHERE type = 'fee.remittance_overdue' "
+        "AND envelope->'data'->>'month' = :m",
+        m=label,
+    )
+    assert sorted(
+        (t.data["org_id"], t.data["parent_id"], t.data["held_fen"]) for t in told
+    ) == sorted(
+        [(str(tree.branch_a), str(tree.county_a), 750), (str(tree.county_b), str(tree.city), 150)]
+    )
 
     # Remitted, even late, it is no longer held.
     late = await client.post(

@@ -18,6 +18,7 @@ from shared.events import (
     Event,
     MemberChangeApproved,
     MemberChangeRejected,
+    RemittanceOverdue,
     TransferCancelled,
     TransferCompleted,
     TransferEvent,
@@ -166,6 +167,35 @@ def bills_generated(e: Event) -> list[Notice]:
     return notices
 
 
+def remittance_overdue(e: Event) -> list[Notice]:
+    """The organisation sitting on the dues, and the parent waiting for them."""
+    assert isinstance(e, RemittanceOverdue)
+    year, month = e.month.split("-")
+    when = f"{year}年{int(month)}月"
+    amount = f"{e.held_fen / 100:.2f}元"
+    link = {"month": e.month, "org_id": str(e.org_id)}
+    notices = [
+        Notice(
+            e.type,
+            "团费上缴逾期",
+            f"{when}团费{amount}应于{_day(e.due_by)}前上缴，请尽快上缴。",
+            org_id=e.org_id,
+            link=link,
+        )
+    ]
+    if e.parent_id is not None:
+        notices.append(
+            Notice(
+                e.type,
+                "下级组织团费上缴逾期",
+                f"一个下级组织的{when}团费{amount}已超过上缴期限{_day(e.due_by)}。",
+                org_id=e.parent_id,
+                link=link,
+            )
+        )
+    return notices
+
+
 # Sources whose notices to a member also go by SMS (the member may not open the app for days
 # while a transfer waits on them).
 SMS_SOURCES = frozenset(
@@ -188,6 +218,7 @@ TEMPLATES: dict[str, Callable[[Event], list[Notice]]] = {
     MemberChangeApproved.type: change_approved,
     MemberChangeRejected.type: change_rejected,
     BillsGenerated.type: bills_generated,
+    RemittanceOverdue.type: remittance_overdue,
 }
 
 

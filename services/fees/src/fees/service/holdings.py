@@ -13,8 +13,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fees.service import PRODUCER
 from fees.service.remittances import BRANCH_DUE_WORKING_DAYS, HIGHER_DUE_WORKING_DAYS
 from shared.calendar import BEIJING, WorkingDayCalendar
+from shared.events import RemittanceOverdue
+from shared.outbox import record_events
 
 # One row per organisation of the subtree and month holding money since on or before its
 # cutoff, over the partial indexes of what is held (bills_held, remittances_held).
@@ -95,17 +98,21 @@ async def overdue_holdings(
     return [_holding(calendar, row) for row in rows]
 
 
-def _holding(calendar: WorkingDayCalendar, row: Any) -> OverdueHolding:
+def _holding_due(calendar: WorkingDayCalendar, row: Any) -> date:
     days = BRANCH_DUE_WORKING_DAYS if row.org_type == "branch" else HIGHER_DUE_WORKING_DAYS
     since: datetime = row.since
+    return calendar.add_working_days(since.astimezone(BEIJING).date(), days)
+
+
+def _holding(calendar: WorkingDayCalendar, row: Any) -> OverdueHolding:
     return OverdueHolding(
         row.org_id,
         row.name,
         row.org_type,
         row.month,
         int(row.held_fen),
-        since,
-        calendar.add_working_days(since.astimezone(BEIJING).date(), days),
+        row.since,
+        _holding_due(calendar, row),
     )
 
 
@@ -121,3 +128,51 @@ async def count_overdue_holdings(
         text(COUNT_SQL), {"org": org_id, "month": month, **_cutoffs(calendar, today)}
     )
     return int(found or 0)
+
+
+# Overdue holdings of the whole province not yet told, marked told in the same statement.
+NEWLY_OVERDUE_SQL = (
+    OVERDUE_SQL  # noqa: S608 (constants only)
+    + """
+, told AS (
+  INSERT INTO overdue_notices (org_id, month)
+  SELECT org_id, month FROM held
+  ON CONFLICT DO NOTHING
+  RETURNING org_id, month
+)
+SELECT held.*, s.org_type, o.parent_id FROM held
+JOIN told USING (org_id, month)
+JOIN subtree s ON s.id = held.org_id
+JOIN org_replica o ON o.id = held.org_id
+"""
+)
+
+
+async def tell_newly_overdue(
+    session: AsyncSession, calendar: WorkingDayCalendar, today: date
+) -> int:
+    """`fee.remittance_overdue` for every holding that became overdue since the last look, once
+    per organisation and month however many workers look at once (the notice's primary key)."""
+    root = await session.scalar(text("SELECT id FROM org_replica WHERE parent_id IS NULL"))
+    if root is None:
+        return 0
+    rows = list(
+        await session.execute(
+            text(NEWLY_OVERDUE_SQL), {"org": root, "month": None, **_cutoffs(calendar, today)}
+        )
+    )
+    await record_events(
+        session,
+        [
+            RemittanceOverdue(
+                org_id=row.org_id,
+                parent_id=row.parent_id,
+                month=f"{row.month:%Y-%m}",
+                held_fen=int(row.held_fen),
+                due_by=_holding_due(calendar, row),
+            )
+            for row in rows
+        ],
+        PRODUCER,
+    )
+    return len(rows)

@@ -444,6 +444,7 @@ class AnnouncementList(BaseModel):
     status_code=201,
     response_model=AnnouncementOut,
     openapi_extra=route_policy(),
+    responses=problems(404),  # org.not_found: your organisation is not known here yet
 )
 async def publish_announcement(
     body: AnnouncementIn, session: SessionDep, caller: CallerDep

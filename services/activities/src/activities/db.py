@@ -44,10 +44,7 @@ class Activity(Base):
     capacity: Mapped[int | None] = mapped_column(Integer)
     signup_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     signups: Mapped[int] = mapped_column(Integer)
-    chunks_total: Mapped[int] = mapped_column(Integer)
-    chunks_done: Mapped[int] = mapped_column(Integer)
-    notified: Mapped[int] = mapped_column(Integer)
-    fanout_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    mailing_id: Mapped[uuid.UUID] = mapped_column(UUID)  # its invitations and their progress
     summary: Mapped[str | None] = mapped_column(Text)
     summary_photo_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(UUID))
     summarised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

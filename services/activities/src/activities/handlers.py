@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.commands import FAN_OUT_QUEUE, SMS_QUEUE, FanOutNotices, SendSms
 from activities.domain.notices import SMS_SOURCES, TEMPLATES
-from activities.service import mailings, notifications
+from activities.service import PRODUCER, mailings, notifications
 from activities.settings import ActivitiesSettings
 from activities.sms import PhoneBook, RecordingSms, SmsProvider, sms_text
 from shared.batching import BatchingInbox
@@ -25,7 +25,6 @@ from shared.process import Resources
 
 log = get_logger(__name__)
 
-PRODUCER = "activities"
 ORG_TREE_QUEUE = "activities.org-tree"
 MEMBERS_QUEUE = "activities.members"
 NOTICES_QUEUE = "activities.notices"

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.domain import announcement as rules
 from activities.domain.activity import Refused
-from activities.service import mailings
+from activities.service import PRODUCER, mailings
 from activities.service.activities import refused
 from activities.service.mailings import Mailing
 from shared.audit import audit
@@ -24,7 +24,6 @@ from shared.orgtree import known_replica_node, replica_node, require_admin_over
 from shared.outbox import record_event
 from shared.problems import Problem
 
-PRODUCER = "activities"
 # An announcement with how far its notices are written.
 WITH_PROGRESS = (
     "SELECT a.*, m.chunks_total, m.chunks_done, m.notified, m.finished_at AS fanout_finished_at "

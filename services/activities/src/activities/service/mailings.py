@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.commands import FanOutNotices, SendSms
 from activities.domain.activity import FANOUT_CHUNK_MEMBERS
+from activities.service import PRODUCER
 from activities.sms import sms_text
 from shared.chunks import chunks_of
 from shared.outbox import record_events
 
-PRODUCER = "activities"
 TO_ORGANISATIONS = 0  # the chunk number that writes to the audience's organisations
 
 

@@ -26,6 +26,7 @@ from shared.telemetry import setup_tracing
 log = get_logger(__name__)
 
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Events written but not yet published")
+OUTBOX_OLDEST = Gauge("outbox_oldest_seconds", "How long the oldest unpublished event has waited")
 
 
 def install_observability(app: FastAPI, tracer_provider: TracerProvider | None = None) -> None:
@@ -45,7 +46,9 @@ def install_observability(app: FastAPI, tracer_provider: TracerProvider | None =
             # last figures, and the request metrics still go out.
             with contextlib.suppress(Exception):
                 async with sessions() as session:
-                    OUTBOX_BACKLOG.set(await outbox_backlog(session))
+                    backlog, oldest = await outbox_backlog(session)
+                    OUTBOX_BACKLOG.set(backlog)
+                    OUTBOX_OLDEST.set(oldest)
                     if on_scrape is not None:
                         await on_scrape(session)
         gauges: QueueGauges | None = getattr(request.app.state, "queue_gauges", None)
@@ -89,9 +92,9 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         app.state.resources = resources
         app.state.sessions = resources.sessions
         app.state.read_sessions = resources.read_sessions
-        app.state.queue_gauges = QueueGauges(
-            settings.platform.amqp_url, [s.queue for s in spec.subscriptions(resources)]
-        )
+        # Event queues (consumer lag) and work queues (fees' GenerateBills: the month start).
+        queues = [*spec.subscriptions(resources), *spec.work(resources)]
+        app.state.queue_gauges = QueueGauges(settings.platform.amqp_url, [q.queue for q in queues])
         if spec.on_startup is not None:
             await spec.on_startup(resources, app)
         settle_heap()

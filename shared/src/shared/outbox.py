@@ -274,9 +274,15 @@ def runs_of(rows: Sequence[Unsent]) -> list[list[Unsent]]:
     return runs
 
 
-async def outbox_backlog(session: AsyncSession) -> int:
-    return int(
-        (
-            await session.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
-        ).scalar_one()
-    )
+async def outbox_backlog(session: AsyncSession) -> tuple[int, float]:
+    """Events not yet published, and how long the oldest has waited (seconds; 0 when none):
+    a relay that is away shows as an age that grows, whatever the rate of writes."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+                "FROM outbox WHERE sent_at IS NULL"
+            )
+        )
+    ).one()
+    return int(row[0]), float(row[1])

@@ -1,5 +1,6 @@
 """The month start's progress as Prometheus gauges, read from the latest cycle when /metrics is
-scraped: chunks done of total, bills so far, and whether it has finished. An alert on a cycle
+scraped: chunks done of total, bills so far, and whether it has finished; and how many
+holdings have gone overdue. An alert on a cycle
 not finished by morning, or a dashboard of the peak, reads these."""
 
 from __future__ import annotations
@@ -21,8 +22,16 @@ CYCLE_SECONDS = Gauge(
     "fee_cycle_seconds", "From opening the latest cycle to its last chunk (or to now)", ["month"]
 )
 
+OVERDUE_HOLDINGS = Gauge(
+    "fee_overdue_holdings",
+    "Holdings (an organisation's money of a month) told overdue so far: it only grows",
+)
+
 
 async def refresh_cycle_gauges(session: AsyncSession) -> None:
+    # Written by the fees-workers every 15 minutes (holdings.tell_newly_overdue): a count, not
+    # the overdue query itself, so a scrape costs nothing at province scale.
+    OVERDUE_HOLDINGS.set(await session.scalar(text("SELECT count(*) FROM overdue_notices")) or 0)
     cycle = (
         await session.execute(
             text(

@@ -115,6 +115,11 @@ async def test_a_cycle_bills_every_member_with_a_profile_exactly_once(
     assert f'fee_cycle_bills{{month="{month}"}} {float(cycle["bills"])}' in scraped
     done = float(cycle["chunks_done"])
     assert f'fee_cycle_chunks{{month="{month}",state="done"}} {done}' in scraped
+    # No relay runs here: the events wait, and the alert on their age would see them.
+    unsent = (await db("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL"))[0].n
+    assert unsent > 0 and f"outbox_backlog {float(unsent)}" in scraped
+    oldest = next(ln for ln in scraped.splitlines() if ln.startswith("outbox_oldest_seconds "))
+    assert float(oldest.split()[1]) > 0
     # fee.bills_generated: each branch's counts and totals, no bill of its own.
     rows = await db(
         "SELECT envelope FROM outbox WHERE type = 'fee.bills_generated' "

@@ -18,7 +18,11 @@ MYPY_PATHS := shared/src gateway/src $(sort $(wildcard services/*/src)) deploy
 PYTEST_ARGS ?=
 PSQL ?= psql -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1
 
-.PHONY: help uv print-uv sync up up-detached down infra test lint pytest bench clean-test-dbs
+.PHONY: help uv print-uv sync deploy-tools up up-detached down infra observe test lint pytest bench clean-test-dbs
+
+# Linters of what operators deploy (hadolint, kubernetes-validate, checkov): their own lock and
+# environment (deploy/checks/), since checkov pins old versions of packages the services use.
+DEPLOY_VENV := deploy/checks/.venv
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) \
@@ -41,6 +45,15 @@ print-uv: ## print the uv this Makefile uses
 sync: uv ## install the workspace into .venv exactly as uv.lock says
 	"$(UV)" sync --frozen
 
+deploy-tools: uv ## the deployment linters (deploy/checks/uv.lock) and promtool (Debian's prometheus)
+	"$(UV)" sync --frozen --project deploy/checks --quiet
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" -eq 0 ] && [ -f /etc/debian_version ]; then \
+	    echo "promtool not found: apt-get install prometheus"; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus >/dev/null \
+	      && { service prometheus stop >/dev/null 2>&1 || true; }; \
+	  else echo "promtool not found: install Prometheus (Debian/Ubuntu: apt-get install prometheus)" >&2; exit 1; fi; }
+
 up: sync ## start everything in the foreground (Ctrl-C stops it)
 	$(PY) -m deploy.launcher up
 
@@ -55,16 +68,22 @@ infra: ## only start (or, as root on Debian, install) PostgreSQL and RabbitMQ
 
 test: lint pytest ## lint, type-check, import contracts, then every test
 
-lint: sync ## ruff, ruff format --check, mypy, import contracts
+lint: sync deploy-tools ## ruff, ruff format --check, mypy, import contracts, hadolint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(MYPY_PATHS)
 	$(VENV)/bin/lint-imports
+	$(DEPLOY_VENV)/bin/hadolint Dockerfile
 
-pytest: sync ## run the tests (PYTEST_ARGS=...); collecting no test is a failure
+pytest: sync deploy-tools ## run the tests (PYTEST_ARGS=...); collecting no test is a failure
 	@rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests (exit 5): that counts as a failure" >&2; fi; \
 	exit $$rc
+
+observe: sync deploy-tools ## Prometheus (Debian's) scraping what `make up` runs, with the alert rules, on :9090
+	$(PY) -m deploy.manifests local-prometheus .run/prometheus/prometheus.yml
+	prometheus --config.file=.run/prometheus/prometheus.yml --storage.tsdb.path=.run/prometheus/data \
+	  --web.listen-address=127.0.0.1:9090
 
 bench: sync ## request path (bare endpoint, service, gateway) and idle memory, on its own copy of the system
 	$(PY) bench/request_path.py

@@ -1,5 +1,5 @@
 """Process entry points every service offers:
-`<service> api|events|relay|consume|migrate|topology|dlq`.
+`<service> api|events|relay|consume|migrate|topology|dlq|backup|restore`.
 
 Each command imports what it runs and nothing more (the HTTP stack, Alembic): a process's
 resident memory is mostly the modules it has loaded.
@@ -12,6 +12,9 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from shared.bus import Bus
@@ -75,6 +78,26 @@ async def _dlq(spec: ServiceSpec, action: str, queue: str) -> int:
     return 0
 
 
+async def _backup_or_restore(spec: ServiceSpec, args: argparse.Namespace) -> int:
+    from shared.backup import BackupError, backup, restore
+
+    url = spec.settings.resolved_database_url()
+    try:
+        if args.command == "backup":
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            default = spec.settings.platform.var_dir / "backups" / f"{spec.name}-{stamp}.dump"
+            out = args.out or default
+            manifest = await backup(spec.name, url, out)
+            print(json.dumps({"backup": str(out), **asdict(manifest)}, ensure_ascii=False))
+        else:
+            manifest = await restore(spec.name, url, args.dump, keep_old=not args.drop_old)
+            print(json.dumps({"restored": str(args.dump), **asdict(manifest)}, ensure_ascii=False))
+    except BackupError as exc:
+        print(f"zhtj-{spec.name} {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def run_cli(
     make_spec: Callable[[], ServiceSpec],
     argv: Sequence[str] | None = None,
@@ -93,6 +116,13 @@ def run_cli(
     dlq = sub.add_parser("dlq", help="list or replay dead letters of a queue")
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("queue")
+    backup = sub.add_parser("backup", help="dump the service's database (with outbox and inbox)")
+    backup.add_argument("--out", type=Path, help="the dump file (default: <var dir>/backups/...)")
+    restore = sub.add_parser("restore", help="replace the service's database with a backup")
+    restore.add_argument("dump", type=Path)
+    restore.add_argument(
+        "--drop-old", action="store_true", help="drop the replaced database (kept by default)"
+    )
     for name, (_, configure) in (extra or {}).items():
         configure(sub.add_parser(name))
     args = parser.parse_args(argv)
@@ -139,6 +169,8 @@ def run_cli(
         return 0
     if args.command == "dlq":
         return asyncio.run(_dlq(spec, args.action, args.queue))
+    if args.command in {"backup", "restore"}:
+        return asyncio.run(_backup_or_restore(spec, args))
     command, _ = (extra or {})[args.command]
     return command(spec, args)
 

@@ -138,6 +138,11 @@ def _env(service: Service) -> list[Object]:
                 ),
             },
         ]
+    if service is GATEWAY:
+        # Each pod keeps its own copy of the tree and frozen accounts from its own queue.
+        env.append(
+            {"name": "GATEWAY_INSTANCE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+        )
     if service.name == "members":
         env += [
             _secret_env("MEMBERS_ID_KEYS", "members-id-keys", "keys"),
@@ -163,6 +168,8 @@ def config_map(service: Service) -> Object:
     if service is GATEWAY:
         data.update({f"GATEWAY_{s.name.upper()}_URL": f"http://{s.name}" for s in SERVICES})
         data["GATEWAY_JWT_PUBLIC_KEY_FILE"] = "/etc/league/jwt/public.pem"
+        # A replaced pod's queue goes 10 minutes after it stopped consuming.
+        data["GATEWAY_STATE_QUEUE_EXPIRES_SECONDS"] = "600"
     for caller, callee in SERVICE_CALLS:
         if caller == service.name:
             data[f"{prefix}_{callee.upper()}_URL"] = f"http://{callee}"

@@ -132,7 +132,11 @@ def test_every_process_of_every_service_is_deployed_with_its_image_and_role(
         named(docs, "PodDisruptionBudget", f"{service.name}-api")
     assert named(docs, "Deployment", "fees-worker")
     named(docs, "Job", f"{BOOTSTRAP_SERVICE}-bootstrap")
-    assert named(docs, "Deployment", GATEWAY.name)["spec"]["replicas"] == 4
+    gateway = named(docs, "Deployment", GATEWAY.name)
+    assert gateway["spec"]["replicas"] == 4
+    # Four gateways, four copies of the state: each pod consumes its own queue.
+    env = {e["name"]: e for e in gateway["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["GATEWAY_INSTANCE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
 
 def test_services_take_connections_only_from_the_gateway_and_their_callers(

@@ -75,10 +75,16 @@ def state_handlers(
 
 
 def state_subscription(
-    instance: str, tree: OrgTree, frozen: FrozenAccounts, windows: MaintenanceWindows
+    instance: str,
+    tree: OrgTree,
+    frozen: FrozenAccounts,
+    windows: MaintenanceWindows,
+    expires_ms: int | None = None,
 ) -> Subscription:
     # One queue per gateway instance: each process keeps its own full copy of the state.
-    return Subscription(f"gateway.{instance}.state", state_handlers(tree, frozen, windows))
+    return Subscription(
+        f"gateway.{instance}.state", state_handlers(tree, frozen, windows), expires_ms=expires_ms
+    )
 
 
 async def _items(upstreams: Upstreams, service: str, path: str) -> list[Any]:
@@ -114,12 +120,14 @@ class StateFeed:
         bus_factory: BusFactory | None,
         retry_delay: float = 1.0,
         windows: MaintenanceWindows | None = None,
+        queue_expires_ms: int | None = None,
     ) -> None:
         self.upstreams = upstreams
         self.tree = tree
         self.frozen = frozen
         self.windows = windows if windows is not None else MaintenanceWindows()
         self.instance = instance
+        self.queue_expires_ms = queue_expires_ms
         self._bus_factory = bus_factory
         self._bus: Bus | None = None
         self._retry_delay = retry_delay
@@ -186,7 +194,9 @@ class StateFeed:
         try:
             await asyncio.wait_for(bus.connect(), timeout=10.0)
             await bus.consume(
-                state_subscription(self.instance, self.tree, self.frozen, self.windows)
+                state_subscription(
+                    self.instance, self.tree, self.frozen, self.windows, self.queue_expires_ms
+                )
             )
         except Exception as exc:  # the broker can fail in many ways; all mean "try again later"
             log.warning("broker_unavailable", error=type(exc).__name__)

@@ -53,7 +53,18 @@ def build_gateway(
         frozen=frozen,
         verifier=TokenVerifier(PublicKeyFile(settings.jwt_public_key_file)),
         limiter=RateLimiter(settings.rate_per_second, settings.rate_burst),
-        feed=StateFeed(upstreams, tree, frozen, settings.instance, bus_factory),
+        feed=StateFeed(
+            upstreams,
+            tree,
+            frozen,
+            settings.instance,
+            bus_factory,
+            queue_expires_ms=(
+                settings.state_queue_expires_seconds * 1000
+                if settings.state_queue_expires_seconds
+                else None
+            ),
+        ),
     )
 
 

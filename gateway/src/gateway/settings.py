@@ -34,7 +34,10 @@ class GatewaySettings(BaseSettings):
     rate_per_second: float = 20.0
     rate_burst: int = 100
     # Names this process's own state queue; every gateway instance needs its own copy of events.
+    # In a cluster: the pod's name (deploy/k8s), with the queue expiring once unused, since a
+    # replaced pod's name never comes back; it starts from the services' snapshots anyway.
     instance: str = "1"
+    state_queue_expires_seconds: int | None = Field(default=None, ge=60)
     upstream_timeout_seconds: float = 30.0
     upstream_max_connections: int = 200
     # How often route tables of answering services are re-read (services are released alone).

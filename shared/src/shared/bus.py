@@ -67,6 +67,10 @@ class Subscription:
     handlers: Mapping[str, EventHandler]
     # Deliveries in flight at once; a batching handler (shared.batching) needs room for a batch.
     prefetch: int | None = None
+    # A queue of one short-lived process (a gateway pod's own copy of the state): the broker
+    # deletes it, with its DLQ and retry queues, once unused this long, so replaced pods leave
+    # nothing behind to fill up. None: kept for good, as every service's queues are.
+    expires_ms: int | None = None
 
     @property
     def event_types(self) -> list[str]:
@@ -199,8 +203,9 @@ async def declare_subscription(
     events = await declare_exchanges(channel)
     dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE, ensure=False)
     name = subscription.queue
+    expiry = {"x-expires": subscription.expires_ms} if subscription.expires_ms else {}
     dlq = await channel.declare_queue(
-        dead_letter_queue(name), durable=True, arguments={"x-queue-type": "quorum"}
+        dead_letter_queue(name), durable=True, arguments={"x-queue-type": "quorum", **expiry}
     )
     await dlq.bind(dlx, routing_key=name)
     queue = await channel.declare_queue(
@@ -213,6 +218,7 @@ async def declare_subscription(
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",
             "x-delivery-limit": platform.delivery_limit,
+            **expiry,
         },
     )
     for event_type in subscription.event_types:
@@ -225,6 +231,7 @@ async def declare_subscription(
                 "x-message-ttl": delay_ms,
                 "x-dead-letter-exchange": "",
                 "x-dead-letter-routing-key": name,
+                **expiry,
             },
         )
     return queue

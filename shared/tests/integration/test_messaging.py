@@ -358,3 +358,38 @@ async def test_a_batching_consumer_takes_a_flood_in_few_commits_each_event_once(
     assert max(sizes) > 1  # taken in batches, not one by one
     dead = await eventually(lambda: list_dead_letters(bus, consumer))
     assert isinstance(dead, list) and [d["message_id"] for d in dead] == [str(poison.id)]
+
+
+async def test_a_short_lived_process_queue_goes_once_unused_and_a_service_queue_stays(
+    bus: Bus, platform: PlatformSettings
+) -> None:
+    """A gateway pod's own state queue (and its DLQ) is deleted by the broker after the pod is
+    gone, so replaced pods leave nothing to fill up; services' queues are never deleted."""
+    pod_queue, service_queue = (f"q.{uuid.uuid4().hex[:8]}" for _ in range(2))
+    handlers = {"org.created": recording_handler(pod_queue)}
+    await bus.declare(Subscription(pod_queue, handlers, expires_ms=1_000))
+    await bus.declare(Subscription(service_queue, handlers))
+    connection = await aio_pika.connect(platform.amqp_url)
+    try:
+
+        async def exists(name: str) -> bool:
+            channel = await connection.channel()
+            try:
+                await channel.declare_queue(name, passive=True)
+                return True
+            except aio_pika.exceptions.ChannelClosed:
+                return False
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+
+        assert await exists(pod_queue)
+
+        async def gone() -> bool | None:
+            return True if not await exists(pod_queue) else None
+
+        assert await eventually(gone, within=20)
+        assert not await exists(f"{pod_queue}.dlq")
+        assert await exists(service_queue) and await exists(f"{service_queue}.dlq")
+    finally:
+        await connection.close()

@@ -32,6 +32,7 @@ PRODUCERS = {
     "fee": "fees",
     "transfer": "transfers",
     "announcement": "activities",
+    "rectification": "org",
 }
 WORDS = frozenset({"title", "description", "examples"})
 

@@ -378,6 +378,53 @@ class RemittanceOverdue(Event):
     due_by: date
 
 
+# --- supervision (监督与考核) -------------------------------------------------------------------
+
+RectificationSource = Literal["inspection", "spot_check"]
+
+
+@register
+class SpotCheckFailed(Event):
+    """A spot-checked record failed: the branch that keeps it must correct it (整改) by `due_by`,
+    and the checking organisation follows it up. The org service keeps the rectification from
+    here on, in one list with the inspections' findings (the note stays in members)."""
+
+    type: ClassVar[str] = "member.spot_check_failed"
+    rectification_id: uuid.UUID
+    spot_check_item_id: uuid.UUID
+    branch_id: uuid.UUID
+    checking_org_id: uuid.UUID
+    due_by: date
+
+
+class RectificationEvent(Event):
+    """A step of a rectification notice: whose it is and who follows it up. The finding's and
+    the report's words stay in the org service."""
+
+    rectification_id: uuid.UUID
+    org_id: uuid.UUID  # the lower organisation that must correct
+    inspector_org_id: uuid.UUID  # the upper organisation that ordered it
+
+
+@register
+class RectificationOrdered(RectificationEvent):
+    type: ClassVar[str] = "rectification.ordered"
+    source: RectificationSource
+    area: str
+    due_by: date
+
+
+@register
+class RectificationSubmitted(RectificationEvent):
+    type: ClassVar[str] = "rectification.submitted"
+
+
+@register
+class RectificationDecided(RectificationEvent):
+    type: ClassVar[str] = "rectification.decided"
+    decision: Literal["accepted", "sent_back"]
+
+
 # --- transfers ---------------------------------------------------------------------------------
 
 

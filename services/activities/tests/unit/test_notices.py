@@ -84,3 +84,24 @@ def test_an_overdue_holding_tells_the_holder_and_the_parent_waiting() -> None:
     assert mine.body == "2027年3月团费123.45元应于2027年4月9日前上缴，请尽快上缴。"
     root = event.model_copy(update={"parent_id": None})
     assert [n.org_id for n in TEMPLATES[event.type](root)] == [holder]
+
+
+def test_a_rectification_tells_the_lower_organisation_then_the_inspector_then_back() -> None:
+    from shared.events import RectificationDecided, RectificationOrdered, RectificationSubmitted
+
+    lower, upper, notice = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    who = {"rectification_id": notice, "org_id": lower, "inspector_org_id": upper}
+    (ordered,) = TEMPLATES["rectification.ordered"](
+        RectificationOrdered(
+            **who, source="spot_check", area="member_information", due_by=date(2026, 12, 18)
+        )
+    )
+    assert ordered.org_id == lower and ordered.title == "整改通知"
+    assert "信息抽查未通过（团员信息）" in ordered.body and "2026年12月18日前" in ordered.body
+    (submitted,) = TEMPLATES["rectification.submitted"](RectificationSubmitted(**who))
+    assert submitted.org_id == upper and submitted.title == "整改报告待审核"
+    (back,) = TEMPLATES["rectification.decided"](RectificationDecided(**who, decision="sent_back"))
+    (done,) = TEMPLATES["rectification.decided"](RectificationDecided(**who, decision="accepted"))
+    assert back.org_id == done.org_id == lower
+    assert (back.title, done.title) == ("整改被退回", "整改已通过")
+    assert back.link == {"rectification_id": str(notice)}

@@ -141,7 +141,7 @@ async def test_a_sibling_countys_admin_cannot_approve(
 
 
 async def test_a_spot_check_samples_at_least_ten_percent_of_the_lower_orgs_records(
-    client: httpx.AsyncClient, tree: Tree, admin: Callable
+    client: httpx.AsyncClient, tree: Tree, admin: Callable, db: Callable
 ) -> None:
     for _ in range(12):
         await new_member(client, admin, tree.branch_b)
@@ -171,6 +171,17 @@ async def test_a_spot_check_samples_at_least_ten_percent_of_the_lower_orgs_recor
         headers=admin(tree.county_b),
     )
     assert failed.status_code == 200 and failed.json()["rectification_id"]
+    # The org service keeps the notice in its rectification list from here: told by event,
+    # without the note (it stays here) or anything personal.
+    [told] = await db(
+        "SELECT envelope->'data' AS data FROM outbox WHERE type = 'member.spot_check_failed' "
+        "AND envelope->'data'->>'rectification_id' = :id",
+        id=failed.json()["rectification_id"],
+    )
+    assert told.data["branch_id"] == str(tree.branch_b)
+    assert told.data["checking_org_id"] == str(tree.county_b)
+    assert told.data["due_by"] == failed.json()["rectification_due_by"]
+    assert "note" not in told.data
     for item in rest:
         await client.post(
             f"/spot-checks/{check['id']}/items/{item['id']}",

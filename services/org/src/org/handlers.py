@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from org.service import settle_dissolutions
+from org.service import settle_dissolutions, supervision
 from shared.batching import BatchingInbox
-from shared.bus import Subscription
+from shared.bus import PermanentError, Subscription
 from shared.events import (
     MEMBER_CREATION_EVENTS,
     MEMBER_MOVE_EVENTS,
@@ -26,6 +26,7 @@ from shared.events import (
     MemberDeparted,
     MemberTransferred,
     OrgUpdated,
+    SpotCheckFailed,
     TransferEvent,
     TransferRequested,
     members_created_in,
@@ -37,6 +38,7 @@ from shared.process import Resources
 MEMBER_COUNT_QUEUE = "org.member-count"
 TRANSFERS_QUEUE = "org.transfers"
 DISSOLUTIONS_QUEUE = "org.dissolutions"
+RECTIFICATIONS_QUEUE = "org.rectifications"
 TRANSFER_EVENTS = ("transfer.requested", *TRANSFER_ENDS)
 
 
@@ -104,6 +106,13 @@ async def dissolving(session: AsyncSession, event: Event, _: Envelope) -> None:
         await settle_dissolutions(session, [event.org_id])
 
 
+async def spot_check_failed(session: AsyncSession, event: Event, _: Envelope) -> None:
+    """A failed spot check joins the rectification list (and is announced from here)."""
+    if not isinstance(event, SpotCheckFailed):
+        raise PermanentError(f"not member.spot_check_failed: {event.type}")
+    await supervision.from_spot_check(session, event)
+
+
 def subscriptions(resources: Resources) -> list[Subscription]:
     batched = BatchingInbox(
         resources.sessions, MEMBER_COUNT_QUEUE, member_counts, weight=new_members_in
@@ -115,4 +124,13 @@ def subscriptions(resources: Resources) -> list[Subscription]:
         Subscription(MEMBER_COUNT_QUEUE, handlers, prefetch=400),
         Subscription(TRANSFERS_QUEUE, dict.fromkeys(TRANSFER_EVENTS, transfers), prefetch=200),
         Subscription(DISSOLUTIONS_QUEUE, {"org.updated": own}, prefetch=20),
+        Subscription(
+            RECTIFICATIONS_QUEUE,
+            {
+                "member.spot_check_failed": with_inbox(
+                    resources.sessions, RECTIFICATIONS_QUEUE, spot_check_failed
+                )
+            },
+            prefetch=20,
+        ),
     ]

@@ -29,8 +29,9 @@ async def _on_startup(resources: Resources, _: FastAPI) -> None:
 def _routers() -> Sequence[APIRouter]:
     # Imported here, not above: the events role never loads the HTTP layer.
     from org.api import internal, router
+    from org.supervision_api import router as supervision
 
-    return [router, internal]
+    return [router, supervision, internal]
 
 
 def make_spec(settings: OrgSettings | None = None) -> ServiceSpec:

@@ -18,6 +18,9 @@ from shared.events import (
     Event,
     MemberChangeApproved,
     MemberChangeRejected,
+    RectificationDecided,
+    RectificationOrdered,
+    RectificationSubmitted,
     RemittanceOverdue,
     TransferCancelled,
     TransferCompleted,
@@ -196,6 +199,59 @@ def remittance_overdue(e: Event) -> list[Notice]:
     return notices
 
 
+AREA_WORDS = {
+    "accounts": "账号管理",
+    "member_information": "团员信息",
+    "org_management": "组织管理",
+    "dues": "团费管理",
+}
+
+
+def rectification_ordered(e: Event) -> list[Notice]:
+    """The lower organisation's admins: what to correct, by when."""
+    assert isinstance(e, RectificationOrdered)
+    what = "信息抽查未通过" if e.source == "spot_check" else "监督检查发现问题"
+    area = AREA_WORDS.get(e.area, e.area)
+    return [
+        Notice(
+            e.type,
+            "整改通知",
+            f"{what}（{area}），请于{_day(e.due_by)}前完成整改并提交整改报告。",
+            org_id=e.org_id,
+            link={"rectification_id": str(e.rectification_id)},
+        )
+    ]
+
+
+def rectification_submitted(e: Event) -> list[Notice]:
+    """The inspecting organisation's admins: a report waits for them."""
+    assert isinstance(e, RectificationSubmitted)
+    return [
+        Notice(
+            e.type,
+            "整改报告待审核",
+            "一个下级组织提交了整改报告，请审核。",
+            org_id=e.inspector_org_id,
+            link={"rectification_id": str(e.rectification_id)},
+        )
+    ]
+
+
+def rectification_decided(e: Event) -> list[Notice]:
+    """The lower organisation's admins: accepted, or sent back to report again."""
+    assert isinstance(e, RectificationDecided)
+    title, body = (
+        ("整改已通过", "上级组织已确认你组织的整改。")
+        if e.decision == "accepted"
+        else ("整改被退回", "上级组织退回了你组织的整改报告，请查看退回理由并重新提交。")
+    )
+    return [
+        Notice(
+            e.type, title, body, org_id=e.org_id, link={"rectification_id": str(e.rectification_id)}
+        )
+    ]
+
+
 # Sources whose notices to a member also go by SMS (the member may not open the app for days
 # while a transfer waits on them).
 SMS_SOURCES = frozenset(
@@ -219,6 +275,9 @@ TEMPLATES: dict[str, Callable[[Event], list[Notice]]] = {
     MemberChangeRejected.type: change_rejected,
     BillsGenerated.type: bills_generated,
     RemittanceOverdue.type: remittance_overdue,
+    RectificationOrdered.type: rectification_ordered,
+    RectificationSubmitted.type: rectification_submitted,
+    RectificationDecided.type: rectification_decided,
 }
 
 

@@ -13,12 +13,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.db import Member, Rectification, SpotCheck, SpotCheckItem
-from members.service import path_text
+from members.service import PRODUCER, path_text
 from shared.audit import audit
 from shared.calendar import BEIJING, WorkingDayCalendar
 from shared.caller import Caller
 from shared.db import keyset_after
+from shared.events import SpotCheckFailed
 from shared.orgtree import OrgNode, is_admin_over
+from shared.outbox import record_event
 from shared.problems import Problem
 
 MIN_RATIO = 0.10
@@ -151,6 +153,19 @@ async def record_result(
         )
         session.add(rectification)
     await session.flush()
+    if rectification is not None:
+        # The org service keeps every rectification in one list and follows it from here.
+        await record_event(
+            session,
+            SpotCheckFailed(
+                rectification_id=rectification.id,
+                spot_check_item_id=item.id,
+                branch_id=item.branch_id,
+                checking_org_id=check.org_id,
+                due_by=rectification.due_by,
+            ),
+            PRODUCER,
+        )
     await audit(session, caller, f"spot_check.{result}", "spot_check_item", item.id)
     return item, rectification
 

@@ -50,6 +50,12 @@ SERVICE_CALLS: tuple[tuple[str, str], ...] = (
     ("members", "org"),
     ("activities", "org"),  # whether a summary's photos are images
     ("activities", "members"),  # a member's phone number when an SMS is sent
+    # The annual assessment report: each service's figures over a subtree.
+    ("org", "identity"),
+    ("org", "members"),
+    ("org", "fees"),
+    ("org", "activities"),
+    ("org", "transfers"),
 )
 # The service whose `bootstrap` command creates the root organisation and the first admin.
 BOOTSTRAP_SERVICE = "identity"

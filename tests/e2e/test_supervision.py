@@ -5,10 +5,13 @@ same list; an overdue notice shows to every organisation above."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from .conftest import Api, Running, Tree, eventually, first_login
+from .conftest import Api, Running, Tree, eventually, first_login, login
 from .test_platform import approve_admin
-from .test_transfers import import_members
+from .test_transfers import PASSWORD, activate, import_members
 
 
 class Hierarchy:
@@ -116,3 +119,129 @@ def test_a_failed_spot_check_and_an_overdue_notice_show_up_the_tree(
     # The county reads the notice it follows up, but not the list of the city above it.
     assert place.city_admin.get(f"/rectifications/{rectification}").status_code == 200
     assert place.county_admin.get(f"/orgs/{place.city}/rectifications").status_code == 403
+
+
+def test_the_assessment_gives_every_figure_for_the_subtree_and_each_child(
+    running: Running, root_admin: Api, tree: Tree
+) -> None:
+    """A city with two counties, each with a branch; what the test does fixes every figure."""
+    tag = uuid.uuid4().hex[:4]
+    city = root_admin.create_org(tree.root, f"考核市委{tag}").json()["id"]
+    county_a = root_admin.create_org(city, f"考核甲县{tag}").json()["id"]
+    county_b = root_admin.create_org(city, f"考核乙县{tag}").json()["id"]
+    branch_a = root_admin.create_org(county_a, f"考核甲支部{tag}", "branch").json()["id"]
+    branch_b = root_admin.create_org(county_b, f"考核乙支部{tag}", "branch").json()["id"]
+    in_a = import_members(root_admin, branch_a, 3, seed=1201)
+    import_members(root_admin, branch_b, 2, seed=1202)
+
+    # System usage: two of county a's three members activate and log in; none of b's.
+    for record in in_a[:2]:
+        activate(running, root_admin, branch_a, record)
+        assert login(running.system.gateway_url, record["member_no"], PASSWORD).status_code == 200
+    # Information accuracy: county a checks all three of its records, one fails.
+    check = eventually(
+        lambda: (
+            (
+                r := root_admin.post(
+                    f"/orgs/{county_a}/spot-checks",
+                    json={"from": "2000-01-01", "to": "2100-01-01", "ratio": 1.0},
+                )
+            ).status_code
+            == 201
+            and len(r.json()["items"]) == 3
+            and r.json()
+        ),
+        within=30,
+        interval=0.3,
+    )
+    for n, item in enumerate(check["items"]):
+        result = {"result": "fail", "note": "出生日期有误"} if n == 0 else {"result": "pass"}
+        assert (
+            root_admin.post(
+                f"/spot-checks/{check['id']}/items/{item['id']}", json=result
+            ).status_code
+            == 200
+        )
+    # Rectification timeliness: the city's finding on county b is past due and unanswered.
+    inspection = root_admin.post(f"/orgs/{county_b}/inspections", json={"areas": ["accounts"]})
+    finding = root_admin.post(
+        f"/inspections/{inspection.json()['id']}/findings",
+        json={"area": "accounts", "finding": "管理员账号共用"},
+    ).json()
+    running.db(
+        "org",
+        "UPDATE rectifications SET due_by = make_date($1, 1, 2) WHERE id = $2",
+        beijing_year(),
+        uuid.UUID(finding["id"]),
+    )
+
+    year = beijing_year()
+
+    def report() -> dict[str, Any] | None:
+        r = root_admin.get(f"/orgs/{city}/assessment", params={"year": year})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        usage = figure(body, "system_usage")
+        accuracy = figure(body, "information_accuracy")
+        ready = usage["numerator"] == 2 and accuracy["denominator"] == 3
+        return body if ready else None
+
+    body = eventually(report, within=30, interval=0.5)
+    assert body["unavailable"] == []
+    assert [i["indicator"] for i in body["indicators"]] == [
+        "system_usage",
+        "information_accuracy",
+        "transfer_timeliness",
+        "dues_collection",
+        "remittance_timeliness",
+        "activity_summaries",
+        "org_management",
+        "rectification_timeliness",
+    ]
+    a, b = county_a, county_b
+    expect = {
+        "system_usage": ((2, 5), {a: (2, 3), b: (0, 2)}),
+        "information_accuracy": ((2, 3), {a: (2, 3), b: (0, 0)}),
+        "transfer_timeliness": ((0, 0), {a: (0, 0), b: (0, 0)}),
+        "activity_summaries": ((0, 0), {a: (0, 0), b: (0, 0)}),
+        # The counties and branches were approved today and recorded at once; the city too.
+        "org_management": ((5, 5), {a: (2, 2), b: (2, 2)}),
+        # County a's failed spot check is due in two weeks (in time so far); b's is late.
+        "rectification_timeliness": ((1, 2), {a: (1, 1), b: (0, 1)}),
+    }
+    # Dues: whatever cycles the other modules opened, counted independently in fees' database.
+    branch_ids = [uuid.UUID(branch_a), uuid.UUID(branch_b)]
+    bills = running.db(
+        "fees",
+        "SELECT branch_id::text AS branch, count(*) FILTER (WHERE status = 'paid') AS paid, "
+        "count(*) AS issued FROM bills WHERE branch_id = ANY($1::uuid[]) "
+        "AND extract(year FROM month) = $2 GROUP BY 1",
+        branch_ids,
+        year,
+    )
+    by_branch = {r["branch"]: (r["paid"], r["issued"]) for r in bills}
+    dues_a, dues_b = by_branch.get(branch_a, (0, 0)), by_branch.get(branch_b, (0, 0))
+    expect["dues_collection"] = (
+        (dues_a[0] + dues_b[0], dues_a[1] + dues_b[1]),
+        {a: dues_a, b: dues_b},
+    )
+    expect["remittance_timeliness"] = ((0, 0), {a: (0, 0), b: (0, 0)})
+    for key, (total, children) in expect.items():
+        shown = figure(body, key)
+        assert (shown["numerator"], shown["denominator"]) == total, key
+        assert {
+            c["org_id"]: (c["numerator"], c["denominator"]) for c in shown["children"]
+        } == children, key
+    names = {c["org_id"]: c["name"] for c in figure(body, "system_usage")["children"]}
+    assert names == {a: f"考核甲县{tag}", b: f"考核乙县{tag}"}
+    assert figure(body, "system_usage")["name"] == "系统使用率"
+    # Years the platform never saw are refused, not answered with zeros.
+    assert root_admin.get(f"/orgs/{city}/assessment", params={"year": 1999}).status_code == 422
+
+
+def figure(body: dict[str, Any], key: str) -> dict[str, Any]:
+    return next(i for i in body["indicators"] if i["indicator"] == key)
+
+
+def beijing_year() -> int:
+    return datetime.now(ZoneInfo("Asia/Shanghai")).year

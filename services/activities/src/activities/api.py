@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from activities.service import activities, announcements, notifications, photos, statistics
 from activities.service.activities import NewActivity
 from activities.settings import ActivitiesSettings
+from shared.assessment_routes import add_assessment_route
 from shared.calendar import BEIJING
 from shared.contract import problems
 from shared.http import (
@@ -556,3 +557,11 @@ async def activity_statistics(
         year=year,
         children=[FiguresOut.of(c) for c in children],
     )
+
+
+add_assessment_route(
+    internal,
+    "activity-summaries",
+    statistics.summary_share,
+    "Activities of the year ended over a week ago that have their summary, over those ended",
+)

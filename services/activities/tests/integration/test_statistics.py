@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from activities.settings import ActivitiesSettings
+from shared.testing import caller_headers
 
 from .conftest import Headers, Tree, fan_out_commands, new_members, run_fan_out
 
@@ -89,3 +90,16 @@ async def test_a_citys_year_with_each_countys_figures(
         headers=admin(tree.county_a),
     )
     assert refused.status_code == 403
+    # The assessment's share: of the two ended long ago, the county's has its summary.
+    system = caller_headers(settings.platform.internal_secret, "system", None)
+    share = (
+        await client.get(
+            f"/internal/orgs/{tree.city}/assessment/activity-summaries",
+            params={"year": year},
+            headers=system,
+        )
+    ).json()
+    assert (share["numerator"], share["denominator"], share["rate"]) == (1, 2, 0.5)
+    assert {c["org_id"]: (c["numerator"], c["denominator"]) for c in share["children"]} == {
+        str(tree.county_a): (1, 2)
+    }

@@ -30,6 +30,7 @@ from fees.service import (
     usages,
 )
 from fees.service.cycles import CycleState
+from shared.assessment_routes import add_assessment_route
 from shared.calendar import WorkingDayCalendar, beijing_today
 from shared.contract import problems
 from shared.http import (
@@ -731,3 +732,20 @@ async def list_overdue_holdings(
         ],
         next_cursor=next_cursor,
     )
+
+
+# --- internal: for other services, never routed by the gateway -------------------------------
+
+internal = APIRouter(prefix="/internal", include_in_schema=False)
+add_assessment_route(
+    internal,
+    "dues-collection",
+    remittances.collection_share,
+    "Bills of the year's months paid over bills issued (团费收缴率)",
+)
+add_assessment_route(
+    internal,
+    "remittance-timeliness",
+    remittances.remittance_share,
+    "Remittances of the year's months sent by their due date over those sent (按时上缴率)",
+)

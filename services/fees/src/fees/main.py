@@ -52,9 +52,9 @@ async def _on_scrape(session: AsyncSession) -> None:
 
 def _routers() -> Sequence[APIRouter]:
     # Imported here, not above: the events role never loads the HTTP layer.
-    from fees.api import router
+    from fees.api import internal, router
 
-    return [router]
+    return [router, internal]
 
 
 def make_spec(settings: FeesSettings | None = None) -> ServiceSpec:

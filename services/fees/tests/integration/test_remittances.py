@@ -15,6 +15,7 @@ from fees.service.walk import remittance_tree, walk_lines
 from fees.settings import FeesSettings
 from shared.calendar import beijing_today, default_calendar
 from shared.process import build_resources, resources_of
+from shared.testing import caller_headers
 
 from .conftest import Tree
 from .test_profiles import new_members
@@ -322,3 +323,54 @@ async def test_money_held_past_its_due_date_is_listed_and_counted_up_the_tree(
     )
     assert late.status_code == 201
     assert [h["org_id"] for h in (await overdue(tree.city)).json()["items"]] == [str(tree.county_b)]
+
+
+async def test_the_assessment_counts_bills_paid_and_remittances_on_time_per_child(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    """2019 is this test's alone: every figure below comes from what it writes."""
+    await paid_bills(client, settings, db, admin, tree.branch_a, date(2019, 3, 1), [1_000, 2_000])
+    [unpaid] = await new_members(settings, tree.branch_a)
+    await db(
+        "INSERT INTO bills (member_id, branch_id, month, amount_fen) VALUES (:m, :b, :month, 500)",
+        m=unpaid,
+        b=tree.branch_a,
+        month=date(2019, 3, 1),
+    )
+    await paid_bills(client, settings, db, admin, tree.branch_b, date(2019, 4, 1), [800])
+    for branch, month in ((tree.branch_a, "2019-03"), (tree.branch_b, "2019-04")):
+        sent = await client.post(
+            f"/orgs/{branch}/remittances", json={"month": month}, headers=admin(branch)
+        )
+        assert sent.status_code == 201, sent.text
+    # Branch b's was due long before it went.
+    await db(
+        "UPDATE remittances SET due_by = '2019-05-10' WHERE from_org_id = :b AND month = :m",
+        b=tree.branch_b,
+        m=date(2019, 4, 1),
+    )
+    system = caller_headers(settings.platform.internal_secret, "system", None)
+
+    async def share(name: str, year: int = 2019) -> dict[str, object]:
+        r = await client.get(
+            f"/internal/orgs/{tree.city}/assessment/{name}", params={"year": year}, headers=system
+        )
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def by_child(found: dict[str, object]) -> dict[str, tuple[int, int]]:
+        return {c["org_id"]: (c["numerator"], c["denominator"]) for c in found["children"]}  # type: ignore[attr-defined,index]
+
+    collection = await share("dues-collection")
+    assert (collection["numerator"], collection["denominator"]) == (3, 4)
+    assert by_child(collection) == {str(tree.county_a): (2, 3), str(tree.county_b): (1, 1)}
+    remitted = await share("remittance-timeliness")
+    assert (remitted["numerator"], remitted["denominator"], remitted["rate"]) == (1, 2, 0.5)
+    assert by_child(remitted) == {str(tree.county_a): (1, 1), str(tree.county_b): (0, 1)}
+    assert (await share("dues-collection", 2018))["denominator"] == 0
+    refused = await client.get(
+        f"/internal/orgs/{tree.city}/assessment/dues-collection",
+        params={"year": 2019},
+        headers=admin(tree.city),
+    )
+    assert refused.status_code == 403

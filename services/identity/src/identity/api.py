@@ -14,6 +14,7 @@ from identity import service
 from identity.db import Account
 from identity.settings import IdentitySettings
 from identity.tokens import issue_token
+from shared.assessment_routes import add_assessment_route
 from shared.audit import audit
 from shared.contract import problems
 from shared.http import (
@@ -409,3 +410,11 @@ async def frozen_accounts(
         raise Problem(403, "auth.system_only", "Internal route.")
     found = await service.frozen_account_ids(session, cursor, limit)
     return Page(items=found, next_cursor=str(found[-1]) if len(found) == limit else None)
+
+
+add_assessment_route(
+    internal,
+    "system-usage",
+    service.system_usage,
+    "Member accounts activated and used in the year over all member accounts (系统使用率)",
+)

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import delete, insert, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,7 @@ from identity.domain.codes import code_digest, generate_code
 from identity.domain.lockout import MAX_FAILURES, WINDOW, locked_until
 from identity.domain.passwords import generate_password, password_weaknesses
 from identity.passwords import hash_password, verify_password
+from shared.assessment import CHILD, IN_SUBTREE, subtree_params
 from shared.audit import audit
 from shared.caller import Caller
 from shared.crypto import Sealer, derive_key
@@ -128,7 +129,34 @@ async def login(session: AsyncSession, username: str, password: str) -> Account:
         )
     await _forget_failures(session, account.id)
     account.last_login_at = now
+    # The month is what the assessment counts (used in the year); once a month per account.
+    await session.execute(
+        text(
+            "INSERT INTO account_activity (account_id, month) VALUES (:id, "
+            "date_trunc('month', CAST(:now AS timestamptz) AT TIME ZONE 'Asia/Shanghai')::date) "
+            "ON CONFLICT DO NOTHING"
+        ),
+        {"id": account.id, "now": now},
+    )
     return account
+
+
+async def system_usage(session: AsyncSession, org: OrgNode, year: int) -> Sequence[Any]:
+    """Member accounts of the subtree (not closed) per direct child, and those activated and
+    used in the year (系统使用率), in one grouped statement."""
+    return list(
+        await session.execute(
+            text(
+                f"SELECT {CHILD} AS child, "  # noqa: S608 (constant fragments)
+                "count(*) FILTER (WHERE a.status = 'active' AND EXISTS (SELECT 1 FROM "
+                "account_activity u WHERE u.account_id = a.id AND u.month BETWEEN :first_day "
+                "AND :last_day)) AS used, count(*) AS members "
+                "FROM accounts a JOIN org_replica b ON b.id = a.org_id "
+                f"WHERE a.role = 'member' AND a.status <> 'disabled' AND {IN_SUBTREE} GROUP BY 1"
+            ),
+            subtree_params(org.path, year),
+        )
+    )
 
 
 async def _forget_failures(session: AsyncSession, account_id: uuid.UUID) -> int:

@@ -31,6 +31,7 @@ from members.service import (
 from members.service import imports as import_service
 from members.settings import MembersSettings
 from members.sheets import XLSX, template_csv, template_xlsx
+from shared.assessment_routes import add_assessment_route
 from shared.calendar import WorkingDayCalendar, beijing_today
 from shared.contract import problems
 from shared.events import DepartureReason
@@ -749,3 +750,11 @@ async def member_contact(
     if found is None:
         raise Problem(404, "member.not_found", "No such member.")
     return ContactOut(member_id=member_id, phone=found.phone)
+
+
+add_assessment_route(
+    internal,
+    "information-accuracy",
+    spot_checks.accuracy_share,
+    "Spot-checked records of the year that passed over those checked (信息准确率)",
+)

@@ -17,3 +17,18 @@ class OrgSettings(ServiceSettings):
     # Creation later than this many working days after approval is recorded as late.
     creation_deadline_working_days: int = 30
     dissolution_deadline_working_days: int = 15
+    # The services whose figures the annual assessment report combines (`ORG_<SERVICE>_URL`).
+    identity_url: str = "http://127.0.0.1:8101"
+    members_url: str = "http://127.0.0.1:8103"
+    fees_url: str = "http://127.0.0.1:8104"
+    activities_url: str = "http://127.0.0.1:8105"
+    transfers_url: str = "http://127.0.0.1:8106"
+
+    def service_urls(self) -> dict[str, str]:
+        return {
+            "identity": self.identity_url.rstrip("/"),
+            "members": self.members_url.rstrip("/"),
+            "fees": self.fees_url.rstrip("/"),
+            "activities": self.activities_url.rstrip("/"),
+            "transfers": self.transfers_url.rstrip("/"),
+        }

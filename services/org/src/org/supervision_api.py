@@ -6,11 +6,13 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from org.domain.supervision import AREA_NAMES, DEFAULT_DUE_WORKING_DAYS, Area, is_overdue
+from org.service import assessment as assessment_service
 from org.service import supervision
+from org.settings import OrgSettings
 from shared.calendar import WorkingDayCalendar, beijing_today
 from shared.contract import problems
 from shared.http import (
@@ -20,6 +22,7 @@ from shared.http import (
     ReadSessionDep,
     SessionDep,
     app_resource,
+    app_settings,
     page_of,
     read_cursor,
     route_policy,
@@ -277,3 +280,77 @@ async def send_back(
     async with session.begin():
         row = await supervision.decide(session, caller, rectification_id, "send_back", body.reason)
     return RectificationOut.of(row)
+
+
+# --- the annual assessment (年度考核) ---------------------------------------------------------
+
+
+class AssessmentChildOut(BaseModel):
+    org_id: uuid.UUID
+    name: str
+    numerator: int
+    denominator: int
+    rate: float | None
+
+
+class IndicatorOut(BaseModel):
+    indicator: str
+    name: str  # 中文: 系统使用率, 信息准确率, ...
+    numerator: int
+    denominator: int
+    rate: float | None = Field(description="numerator / denominator; none when nothing counted")
+    children: list[AssessmentChildOut]
+
+
+class AssessmentOut(BaseModel):
+    org_id: uuid.UUID
+    year: int
+    indicators: list[IndicatorOut]
+    unavailable: list[str] = Field(
+        description="indicators whose service did not answer: the report is incomplete"
+    )
+
+
+@router.get(
+    "/orgs/{org_id}/assessment",
+    response_model=AssessmentOut,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def assessment(
+    org_id: uuid.UUID,
+    request: Request,
+    session: ReadSessionDep,
+    caller: CallerDep,
+    year: int = Query(ge=2000, le=2100),
+) -> AssessmentOut:
+    """The year's assessment over the subtree: each figure with each direct child's, so an
+    admin sees who pulls it down."""
+    settings = app_settings(request, OrgSettings)
+    found = await assessment_service.report(
+        session,
+        caller,
+        org_id,
+        year,
+        urls=settings.service_urls(),
+        secret=settings.platform.internal_secret,
+        today=beijing_today(),
+    )
+    return AssessmentOut(
+        org_id=found.org_id,
+        year=found.year,
+        unavailable=found.unavailable,
+        indicators=[
+            IndicatorOut(
+                indicator=f.indicator,
+                name=assessment_service.indicator_name(f.indicator),
+                numerator=f.numerator,
+                denominator=f.denominator,
+                rate=f.rate,
+                children=[
+                    AssessmentChildOut(**c.model_dump(), name=found.names.get(c.org_id, ""))
+                    for c in f.children
+                ],
+            )
+            for f in found.indicators
+        ],
+    )

@@ -228,3 +228,38 @@ async def test_the_list_pages_with_a_cursor(
         )
     ).json()
     assert second["items"][0]["id"] != first["items"][0]["id"]
+
+
+async def test_an_assessment_names_the_figures_whose_service_did_not_answer(
+    client: httpx.AsyncClient, settings: OrgSettings, tree: dict[str, str]
+) -> None:
+    """No other service runs here: the report still answers, with org's own figures, and says
+    which are missing instead of failing or showing zeros."""
+    r = await client.get(
+        f"/orgs/{tree['city']}/assessment",
+        params={"year": beijing_today().year},
+        headers=admin(settings, tree["city"]),
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body["unavailable"]) == {
+        "system_usage",
+        "information_accuracy",
+        "transfer_timeliness",
+        "dues_collection",
+        "remittance_timeliness",
+        "activity_summaries",
+    }
+    shown = {i["indicator"]: i for i in body["indicators"]}
+    assert set(shown) == {"org_management", "rectification_timeliness"}
+    management = shown["org_management"]
+    # The city and its two counties were approved this year and recorded in time.
+    assert (management["numerator"], management["denominator"]) == (3, 3)
+    assert {c["org_id"] for c in management["children"]} == {tree["a"], tree["b"]}
+    assert management["name"] == "组织建立与撤销及时率"
+    other = await client.get(
+        f"/orgs/{tree['city']}/assessment",
+        params={"year": beijing_today().year},
+        headers=admin(settings, tree["a"]),
+    )
+    assert other.status_code == 403

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.assessment_routes import add_assessment_route
 from shared.calendar import WorkingDayCalendar, beijing_today
 from shared.caller import Caller
 from shared.contract import problems
@@ -25,8 +26,6 @@ from shared.http import (
     read_cursor,
     route_policy,
 )
-from shared.orgtree import known_replica_node
-from shared.problems import Problem
 from transfers import service
 
 router = APIRouter()
@@ -273,40 +272,9 @@ async def list_transfers(
     )
 
 
-class TimelinessOut(BaseModel):
-    org_id: uuid.UUID
-    steps_due: int
-    steps_in_time: int
-    rate: float | None = Field(description="in time / due; none when nothing was due")
-
-    @classmethod
-    def of(cls, t: service.Timeliness) -> TimelinessOut:
-        rate = round(t.steps_in_time / t.steps_due, 4) if t.steps_due else None
-        return cls(org_id=t.org_id, steps_due=t.steps_due, steps_in_time=t.steps_in_time, rate=rate)
-
-
-class SubtreeTimelinessOut(TimelinessOut):
-    year: int
-    children: list[TimelinessOut]
-
-
-@internal.get("/orgs/{org_id}/transfer-timeliness", response_model=SubtreeTimelinessOut)
-async def transfer_timeliness(
-    org_id: uuid.UUID,
-    session: ReadSessionDep,
-    caller: CallerDep,
-    year: int = Query(ge=2000, le=2100),
-) -> SubtreeTimelinessOut:
-    """Transfer timeliness of a year over an organisation's subtree, with each direct child's:
-    review steps due that year, and those taken by their due date (annual assessment)."""
-    if not caller.is_system:
-        raise Problem(403, "auth.system_only", "Internal route.")
-    node = await known_replica_node(session, org_id)
-    total, children = await service.timeliness(
-        session, node, date(year, 1, 1), date(year, 12, 31), beijing_today()
-    )
-    return SubtreeTimelinessOut(
-        **TimelinessOut.of(total).model_dump(),
-        year=year,
-        children=[TimelinessOut.of(c) for c in children],
-    )
+add_assessment_route(
+    internal,
+    "transfer-timeliness",
+    service.timeliness_share,
+    "Transfer review steps of the year taken by their due date over steps due (转接及时率)",
+)

@@ -480,6 +480,20 @@ async def timeliness(
     return total, sorted(children, key=lambda c: str(c.org_id))
 
 
+async def timeliness_share(session: AsyncSession, org: OrgNode, year: int) -> list[Any]:
+    """`timeliness` of a Beijing year as the assessment's rows (child, in time, due); the
+    organisation's own steps count in the total under no child."""
+    total, children = await timeliness(
+        session, org, date(year, 1, 1), date(year, 12, 31), beijing_today()
+    )
+    rows: list[Any] = [(c.org_id, c.steps_in_time, c.steps_due) for c in children]
+    own = (
+        total.steps_in_time - sum(c.steps_in_time for c in children),
+        total.steps_due - sum(c.steps_due for c in children),
+    )
+    return [*rows, (None, *own)] if own[1] else rows
+
+
 # The system's code on a transfer ended because its member left.
 DEPARTED = "member.departed"
 

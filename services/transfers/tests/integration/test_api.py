@@ -160,19 +160,27 @@ async def test_timeliness_counts_each_branchs_reviews_due_in_the_year_over_a_sub
 
     system = caller_headers(settings.platform.internal_secret, "system", None)
     r = await client.get(
-        f"/internal/orgs/{tree.city}/transfer-timeliness", params={"year": 2025}, headers=system
+        f"/internal/orgs/{tree.city}/assessment/transfer-timeliness",
+        params={"year": 2025},
+        headers=system,
     )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert (body["steps_due"], body["steps_in_time"], body["rate"]) == (4, 2, 0.5)
-    by_child = {c["org_id"]: (c["steps_due"], c["steps_in_time"]) for c in body["children"]}
+    assert (body["denominator"], body["numerator"], body["rate"]) == (4, 2, 0.5)
+    by_child = {c["org_id"]: (c["denominator"], c["numerator"]) for c in body["children"]}
     assert by_child == {str(tree.county_a): (3, 1), str(tree.county_b): (1, 1)}
     none = await client.get(
-        f"/internal/orgs/{tree.city}/transfer-timeliness", params={"year": 2024}, headers=system
+        f"/internal/orgs/{tree.city}/assessment/transfer-timeliness",
+        params={"year": 2024},
+        headers=system,
     )
-    assert (none.json()["steps_due"], none.json()["rate"], none.json()["children"]) == (0, None, [])
+    assert (none.json()["denominator"], none.json()["rate"], none.json()["children"]) == (
+        0,
+        None,
+        [],
+    )
     as_admin = await client.get(
-        f"/internal/orgs/{tree.city}/transfer-timeliness",
+        f"/internal/orgs/{tree.city}/assessment/transfer-timeliness",
         params={"year": 2025},
         headers=admin(tree.root),
     )

@@ -6,12 +6,15 @@ One set-based query over the activities' path index, not a loop over children.""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.assessment import subtree_params
 from shared.orgtree import OrgNode
 
 SUMMARY_DUE_AFTER = timedelta(days=7)
@@ -80,3 +83,24 @@ async def of_subtree(
         sum(f.unsummarised for f in parts),
     )
     return total, children
+
+
+async def summary_share(session: AsyncSession, org: OrgNode, year: int) -> Sequence[Any]:
+    """The assessment's activity summaries: activities of the year that ended more than a week
+    ago and were summarised, over those that ended more than a week ago, per direct child."""
+    params = subtree_params(org.path, year)
+    params["due"] = datetime.now(UTC) - SUMMARY_DUE_AFTER
+    return list(
+        await session.execute(
+            text(
+                "SELECT CASE WHEN cardinality(a.org_path) > :depth "
+                "THEN a.org_path[:depth + 1] END AS child, "
+                "count(*) FILTER (WHERE a.summarised_at IS NOT NULL) AS summarised, "
+                "count(*) AS ended FROM activities a "
+                "WHERE a.org_path[1:CAST(:depth AS int)] = CAST(:path AS uuid[]) "
+                "AND a.starts_at >= :year_start AND a.starts_at < :year_end AND a.ends_at < :due "
+                "GROUP BY 1"
+            ),
+            params,
+        )
+    )

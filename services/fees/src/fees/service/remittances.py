@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -24,11 +25,12 @@ from fees.domain.months import label
 from fees.domain.retention import split
 from fees.rules import FeeRules
 from fees.service import PRODUCER
+from shared.assessment import CHILD, IN_SUBTREE, subtree_params
 from shared.audit import audit
 from shared.calendar import BEIJING, WorkingDayCalendar
 from shared.caller import Caller
 from shared.events import FeeRemitted, RemittanceReceived
-from shared.orgtree import is_admin_over, replica_node, replica_node_in_scope
+from shared.orgtree import OrgNode, is_admin_over, replica_node, replica_node_in_scope
 from shared.outbox import record_event
 from shared.problems import Problem
 from shared.telemetry import extract_context, inject_context, trace_id_in
@@ -400,4 +402,35 @@ async def summary(session: AsyncSession, org_id: uuid.UUID, month: date) -> Summ
         int(row.received),
         int(row.retained),
         int(row.overdue),
+    )
+
+
+async def collection_share(session: AsyncSession, org: OrgNode, year: int) -> Sequence[Any]:
+    """The assessment's dues collection (团费收缴率): bills of the year's months paid over bills
+    issued, per direct child of `org` (by the bill's branch)."""
+    return list(
+        await session.execute(
+            text(
+                f"SELECT {CHILD} AS child, count(*) FILTER (WHERE bills.status = 'paid') AS paid, "  # noqa: S608
+                "count(*) AS issued FROM bills JOIN org_replica b ON b.id = bills.branch_id "
+                f"WHERE bills.month BETWEEN :first_day AND :last_day AND {IN_SUBTREE} GROUP BY 1"
+            ),
+            subtree_params(org.path, year),
+        )
+    )
+
+
+async def remittance_share(session: AsyncSession, org: OrgNode, year: int) -> Sequence[Any]:
+    """The assessment's timely remittance (按时上缴率): remittances of the year's months sent by
+    their due date (Beijing's day) over those sent, per direct child (by the sender)."""
+    return list(
+        await session.execute(
+            text(
+                f"SELECT {CHILD} AS child, count(*) FILTER (WHERE "  # noqa: S608
+                "(r.sent_at AT TIME ZONE 'Asia/Shanghai')::date <= r.due_by) AS on_time, "
+                "count(*) AS sent FROM remittances r JOIN org_replica b ON b.id = r.from_org_id "
+                f"WHERE r.month BETWEEN :first_day AND :last_day AND {IN_SUBTREE} GROUP BY 1"
+            ),
+            subtree_params(org.path, year),
+        )
     )

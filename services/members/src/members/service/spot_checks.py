@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.db import Member, Rectification, SpotCheck, SpotCheckItem
 from members.service import PRODUCER, path_text
+from shared.assessment import CHILD, IN_SUBTREE, subtree_params
 from shared.audit import audit
 from shared.calendar import BEIJING, WorkingDayCalendar
 from shared.caller import Caller
@@ -207,3 +210,20 @@ async def accuracy(
     if after is not None:
         stmt = stmt.where(keyset_after([SpotCheckItem.org_path, SpotCheckItem.branch_id], after))
     return [Accuracy(r[0], r[1], r[2], r[3]) for r in await session.execute(stmt)]
+
+
+async def accuracy_share(session: AsyncSession, org: OrgNode, year: int) -> Sequence[Any]:
+    """The assessment's information accuracy (信息准确率): spot-checked records that passed over
+    those checked in the year, per direct child of `org` (by the record's branch)."""
+    return list(
+        await session.execute(
+            text(
+                f"SELECT {CHILD} AS child, count(*) FILTER (WHERE i.result = 'pass') AS passed, "  # noqa: S608
+                "count(*) AS checked FROM spot_check_items i "
+                "JOIN org_replica b ON b.id = i.branch_id "
+                "WHERE i.result IS NOT NULL AND i.checked_at >= :year_start "
+                f"AND i.checked_at < :year_end AND {IN_SUBTREE} GROUP BY 1"
+            ),
+            subtree_params(org.path, year),
+        )
+    )

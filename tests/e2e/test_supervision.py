@@ -4,10 +4,13 @@ same list; an overdue notice shows to every organisation above."""
 
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from openpyxl import load_workbook
 
 from .conftest import Api, Running, Tree, eventually, first_login, login
 from .test_platform import approve_admin
@@ -245,3 +248,31 @@ def figure(body: dict[str, Any], key: str) -> dict[str, Any]:
 
 def beijing_year() -> int:
     return datetime.now(ZoneInfo("Asia/Shanghai")).year
+
+
+def test_statistics_and_a_member_list_export_through_the_gateway(
+    running: Running, root_admin: Api, tree: Tree
+) -> None:
+    tag = uuid.uuid4().hex[:4]
+    county = root_admin.create_org(tree.root, f"统计县委{tag}").json()["id"]
+    branch = root_admin.create_org(county, f"统计支部{tag}", "branch").json()["id"]
+    records = import_members(root_admin, branch, 12, seed=1401)
+
+    def counted() -> dict[str, Any] | None:
+        body = root_admin.get(f"/orgs/{county}/member-statistics").json()
+        return body if body["total"] == 12 else None
+
+    stats = eventually(counted, within=30, interval=0.3)
+    assert sum(stats["gender"].values()) == sum(stats["age_band"].values()) == 12
+    assert [c["org_id"] for c in stats["children"]] == [branch]
+    orgs = root_admin.get(f"/orgs/{county}/org-statistics").json()
+    assert orgs["by_type"] == {"branch": 1} and orgs["by_status"] == {"active": 1}
+
+    # Streamed by members, passed on by the gateway as it comes (no length known up front).
+    exported = root_admin.get(f"/orgs/{county}/members/export")
+    assert exported.status_code == 200
+    assert "attachment" in exported.headers["content-disposition"]
+    sheet = load_workbook(io.BytesIO(exported.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:2] == ("团员编号", "姓名") and len(rows) == 13
+    assert {r[0] for r in rows[1:]} == {m["member_no"] for m in records}

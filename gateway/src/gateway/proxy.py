@@ -7,7 +7,7 @@ gateway never passes on a client's own `x-league-*` headers, only an allow-list 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,6 +15,7 @@ import aiohttp
 import httpx
 import yarl
 from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
 from opentelemetry import propagate, trace
 
 from shared.caller import SYSTEM_CALLER, Caller, sign_caller
@@ -32,6 +33,7 @@ FORWARDED_REQUEST_HEADERS = (
     "x-provider-signature",
 )
 RETURNED_RESPONSE_HEADERS = ("retry-after", "location", "content-disposition")
+STREAM_CHUNK_BYTES = 64 * 1024
 
 
 def service_unavailable(service: str) -> Problem:
@@ -82,11 +84,13 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 @dataclass
 class Answer:
-    """A service's answer, as the gateway passes it back."""
+    """A service's answer, as the gateway passes it back: whole, or (a service streaming it,
+    without a length: a large export) as its chunks arrive, so the gateway never holds it."""
 
     status: int
     raw_headers: list[tuple[bytes, bytes]]
     body: bytes
+    stream: AsyncGenerator[bytes, None] | None = None
 
 
 class Unreachable(Exception):
@@ -146,9 +150,14 @@ class AiohttpForwarder:
         attempts = 2 if method == "GET" else 1
         for attempt in range(attempts):
             try:
-                async with self._session.request(
+                response = await self._session.request(
                     method, target, headers=headers, data=body or None, allow_redirects=False
-                ) as response:
+                )
+                if response.content_length is None and response.status == 200:
+                    return Answer(
+                        response.status, list(response.raw_headers), b"", _chunks(response)
+                    )
+                async with response:
                     return Answer(
                         response.status, list(response.raw_headers), await response.read()
                     )
@@ -167,6 +176,15 @@ class AiohttpForwarder:
 
     async def close(self) -> None:
         await self._session.close()
+
+
+async def _chunks(response: aiohttp.ClientResponse) -> AsyncGenerator[bytes, None]:
+    """A streamed answer's body as it arrives; its connection goes back when it ends."""
+    try:
+        async for chunk in response.content.iter_chunked(STREAM_CHUNK_BYTES):
+            yield chunk
+    finally:
+        response.release()
 
 
 class HttpxForwarder:
@@ -292,7 +310,13 @@ class Upstreams:
                 span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
                 raise forwarding_problem(service, exc) from exc
             span.set_attribute("http.response.status_code", answer.status)
-        response = Response(b"" if request.method == "HEAD" else answer.body, answer.status)
+        response: Response
+        if answer.stream is not None and request.method != "HEAD":
+            response = StreamingResponse(answer.stream, answer.status)
+        else:
+            if answer.stream is not None:  # a HEAD: its connection goes back unread
+                await answer.stream.aclose()
+            response = Response(b"" if request.method == "HEAD" else answer.body, answer.status)
         response.raw_headers.extend(
             (name.lower(), value)
             for name, value in answer.raw_headers

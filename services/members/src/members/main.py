@@ -35,8 +35,9 @@ async def _on_startup(resources: Resources, _: FastAPI) -> None:
 def _routers() -> Sequence[APIRouter]:
     # Imported here, not above: the events role never loads the HTTP layer.
     from members.api import internal, router
+    from members.reports_api import router as reports
 
-    return [router, internal]
+    return [router, reports, internal]
 
 
 def make_spec(settings: MembersSettings | None = None) -> ServiceSpec:

@@ -354,3 +354,45 @@ async def assessment(
             for f in found.indicators
         ],
     )
+
+
+class OrgCountsOut(BaseModel):
+    org_id: uuid.UUID
+    name: str | None = None
+    total: int
+    by_type: dict[str, int] = Field(
+        description="committee, working_committee, general_branch, branch"
+    )
+    by_status: dict[str, int] = Field(description="active, dissolving, dissolved")
+
+
+class OrgStatisticsOut(OrgCountsOut):
+    children: list[OrgCountsOut]
+
+
+@router.get(
+    "/orgs/{org_id}/org-statistics",
+    response_model=OrgStatisticsOut,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def org_statistics(
+    org_id: uuid.UUID, session: ReadSessionDep, caller: CallerDep
+) -> OrgStatisticsOut:
+    """The organisations below by type and status, with each direct child's subtree."""
+    total, children, names = await assessment_service.org_statistics(session, caller, org_id)
+    return OrgStatisticsOut(
+        org_id=total.org_id,
+        total=total.total,
+        by_type=total.by_type,
+        by_status=total.by_status,
+        children=[
+            OrgCountsOut(
+                org_id=c.org_id,
+                name=names.get(c.org_id),
+                total=c.total,
+                by_type=c.by_type,
+                by_status=c.by_status,
+            )
+            for c in children
+        ],
+    )

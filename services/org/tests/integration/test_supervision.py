@@ -263,3 +263,20 @@ async def test_an_assessment_names_the_figures_whose_service_did_not_answer(
         headers=admin(settings, tree["a"]),
     )
     assert other.status_code == 403
+
+
+async def test_organisations_are_counted_by_type_and_status_per_child(
+    client: httpx.AsyncClient, settings: OrgSettings, tree: dict[str, str]
+) -> None:
+    branch = await create(client, admin(settings, tree["a"]), tree["a"], "统计支部", "branch")
+    assert branch.status_code == 201, branch.text
+    r = await client.get(
+        f"/orgs/{tree['city']}/org-statistics", headers=admin(settings, tree["city"])
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["total"] == 3 and body["by_type"] == {"committee": 2, "branch": 1}
+    assert body["by_status"] == {"active": 3}
+    children = {c["org_id"]: c for c in body["children"]}
+    assert (children[tree["a"]]["total"], children[tree["b"]]["total"]) == (2, 1)
+    assert children[tree["a"]]["by_type"] == {"committee": 1, "branch": 1}

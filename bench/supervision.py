@@ -137,20 +137,24 @@ async def seed_accounts_and_bills(prefix: str, branches: list[list[uuid.UUID]]) 
 
 
 async def lower_bound(prefix: str) -> float:
-    """The two largest figures' statements by hand, at once as the report asks them."""
+    """The two largest figures' statements by hand, at once as the report asks them, on
+    connections already open (best of three)."""
     year = date.today().year
     first, last = date(year, 1, 1), date(year, 12, 31)
-
-    async def one(service: str, sql: str) -> None:
-        conn = await asyncpg.connect(db_url(prefix, service))
-        try:
-            await conn.fetch(sql, first, last)
-        finally:
-            await conn.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(one("identity", USAGE_SQL), one("fees", COLLECTION_SQL))
-    return time.perf_counter() - started
+    identity = await asyncpg.connect(db_url(prefix, "identity"))
+    fees = await asyncpg.connect(db_url(prefix, "fees"))
+    try:
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            await asyncio.gather(
+                identity.fetch(USAGE_SQL, first, last), fees.fetch(COLLECTION_SQL, first, last)
+            )
+            best = min(best, time.perf_counter() - started)
+        return best
+    finally:
+        await identity.close()
+        await fees.close()
 
 
 async def copy_bound(prefix: str) -> tuple[float, int]:
@@ -188,7 +192,7 @@ def main() -> None:
     args = parser.parse_args()
     with (
         traced_as_operators_run(SINK_PORT) as tracing,
-        running_system(PORT_BASE, LEAGUE_LOG_LEVEL="INFO", **tracing) as bench,
+        running_system(PORT_BASE, **tracing) as bench,
     ):
         root = uuid.UUID(bench.boot["root_org_id"])
         started = time.perf_counter()
@@ -210,9 +214,11 @@ def main() -> None:
 
         year = date.today().year
         bench.api.get(f"/orgs/{root}/assessment", params={"year": year})  # warm: pools, plans
-        started = time.perf_counter()
-        report = bench.api.get(f"/orgs/{root}/assessment", params={"year": year})
-        took = time.perf_counter() - started
+        took = float("inf")
+        for _ in range(3):  # best of three, as the bound
+            started = time.perf_counter()
+            report = bench.api.get(f"/orgs/{root}/assessment", params={"year": year})
+            took = min(took, time.perf_counter() - started)
         report.raise_for_status()
         body = report.json()
         bound = asyncio.run(lower_bound(bench.prefix))
@@ -223,7 +229,7 @@ def main() -> None:
             f"usage {usage['numerator']:,}/{usage['denominator']:,}"
         )
         print(
-            f"  lower bound (identity's usage and fees' collection statements by hand, at once): "
+            f"  lower bound (identity's usage and fees' collection by hand, at once, best of 3): "
             f"{bound:.2f} s -> {took / bound:.2f}x"
         )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -14,12 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from members.service import org_in_scope
 from members.service.reports import Counts, export_batches, statistics
-from members.sheets import XLSX
-from members.xlsx_stream import XlsxStream
 from shared.audit import audit
 from shared.calendar import beijing_today
 from shared.http import CallerDep, SessionDep, app_resource, route_policy
 from shared.orgtree import OrgDirectory
+from shared.xlsx import XLSX, XlsxStream, attachment
 
 router = APIRouter(tags=["statistics"])
 
@@ -119,9 +117,4 @@ async def export_members(
                 yield sheet.rows(_export_row(r) for r in batch)
         yield sheet.finish()
 
-    name = "团员名单.xlsx"
-    return StreamingResponse(
-        body(),
-        media_type=XLSX,
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
-    )
+    return StreamingResponse(body(), media_type=XLSX, headers=attachment("团员名单.xlsx"))

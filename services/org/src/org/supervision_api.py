@@ -6,14 +6,16 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from org.domain.supervision import AREA_NAMES, DEFAULT_DUE_WORKING_DAYS, Area, is_overdue
 from org.service import assessment as assessment_service
 from org.service import supervision
 from org.settings import OrgSettings
 from shared.calendar import WorkingDayCalendar, beijing_today
+from shared.caller import Caller
 from shared.contract import problems
 from shared.http import (
     CallerDep,
@@ -27,6 +29,7 @@ from shared.http import (
     read_cursor,
     route_policy,
 )
+from shared.xlsx import XLSX, attachment, whole
 
 router = APIRouter(tags=["supervision"])
 
@@ -325,8 +328,14 @@ async def assessment(
 ) -> AssessmentOut:
     """The year's assessment over the subtree: each figure with each direct child's, so an
     admin sees who pulls it down."""
+    return _assessment_out(await _report(org_id, request, session, caller, year))
+
+
+async def _report(
+    org_id: uuid.UUID, request: Request, session: AsyncSession, caller: Caller, year: int
+) -> assessment_service.Report:
     settings = app_settings(request, OrgSettings)
-    found = await assessment_service.report(
+    return await assessment_service.report(
         session,
         caller,
         org_id,
@@ -335,6 +344,9 @@ async def assessment(
         secret=settings.platform.internal_secret,
         today=beijing_today(),
     )
+
+
+def _assessment_out(found: assessment_service.Report) -> AssessmentOut:
     return AssessmentOut(
         org_id=found.org_id,
         year=found.year,
@@ -354,6 +366,40 @@ async def assessment(
             for f in found.indicators
         ],
     )
+
+
+ASSESSMENT_HEADERS = ("指标", "组织", "达标数", "总数", "比率")
+
+
+@router.get(
+    "/orgs/{org_id}/assessment/export",
+    openapi_extra=route_policy(org_param="org_id"),
+    responses={200: {"content": {XLSX: {}}, "description": "年度考核.xlsx"}},
+)
+async def export_assessment(
+    org_id: uuid.UUID,
+    request: Request,
+    session: ReadSessionDep,
+    caller: CallerDep,
+    year: int = Query(ge=2000, le=2100),
+) -> Response:
+    """The assessment as .xlsx: each figure for the subtree, then for each direct child."""
+    shown = _assessment_out(await _report(org_id, request, session, caller, year))
+    rows: list[tuple[object, ...]] = []
+    for figure in shown.indicators:
+        rows.append((figure.name, "合计", figure.numerator, figure.denominator, _rate(figure.rate)))
+        rows += [
+            (figure.name, c.name, c.numerator, c.denominator, _rate(c.rate))
+            for c in figure.children
+        ]
+    if shown.unavailable:
+        rows.append(("未能取得", "、".join(shown.unavailable), "", "", ""))
+    content = whole(f"{year}年度考核", ASSESSMENT_HEADERS, rows)
+    return Response(content, media_type=XLSX, headers=attachment(f"{year}年度考核.xlsx"))
+
+
+def _rate(rate: float | None) -> str:
+    return "" if rate is None else f"{rate:.2%}"
 
 
 class OrgCountsOut(BaseModel):

@@ -4,12 +4,14 @@ checks joining the same list."""
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -280,3 +282,22 @@ async def test_organisations_are_counted_by_type_and_status_per_child(
     children = {c["org_id"]: c for c in body["children"]}
     assert (children[tree["a"]]["total"], children[tree["b"]]["total"]) == (2, 1)
     assert children[tree["a"]]["by_type"] == {"committee": 1, "branch": 1}
+
+
+async def test_the_assessment_exports_as_a_sheet_with_chinese_headers(
+    client: httpx.AsyncClient, settings: OrgSettings, tree: dict[str, str]
+) -> None:
+    year = beijing_today().year
+    r = await client.get(
+        f"/orgs/{tree['city']}/assessment/export",
+        params={"year": year},
+        headers=admin(settings, tree["city"]),
+    )
+    assert r.status_code == 200, r.text
+    assert "attachment" in r.headers["content-disposition"]
+    rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert rows[0] == ("指标", "组织", "达标数", "总数", "比率")
+    management = [row for row in rows if row[0] == "组织建立与撤销及时率"]
+    assert management[0][1] == "合计" and len(management) == 3  # the total, then each county
+    # The figures no service gave are named, not shown as zeros.
+    assert rows[-1][0] == "未能取得" and "system_usage" in rows[-1][1]

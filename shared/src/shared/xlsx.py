@@ -1,6 +1,7 @@
-"""An .xlsx written as it streams out: one sheet of text cells, the zip's pieces sent as soon as
-they are made, so a province-wide list goes out row batch by row batch and is never held whole
-in memory (openpyxl's write-only mode still keeps the finished file until it is saved).
+"""An .xlsx written as it streams out (member lists, reports): one sheet of text cells, the
+zip's pieces sent as soon as they are made, so a province-wide list goes out row batch by row
+batch and is never held whole in memory (openpyxl's write-only mode still keeps the finished
+file until it is saved). Standard library only: every service may export.
 
 The sheet uses inline strings (no shared-string table to build first) and the zip writes each
 member with a data descriptor, which needs no seeking back.
@@ -122,3 +123,19 @@ class XlsxStream:
     def _write(self, xml: str) -> None:
         assert self._sheet is not None, "start() first"
         self._sheet.write(xml.encode("utf-8"))
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def whole(sheet_name: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    """A small sheet (a report) in one piece."""
+    sheet = XlsxStream(sheet_name)
+    return sheet.start(headers) + sheet.rows(rows) + sheet.finish()
+
+
+def attachment(filename: str) -> dict[str, str]:
+    """The header that makes a browser save the answer under its Chinese name."""
+    from urllib.parse import quote
+
+    return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"}

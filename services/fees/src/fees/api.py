@@ -734,6 +734,33 @@ async def list_overdue_holdings(
     )
 
 
+class CategoryCountsOut(BaseModel):
+    org_id: uuid.UUID
+    total: int
+    by_category: dict[str, int] = Field(description="student, salaried, ...; missing: no profile")
+
+
+class MemberCategoriesOut(CategoryCountsOut):
+    children: list[CategoryCountsOut]
+
+
+@router.get(
+    "/orgs/{org_id}/member-categories",
+    response_model=MemberCategoriesOut,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def member_categories(
+    org_id: uuid.UUID, session: ReadSessionDep, caller: CallerDep
+) -> MemberCategoriesOut:
+    """Active members of the subtree by dues category, with each direct child's (统计报表)."""
+    node = await replica_node_in_scope(session, caller, org_id)
+    total, children = await profiles.categories(session, node)
+    return MemberCategoriesOut(
+        **CategoryCountsOut.model_validate(total, from_attributes=True).model_dump(),
+        children=[CategoryCountsOut.model_validate(c, from_attributes=True) for c in children],
+    )
+
+
 # --- internal: for other services, never routed by the gateway -------------------------------
 
 internal = APIRouter(prefix="/internal", include_in_schema=False)

@@ -20,7 +20,9 @@ from shared.events import (
     MemberTransferred,
     MemberUpdated,
 )
+from shared.process import build_resources
 from shared.testing import deliver as deliver_events
+from shared.testing import seed_branch_tree
 
 from .conftest import Tree
 
@@ -220,3 +222,35 @@ async def test_a_profile_the_rules_cannot_bill_is_422_and_nothing_is_kept(
     assert r.status_code == 422, r.text
     assert r.json()["code"] == code and r.json()["errors"][0]["field"] == field
     assert not await db("SELECT 1 FROM fee_profiles WHERE member_id = :m", m=member)
+
+
+async def test_members_are_counted_by_category_per_child(
+    client: httpx.AsyncClient, settings: FeesSettings, admin: Callable
+) -> None:
+    resources = build_resources(settings)
+    try:
+        tree = await seed_branch_tree(resources.sessions)
+    finally:
+        await resources.engine.dispose()
+    in_a = await new_members(settings, tree.branch_a, 3)
+    in_b = await new_members(settings, tree.branch_b, 2)
+    profiles = [
+        (in_a[0], {"category": "student"}),
+        (in_a[1], {"category": "salaried", "monthly_income_fen": 500_000}),
+        (in_b[0], {"category": "student"}),
+    ]
+    for member, body in profiles:
+        r = await client.put(f"/members/{member}/fee-profile", json=body, headers=admin(tree.root))
+        assert r.status_code == 200, r.text
+    r = await client.get(f"/orgs/{tree.city}/member-categories", headers=admin(tree.city))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["total"] == 5
+    assert body["by_category"] == {"student": 2, "salaried": 1, "missing": 2}
+    children = {c["org_id"]: c["by_category"] for c in body["children"]}
+    assert children == {
+        str(tree.county_a): {"student": 1, "salaried": 1, "missing": 1},
+        str(tree.county_b): {"student": 1, "missing": 1},
+    }
+    other = await client.get(f"/orgs/{tree.city}/member-categories", headers=admin(tree.county_a))
+    assert other.status_code == 403

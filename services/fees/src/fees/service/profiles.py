@@ -7,10 +7,10 @@ month start reads only the amount derived here.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,9 +18,10 @@ from fees.db import FeeMember, FeeProfile
 from fees.domain.rates import SALARIED, FeeRuleError
 from fees.rules import FeeRules
 from fees.service import refused_by_rules
+from shared.assessment import CHILD, IN_SUBTREE
 from shared.audit import audit
 from shared.caller import Caller
-from shared.orgtree import is_admin_over, replica_node
+from shared.orgtree import OrgNode, is_admin_over, replica_node
 from shared.problems import Problem
 
 # Which request field a rule's refusal is about, for the `errors` a form shows beside it.
@@ -97,3 +98,37 @@ async def set_profile(
     updated_at = (await session.execute(statement)).scalar_one()
     await audit(session, caller, "fee.profile_set", "member", member.member_id)
     return ProfileSet(member.member_id, category, amount_fen, table.name, updated_at)
+
+
+# Active members of a subtree by dues category (`missing`: no fee profile yet), per direct child.
+CATEGORIES_SQL = (
+    f"SELECT {CHILD} AS child, coalesce(p.category, 'missing') AS category, count(*) AS n "  # noqa: S608
+    "FROM fee_members m JOIN org_replica b ON b.id = m.branch_id "
+    "LEFT JOIN fee_profiles p ON p.member_id = m.member_id "
+    f"WHERE m.status = 'active' AND {IN_SUBTREE} GROUP BY 1, 2"
+)
+
+
+@dataclass
+class CategoryCounts:
+    org_id: uuid.UUID
+    total: int = 0
+    by_category: dict[str, int] = field(default_factory=dict)
+
+    def add(self, category: str, n: int) -> None:
+        self.total += n
+        self.by_category[category] = self.by_category.get(category, 0) + n
+
+
+async def categories(
+    session: AsyncSession, org: OrgNode
+) -> tuple[CategoryCounts, list[CategoryCounts]]:
+    """Members by category (student, salaried, unemployed, ... 统计报表) over the subtree, and
+    each direct child's; one grouped statement."""
+    params = {"depth": len(org.path), "path": list(org.path)}
+    total, children = CategoryCounts(org.id), dict[uuid.UUID, CategoryCounts]()
+    for row in await session.execute(text(CATEGORIES_SQL), params):
+        total.add(row.category, int(row.n))
+        if row.child is not None:
+            children.setdefault(row.child, CategoryCounts(row.child)).add(row.category, int(row.n))
+    return total, sorted(children.values(), key=lambda c: str(c.org_id))

@@ -512,26 +512,31 @@ def fees_scaling(fees: Service) -> list[Object]:
             ],
         },
     }
-    open_cycle = {
+    # Midnight of the 1st in the league's time zone; the command is idempotent and the
+    # fees-worker opens a missed month by itself, so a late or repeated run is harmless.
+    open_cycle = cron_job(fees, "open-cycle", "0 0 1 * *")
+    return [trigger_auth, worker, api, open_cycle]
+
+
+def cron_job(service: Service, command: str, schedule: str) -> Object:
+    """`zhtj-<service> <command>` on a schedule in the league's time zone, never two at once."""
+    return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": meta("fees-open-cycle", fees.name, "open-cycle", **skips()),
+        "metadata": meta(f"{service.name}-{command}", service.name, command, **skips()),
         "spec": {
-            # Midnight of the 1st in the league's time zone; the command is idempotent and the
-            # fees-worker opens a missed month by itself, so a late or repeated run is harmless.
-            "schedule": "0 0 1 * *",
+            "schedule": schedule,
             "timeZone": TIME_ZONE,
             "concurrencyPolicy": "Forbid",
             "startingDeadlineSeconds": 3600,
             "jobTemplate": {
                 "spec": {
                     "backoffLimit": 3,
-                    "template": _pod(fees, "job", ["open-cycle"], restartPolicy="OnFailure"),
+                    "template": _pod(service, "job", [command], restartPolicy="OnFailure"),
                 }
             },
         },
     }
-    return [trigger_auth, worker, api, open_cycle]
 
 
 def service_objects(service: Service) -> list[Object]:
@@ -544,6 +549,9 @@ def service_objects(service: Service) -> list[Object]:
         objects += database_cluster(service)
     if service.name == BOOTSTRAP_SERVICE:
         objects.append(bootstrap_job(service))
+    if service.name == "identity":
+        # The assessment's month-end snapshot of system usage, for the month that just ended.
+        objects.append(cron_job(service, "snapshot-usage", "10 0 1 * *"))
     if service.name == "org":
         objects.append(
             {

@@ -8,6 +8,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,7 +112,45 @@ def _unfreeze_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", help="why; printed with the result")
 
 
+def _snapshot_usage(spec: ServiceSpec, args: argparse.Namespace) -> int:
+    """`zhtj-identity snapshot-usage [--month YYYY-MM]`: keep the month's system usage per
+    branch (default: the month that just ended), so that its year's assessment stays as it was
+    when members move later. Safe to repeat: the month's snapshot is replaced."""
+    from identity.service import snapshot_usage
+    from shared.calendar import beijing_today
+    from shared.process import build_resources
+
+    first = args.month or (beijing_today().replace(day=1) - timedelta(days=1)).replace(day=1)
+
+    async def run() -> int:
+        resources = build_resources(spec.settings, background=True)
+        try:
+            async with resources.sessions() as session, session.begin():
+                return await snapshot_usage(session, first)
+        finally:
+            await resources.engine.dispose()
+
+    branches = asyncio.run(run())
+    print(json.dumps({"month": f"{first:%Y-%m}", "branches": branches}))
+    return 0
+
+
+def _snapshot_usage_args(parser: argparse.ArgumentParser) -> None:
+    parser.description = _snapshot_usage.__doc__
+    parser.add_argument("--month", type=_month, help="YYYY-MM (default: last month)")
+
+
+def _month(value: str) -> date:
+    try:
+        year, month = (int(part) for part in value.split("-"))
+        return date(year, month, 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a month (YYYY-MM)") from None
+
+
 COMMANDS: dict[str, tuple[ExtraCommand, Callable[[argparse.ArgumentParser], None]]] = {
+    # The assessment's month-end snapshot (a CronJob on the 1st, deploy/k8s).
+    "snapshot-usage": (_snapshot_usage, _snapshot_usage_args),
     "bootstrap": (_bootstrap, lambda _: None),
     # For when no admin can: every admin frozen or locked out, the root admin's password lost.
     "unfreeze": (_unfreeze, _unfreeze_args),

@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import delete, insert, select, text, true, update
@@ -19,6 +19,7 @@ from identity.domain.passwords import generate_password, password_weaknesses
 from identity.passwords import hash_password, verify_password
 from shared.assessment import CHILD, IN_SUBTREE, subtree_params
 from shared.audit import audit
+from shared.calendar import beijing_today
 from shared.caller import Caller
 from shared.crypto import Sealer, derive_key
 from shared.db import conflict_on_duplicate
@@ -141,22 +142,60 @@ async def login(session: AsyncSession, username: str, password: str) -> Account:
     return account
 
 
+# Used in the year (up to a month) per the accounts' branch: the live figure's and the
+# snapshot's common part.
+USED_IN = (
+    "count(*) FILTER (WHERE a.status = 'active' AND EXISTS (SELECT 1 FROM account_activity u "
+    "WHERE u.account_id = a.id AND u.month BETWEEN :first_day AND :last_day))"
+)
+
+
 async def system_usage(session: AsyncSession, org: OrgNode, year: int) -> Sequence[Any]:
     """Member accounts of the subtree (not closed) per direct child, and those activated and
-    used in the year (系统使用率), in one grouped statement."""
+    used in the year (系统使用率), in one grouped statement. A past year with a month-end
+    snapshot counts its last one: members where they were then, whatever moved since."""
+    params = subtree_params(org.path, year)
+    last = await session.scalar(
+        text("SELECT max(month) FROM usage_snapshots WHERE month BETWEEN :first_day AND :last_day"),
+        params,
+    )
+    if last is not None and year < beijing_today().year:
+        return list(
+            await session.execute(
+                text(
+                    f"SELECT {CHILD} AS child, sum(s.used) AS used, sum(s.members) AS members "  # noqa: S608
+                    "FROM usage_snapshots s JOIN org_replica b ON b.id = s.branch_id "
+                    f"WHERE s.month = :month AND {IN_SUBTREE} GROUP BY 1"
+                ),
+                {**params, "month": last},
+            )
+        )
     return list(
         await session.execute(
             text(
-                f"SELECT {CHILD} AS child, "  # noqa: S608 (constant fragments)
-                "count(*) FILTER (WHERE a.status = 'active' AND EXISTS (SELECT 1 FROM "
-                "account_activity u WHERE u.account_id = a.id AND u.month BETWEEN :first_day "
-                "AND :last_day)) AS used, count(*) AS members "
+                f"SELECT {CHILD} AS child, {USED_IN} AS used, count(*) AS members "  # noqa: S608
                 "FROM accounts a JOIN org_replica b ON b.id = a.org_id "
                 f"WHERE a.role = 'member' AND a.status <> 'disabled' AND {IN_SUBTREE} GROUP BY 1"
             ),
-            subtree_params(org.path, year),
+            params,
         )
     )
+
+
+async def snapshot_usage(session: AsyncSession, month: date) -> int:
+    """Every branch's member accounts now and those used in `month`'s year up to it, kept as
+    `month`'s snapshot (taken again, it is replaced). One statement; run at the month's end."""
+    result = await session.execute(
+        text(
+            "INSERT INTO usage_snapshots (month, branch_id, used, members) "  # noqa: S608
+            f"SELECT :month, a.org_id, {USED_IN}, count(*) FROM accounts a "
+            "WHERE a.role = 'member' AND a.status <> 'disabled' GROUP BY a.org_id "
+            "ON CONFLICT (month, branch_id) DO UPDATE SET used = EXCLUDED.used, "
+            "members = EXCLUDED.members, taken_at = now()"
+        ),
+        {"month": month, "first_day": date(month.year, 1, 1), "last_day": month},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def _forget_failures(session: AsyncSession, account_id: uuid.UUID) -> int:

@@ -3,8 +3,14 @@ in the year over every member account, with each direct child's figure."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +29,21 @@ from .test_member_accounts import deliver_member_created
 PASSWORD = "Member-Pass-2026"
 
 
+async def a_city_of_two_branches(
+    resources: Resources, tree: Tree, prefix: str
+) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    """A city committee under the root with two branches, as org would have told identity."""
+    city, first, second = (uuid.uuid4() for _ in range(3))
+    async with resources.sessions() as session, session.begin():
+        for name, path in [
+            (f"{prefix}市委", [tree.root, city]),
+            (f"{prefix}甲支部", [tree.root, city, first]),
+            (f"{prefix}乙支部", [tree.root, city, second]),
+        ]:
+            await upsert_replica(session, org_created(name, path))
+    return city, first, second
+
+
 async def test_usage_counts_members_who_logged_in_that_year_per_child(
     client: httpx.AsyncClient,
     settings: IdentitySettings,
@@ -30,14 +51,7 @@ async def test_usage_counts_members_who_logged_in_that_year_per_child(
     tree: Tree,
     make_account: Callable[..., Any],
 ) -> None:
-    city, x, y = (uuid.uuid4() for _ in range(3))
-    async with resources.sessions() as session, session.begin():
-        for name, path in [
-            ("用例市委", [tree.root, city]),
-            ("用例甲支部", [tree.root, city, x]),
-            ("用例乙支部", [tree.root, city, y]),
-        ]:
-            await upsert_replica(session, org_created(name, path))
+    city, x, y = await a_city_of_two_branches(resources, tree, "用例")
     in_x = [await make_account(x, password=PASSWORD, role="member") for _ in range(3)]
     in_y = [await make_account(y, password=PASSWORD, role="member") for _ in range(2)]
     await deliver_member_created(settings, x, "未激活")  # pending activation: counted, not used
@@ -81,3 +95,54 @@ async def test_usage_counts_members_who_logged_in_that_year_per_child(
         f"/internal/orgs/{city}/assessment/system-usage?year={this_year}", headers=admin
     )
     assert r.status_code == 403
+
+
+def zhtj_identity(settings: IdentitySettings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "zhtj-identity"), *args],
+        env={**os.environ, "LEAGUE_DB_PREFIX": settings.platform.db_prefix},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_a_past_year_counts_members_where_the_month_end_snapshot_found_them(
+    client: httpx.AsyncClient,
+    settings: IdentitySettings,
+    resources: Resources,
+    tree: Tree,
+    make_account: Callable[..., Any],
+) -> None:
+    city, p, q = await a_city_of_two_branches(resources, tree, "快照")
+    # Two years back, so that the other test's last year stays without a snapshot.
+    then = beijing_today().year - 2
+    _, mover = await make_account(p, password=PASSWORD, role="member")
+    async with resources.sessions() as session, session.begin():
+        await session.execute(
+            text("INSERT INTO account_activity (account_id, month) VALUES (:id, :month)"),
+            {"id": uuid.UUID(mover), "month": date(then, 11, 1)},
+        )
+    # The operator's month-end snapshot of last December, as the CronJob runs it.
+    done = zhtj_identity(settings, "snapshot-usage", "--month", f"{then}-12")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["month"] == f"{then}-12"
+    # This year the member moved to the other branch.
+    async with resources.sessions() as session, session.begin():
+        await session.execute(
+            text("UPDATE accounts SET org_id = :q WHERE id = :id"), {"q": q, "id": uuid.UUID(mover)}
+        )
+    system = sign_caller(SYSTEM_CALLER, settings.platform.internal_secret)
+
+    async def children(year: int) -> dict[str, tuple[int, int]]:
+        r = await client.get(
+            f"/internal/orgs/{city}/assessment/system-usage?year={year}", headers=system
+        )
+        assert r.status_code == 200, r.text
+        return {c["org_id"]: (c["numerator"], c["denominator"]) for c in r.json()["children"]}
+
+    assert await children(then) == {str(p): (1, 1)}  # where December found the member
+    assert await children(beijing_today().year) == {str(q): (0, 1)}  # where the member is now
+    bad = zhtj_identity(settings, "snapshot-usage", "--month", "2026-13")
+    assert bad.returncode == 2 and "not a month" in bad.stderr

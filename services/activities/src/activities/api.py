@@ -32,6 +32,7 @@ from shared.http import (
 )
 from shared.orgtree import replica_node_in_scope
 from shared.problems import Problem
+from shared.report_sheet import Figure, percent, report_export, xlsx_answer
 
 router = APIRouter()
 internal = APIRouter(prefix="/internal", include_in_schema=False)
@@ -556,6 +557,40 @@ async def activity_statistics(
         **FiguresOut.of(total).model_dump(),
         year=year,
         children=[FiguresOut.of(c) for c in children],
+    )
+
+
+ACTIVITY_STATISTICS_SHEET = (
+    Figure("活动数", "activities"),
+    Figure("报名人次", "signups"),
+    Figure("通知人数", "invited"),
+    Figure("参与率", "participation_rate", show=percent),
+    Figure("未按时总结活动数", "unsummarised"),
+)
+
+
+@router.get(
+    "/orgs/{org_id}/activity-statistics/export",
+    openapi_extra=route_policy(org_param="org_id"),
+    responses=xlsx_answer("活动统计.xlsx"),
+)
+async def export_activity_statistics(
+    org_id: uuid.UUID,
+    request: Request,
+    session: ReadSessionDep,
+    caller: CallerDep,
+    year: int = Query(ge=2000, le=2100),
+) -> Response:
+    """The year's activity statistics as .xlsx: the subtree's row (合计), then each direct
+    child's."""
+    shown = await activity_statistics(org_id, session, caller, year)
+    return await report_export(
+        request,
+        caller,
+        "activity_statistics",
+        f"{year}年活动统计",
+        shown.model_dump(mode="json"),
+        ACTIVITY_STATISTICS_SHEET,
     )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from openpyxl import load_workbook
 
 from activities.settings import ActivitiesSettings
 from shared.testing import caller_headers
@@ -78,6 +80,19 @@ async def test_a_citys_year_with_each_countys_figures(
         "participation_rate": None,
         "unsummarised": 0,
     }
+    sheet = await client.get(
+        f"/orgs/{tree.city}/activity-statistics/export",
+        params={"year": year},
+        headers=admin(tree.city),
+    )
+    assert sheet.status_code == 200, sheet.text
+    rows = list(load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True))
+    assert rows[0] == ("组织", "活动数", "报名人次", "通知人数", "参与率", "未按时总结活动数")
+    assert rows[1] == ("合计", "2", "2", "8", "25.00%", "1")
+    assert sorted(rows[2:]) == [
+        ("乙县委", "0", "0", "0", "", "0"),
+        ("甲县委", "2", "2", "8", "25.00%", "1"),
+    ]
     other_year = await client.get(
         f"/orgs/{tree.city}/activity-statistics",
         params={"year": year + 1},

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -48,6 +48,7 @@ from shared.http import (
 from shared.idempotency import remember, replay, request_hash
 from shared.orgtree import replica_node_in_scope
 from shared.problems import Problem
+from shared.report_sheet import Figure, percent, report_export, xlsx_answer
 
 router = APIRouter()
 
@@ -617,7 +618,16 @@ async def list_usages(
     )
 
 
+class ChildCollectionOut(BaseModel):
+    org_id: uuid.UUID
+    name: str
+    due_fen: int
+    paid_fen: int
+    collection_rate: float = Field(description="paid / due over the child's subtree")
+
+
 class FeeSummaryOut(BaseModel):
+    org_id: uuid.UUID
     month: str
     due_fen: int
     paid_fen: int
@@ -628,6 +638,9 @@ class FeeSummaryOut(BaseModel):
     overdue_remittances: int = Field(description="remittances of the subtree sent late")
     overdue_holdings: int = Field(
         description="organisations of the subtree holding the month's money past its due date"
+    )
+    children: list[ChildCollectionOut] = Field(
+        description="each direct child's dues of the month, by name"
     )
 
 
@@ -641,8 +654,9 @@ async def fee_summary(
 ) -> FeeSummaryOut:
     """The month's dues over the organisation's whole subtree."""
     when = month_of(month)
-    await replica_node_in_scope(session, caller, org_id)
+    node = await replica_node_in_scope(session, caller, org_id)
     found = await remittances.summary(session, org_id, when)
+    children = await remittances.collection_by_child(session, node, when)
     overdue = await holdings.count_overdue_holdings(
         session,
         app_resource(request, "calendar", WorkingDayCalendar),
@@ -651,6 +665,7 @@ async def fee_summary(
         month=when,
     )
     return FeeSummaryOut(
+        org_id=org_id,
         month=label(when),
         due_fen=found.due_fen,
         paid_fen=found.paid_fen,
@@ -660,6 +675,55 @@ async def fee_summary(
         retained_fen=found.retained_fen,
         overdue_remittances=found.overdue_remittances,
         overdue_holdings=overdue,
+        children=[
+            ChildCollectionOut(
+                org_id=c.org_id,
+                name=c.name,
+                due_fen=c.due_fen,
+                paid_fen=c.paid_fen,
+                collection_rate=c.collection_rate,
+            )
+            for c in children
+        ],
+    )
+
+
+def _yuan(fen: int | None) -> str:
+    return "" if fen is None else f"{fen / 100:.2f}"
+
+
+FEE_SUMMARY_SHEET = (
+    Figure("应交（元）", "due_fen", show=_yuan),
+    Figure("已交（元）", "paid_fen", show=_yuan),
+    Figure("收缴率", "collection_rate", show=percent),
+    Figure("上缴（元）", "remitted_fen", show=_yuan),
+    Figure("确认收到（元）", "received_fen", show=_yuan),
+    Figure("留存（元）", "retained_fen", show=_yuan),
+    Figure("逾期上缴笔数", "overdue_remittances"),
+    Figure("逾期未上缴组织数", "overdue_holdings"),
+)
+
+
+@router.get(
+    "/orgs/{org_id}/fee-summary/export",
+    openapi_extra=route_policy(org_param="org_id"),
+    responses=xlsx_answer("团费收缴统计.xlsx"),
+)
+async def export_fee_summary(
+    org_id: uuid.UUID, month: str, request: Request, session: ReadSessionDep, caller: CallerDep
+) -> Response:
+    """The month's fee summary as .xlsx: the subtree's row, then each direct child's due, paid
+    and collection rate (the figures of the organisation itself stay on its own row)."""
+    shown = await fee_summary(org_id, month, request, session, caller)
+    names = {str(c.org_id): c.name for c in shown.children}
+    return await report_export(
+        request,
+        caller,
+        "fee_summary",
+        f"{shown.month}团费收缴统计",
+        shown.model_dump(mode="json"),
+        FEE_SUMMARY_SHEET,
+        names,
     )
 
 
@@ -758,6 +822,39 @@ async def member_categories(
     return MemberCategoriesOut(
         **CategoryCountsOut.model_validate(total, from_attributes=True).model_dump(),
         children=[CategoryCountsOut.model_validate(c, from_attributes=True) for c in children],
+    )
+
+
+CATEGORY_NAMES = {
+    "salaried": "按收入缴纳",
+    "student": "学生团员",
+    "unemployed": "无固定收入",
+    "relief": "享受低保",
+    "missing": "未填写缴费信息",
+}
+CATEGORIES_SHEET = (
+    Figure("团员总数", "total"),
+    Figure("缴费类别", "by_category", labels=CATEGORY_NAMES),
+)
+
+
+@router.get(
+    "/orgs/{org_id}/member-categories/export",
+    openapi_extra=route_policy(org_param="org_id"),
+    responses=xlsx_answer("团员缴费类别统计.xlsx"),
+)
+async def export_member_categories(
+    org_id: uuid.UUID, request: Request, session: ReadSessionDep, caller: CallerDep
+) -> Response:
+    """Members by dues category as .xlsx: the subtree's row (合计), then each direct child's."""
+    shown = await member_categories(org_id, session, caller)
+    return await report_export(
+        request,
+        caller,
+        "member_categories",
+        "团员缴费类别统计",
+        shown.model_dump(mode="json"),
+        CATEGORIES_SHEET,
     )
 
 

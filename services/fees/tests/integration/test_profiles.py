@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Callable
 from datetime import date
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 
 from fees.handlers import MEMBERS_QUEUE, subscriptions
 from fees.rules import fee_rules
@@ -254,3 +256,17 @@ async def test_members_are_counted_by_category_per_child(
     }
     other = await client.get(f"/orgs/{tree.city}/member-categories", headers=admin(tree.county_a))
     assert other.status_code == 403
+    sheet = await client.get(
+        f"/orgs/{tree.city}/member-categories/export", headers=admin(tree.city)
+    )
+    assert sheet.status_code == 200, sheet.text
+    header, *rows = load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True)
+    at = {
+        name: header.index(f"缴费类别：{name}")
+        for name in ("学生团员", "按收入缴纳", "未填写缴费信息")
+    }
+    assert [(row[0], *(row[i] for i in at.values())) for row in rows] == [
+        ("合计", "2", "1", "2"),
+        ("乙县委", "1", "0", "1"),  # by name
+        ("甲县委", "1", "1", "1"),
+    ]

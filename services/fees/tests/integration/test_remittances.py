@@ -3,11 +3,13 @@ only received money going on, and every fen accounted for at every step."""
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
 
 import httpx
+from openpyxl import load_workbook
 
 from fees.service.holdings import tell_newly_overdue
 from fees.service.remittances import Conservation, conservation
@@ -226,6 +228,34 @@ async def test_a_subtree_summary_adds_up_its_branches_and_remittances(
     assert city["collection_rate"] == round(6_000 / 6_500, 4)
     assert city["retained_fen"] == 2_000  # branch_a kept half of 4,000
     assert city["remitted_fen"] == 0 and city["received_fen"] == 0
+    # Who pulls the rate down: each county's own dues, by name.
+    assert {c["org_id"]: (c["due_fen"], c["paid_fen"]) for c in city["children"]} == {
+        str(tree.county_a): (4_500, 4_000),
+        str(tree.county_b): (2_000, 2_000),
+    }
+    exported = await client.get(
+        f"/orgs/{tree.city}/fee-summary/export",
+        params={"month": "2024-10"},
+        headers=admin(tree.city),
+    )
+    assert exported.status_code == 200, exported.text
+    assert "filename*=UTF-8''2024-10" in exported.headers["content-disposition"]
+    header, *rows = load_workbook(io.BytesIO(exported.content)).active.iter_rows(values_only=True)
+    assert header[:4] == ("组织", "应交（元）", "已交（元）", "收缴率")
+    assert rows[0][:4] == ("合计", "65.00", "60.00", "92.31%")
+    assert sorted(row[:4] for row in rows[1:]) == sorted(
+        (
+            c["name"],
+            f"{c['due_fen'] / 100:.2f}",
+            f"{c['paid_fen'] / 100:.2f}",
+            f"{c['collection_rate']:.2%}",
+        )
+        for c in city["children"]
+    )
+    [audited] = await db(
+        "SELECT action, target_id FROM audit_log WHERE action = 'export.fee_summary'"
+    )
+    assert audited.target_id == str(tree.city)
     county = (
         await client.get(
             f"/orgs/{tree.county_a}/fee-summary",

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,6 +17,7 @@ from shared.audit import audit
 from shared.calendar import beijing_today
 from shared.http import CallerDep, SessionDep, app_resource, route_policy
 from shared.orgtree import OrgDirectory
+from shared.report_sheet import Figure, report_export, xlsx_answer
 from shared.xlsx import XLSX, XlsxStream, attachment
 
 router = APIRouter(tags=["statistics"])
@@ -73,6 +74,43 @@ async def member_statistics(
         total, children = await statistics(session, org, beijing_today())
     return MemberStatisticsOut(
         **CountsOut.of(total).model_dump(), children=[CountsOut.of(c) for c in children]
+    )
+
+
+AGE_BANDS = {
+    "14-18": "14-18岁",
+    "19-22": "19-22岁",
+    "23-25": "23-25岁",
+    "26-28": "26-28岁",
+    "over_28": "28岁以上",
+}
+STATISTICS_SHEET = (
+    Figure("团员总数", "total"),
+    Figure("性别", "gender", labels=GENDER),
+    Figure("民族", "ethnicity", labels={}),
+    Figure("年龄段", "age_band", labels=AGE_BANDS),
+    Figure("入团年份", "joined_year", labels={}),
+)
+
+
+@router.get(
+    "/orgs/{org_id}/member-statistics/export",
+    openapi_extra=route_policy(org_param="org_id"),
+    responses=xlsx_answer("团员统计.xlsx"),
+)
+async def export_member_statistics(
+    org_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
+) -> Response:
+    """The member statistics as .xlsx: the subtree's row (合计), then each direct child's, a
+    column per gender, ethnicity, age band and joining year."""
+    shown = await member_statistics(org_id, request, session, caller)
+    return await report_export(
+        request,
+        caller,
+        "member_statistics",
+        "团员统计",
+        shown.model_dump(mode="json"),
+        STATISTICS_SHEET,
     )
 
 

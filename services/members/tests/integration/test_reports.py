@@ -71,6 +71,22 @@ async def test_statistics_and_the_export_of_a_subtree(
     other = await client.get(f"/orgs/{tree.city}/member-statistics", headers=admin(tree.county_a))
     assert other.status_code == 403
 
+    # The same figures as a secretary's spreadsheet: 合计 first, then each county by name.
+    sheet = await client.get(
+        f"/orgs/{tree.city}/member-statistics/export", headers=admin(tree.city)
+    )
+    assert sheet.status_code == 200, sheet.text
+    header, *lines = load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True)
+    figures = {line[0]: dict(zip(header, line, strict=True)) for line in lines}
+    assert sorted(figures) == sorted(["合计", "甲县委", "乙县委"])  # seed_branch_tree's names
+    for who, records in (("合计", typed), ("甲县委", in_a), ("乙县委", in_b)):
+        assert figures[who]["团员总数"] == str(len(records))
+        assert figures[who]["性别：男"] == str(sum(r["gender"] == "男" for r in records))
+        assert figures[who]["性别：女"] == str(sum(r["gender"] == "女" for r in records))
+        assert figures[who]["年龄段：28岁以上"] == str(
+            sum(age_band(date.fromisoformat(r["birth_date"]), today) == "over_28" for r in records)
+        )
+
     exported = await client.get(f"/orgs/{tree.city}/members/export", headers=admin(tree.city))
     assert exported.status_code == 200
     assert exported.headers["content-type"].startswith(

@@ -29,6 +29,14 @@ from shared.http import (
     read_cursor,
     route_policy,
 )
+from shared.report_sheet import (
+    ORG_STATUSES,
+    ORG_TYPES,
+    Figure,
+    audit_export,
+    report_export,
+    xlsx_answer,
+)
 from shared.xlsx import XLSX, attachment, whole
 
 router = APIRouter(tags=["supervision"])
@@ -385,6 +393,7 @@ async def export_assessment(
 ) -> Response:
     """The assessment as .xlsx: each figure for the subtree, then for each direct child."""
     shown = _assessment_out(await _report(org_id, request, session, caller, year))
+    await audit_export(request, caller, "assessment", org_id)
     rows: list[tuple[object, ...]] = []
     for figure in shown.indicators:
         rows.append((figure.name, "合计", figure.numerator, figure.denominator, _rate(figure.rate)))
@@ -441,4 +450,33 @@ async def org_statistics(
             )
             for c in children
         ],
+    )
+
+
+ORG_STATISTICS_SHEET = (
+    Figure("组织总数", "total"),
+    Figure("类型", "by_type", labels=ORG_TYPES),
+    Figure("状态", "by_status", labels=ORG_STATUSES),
+)
+
+
+@router.get(
+    "/orgs/{org_id}/org-statistics/export",
+    openapi_extra=route_policy(org_param="org_id"),
+    responses=xlsx_answer("组织统计.xlsx"),
+)
+async def export_org_statistics(
+    org_id: uuid.UUID, request: Request, session: ReadSessionDep, caller: CallerDep
+) -> Response:
+    """The organisation statistics as .xlsx: the subtree's row (合计), then each direct child's,
+    a column per type and per status."""
+    shown = await org_statistics(org_id, session, caller)
+    return await report_export(
+        request,
+        caller,
+        "org_statistics",
+        "组织统计",
+        shown.model_dump(mode="json"),
+        ORG_STATISTICS_SHEET,
+        {str(c.org_id): c.name or "" for c in shown.children},
     )

@@ -282,6 +282,22 @@ async def test_organisations_are_counted_by_type_and_status_per_child(
     children = {c["org_id"]: c for c in body["children"]}
     assert (children[tree["a"]]["total"], children[tree["b"]]["total"]) == (2, 1)
     assert children[tree["a"]]["by_type"] == {"committee": 1, "branch": 1}
+    sheet = await client.get(
+        f"/orgs/{tree['city']}/org-statistics/export", headers=admin(settings, tree["city"])
+    )
+    assert sheet.status_code == 200, sheet.text
+    header, *rows = load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True)
+    assert header[:6] == (
+        "组织",
+        "组织总数",
+        "类型：团委",
+        "类型：团工委",
+        "类型：团总支",
+        "类型：团支部",
+    )
+    assert rows[0][:6] == ("合计", "3", "2", "0", "0", "1")
+    named = {row[0]: row[1] for row in rows[1:]}
+    assert sorted(named.values()) == ["1", "2"] and "" not in named
 
 
 async def test_the_assessment_exports_as_a_sheet_with_chinese_headers(

@@ -94,7 +94,7 @@ def _up(timeout: float, ready_fd: int | None) -> int:
         layout.root.mkdir(parents=True, exist_ok=True)
         layout.pid_file.write_text(f"{os.getpid()}\n")
         ensure_infra(env, _say)
-        system = System(REPO_ROOT, output=sys.stdout)
+        system = System(REPO_ROOT, output=sys.stdout, supervise=True)
         system.prepare()
         system.start_all()
         system.wait_ready(timeout)

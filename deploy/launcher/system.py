@@ -42,6 +42,12 @@ READY_TIMEOUT = 90.0  # every API answers /healthz within this
 COMMAND_TIMEOUT = 300.0  # migrate, topology, bootstrap
 MIN_UPTIME = 1.0  # a relay or consumer counts as started once it survived this long
 TAIL_LINES = 200  # kept per process for error reports
+# A supervised process that exits unexpectedly is started again after 1, 2, 4, ... s (at most
+# 30 s), as Kubernetes' restart policy does; one that had run this long starts the back-off
+# over, and after this many restarts in a row the launcher gives up on it and says so.
+RESTART_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+STABLE_UPTIME = 60.0
+MAX_RESTARTS = 6
 
 
 class StartupError(Exception):
@@ -56,6 +62,8 @@ class _Process:
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     pump: threading.Thread | None = None
     expected_exit: bool = False
+    extra_env: Mapping[str, str] | None = None
+    crashes: int = 0  # unexpected exits in a row, for the back-off
 
 
 def default_bin_dir(repo_root: Path, env: Mapping[str, str]) -> Path:
@@ -93,6 +101,9 @@ class System:
     `env` overrides the inherited environment (LEAGUE_DB_PREFIX, LEAGUE_PORT_BASE,
     LEAGUE_AMQP_URL, LEAGUE_SPAN_FILE, LEAGUE_VAR_DIR, ...); the launcher's own variables
     (`process_env`) are computed from the result. `output` receives every process's lines.
+    With `supervise`, a process that exits unexpectedly is started again with back-off
+    (`restarts` counts them); without, it is reported and left stopped (tests that crash a
+    process on purpose and start it themselves).
     """
 
     def __init__(
@@ -103,6 +114,9 @@ class System:
         *,
         bin_dir: Path | None = None,
         services: Sequence[Service] = SERVICES,
+        supervise: bool = False,
+        restart_delays: Sequence[float] = RESTART_DELAYS,
+        max_restarts: int = MAX_RESTARTS,
     ) -> None:
         self.repo_root = Path(repo_root).resolve()
         self.overrides = dict(env or {})
@@ -120,6 +134,11 @@ class System:
         self._procs: dict[str, _Process] = {}
         self._lock = threading.RLock()
         self._secrets: Secrets | None = None
+        self.supervise = supervise
+        self.restart_delays = tuple(restart_delays)
+        self.max_restarts = max_restarts
+        self.restarts: dict[str, int] = {}
+        self._closing = threading.Event()
         atexit.register(self.shutdown)
 
     # --- addresses ---------------------------------------------------------------------------
@@ -251,12 +270,16 @@ class System:
             if not self.is_running(name):
                 self.start(name)
 
-    def start(self, name: str, extra_env: Mapping[str, str] | None = None) -> None:
+    def start(
+        self, name: str, extra_env: Mapping[str, str] | None = None, *, crashes: int = 0
+    ) -> None:
         """Start (or restart after an exit) one process, optionally with extra variables."""
         spec = self._spec(name)
         with self._lock:
             if self.is_running(name):
                 raise StartupError(f"{name} is already running")
+            if self._closing.is_set():
+                raise StartupError(f"not starting {name}: the launcher is stopping")
             popen = subprocess.Popen(
                 self._argv(spec.service, spec.role),
                 env=self.env(extra_env),
@@ -266,7 +289,9 @@ class System:
                 stderr=subprocess.STDOUT,
                 process_group=0,
             )
-            proc = _Process(spec, popen, started=time.monotonic())
+            proc = _Process(
+                spec, popen, started=time.monotonic(), extra_env=extra_env, crashes=crashes
+            )
             self.layout.children_dir.mkdir(parents=True, exist_ok=True)
             (self.layout.children_dir / str(popen.pid)).write_text(name)
             proc.pump = threading.Thread(
@@ -289,11 +314,48 @@ class System:
             self.say(
                 f"{proc.spec.name} stopped" + ("" if graceful else f" ({describe_exit(code)})")
             )
-        else:
+        elif not self.supervise or self._closing.is_set():
             self.say(
                 f"!!! {proc.spec.name} EXITED UNEXPECTEDLY ({describe_exit(code)}); "
                 "the other processes keep running !!!"
             )
+        else:
+            self._restart(proc, code)
+
+    def _restart(self, proc: _Process, code: int) -> None:
+        """Start a crashed process again after its back-off, as a supervisor would."""
+        name = proc.spec.name
+        stable = time.monotonic() - proc.started >= STABLE_UPTIME
+        crashes = 1 if stable else proc.crashes + 1
+        if crashes > self.max_restarts:
+            self.say(
+                f"!!! {name} EXITED UNEXPECTEDLY ({describe_exit(code)}) {crashes} times in a "
+                "row: not restarting it; see its lines above !!!"
+            )
+            return
+        delay = self.restart_delays[min(crashes, len(self.restart_delays)) - 1]
+        self.say(
+            f"!!! {name} exited unexpectedly ({describe_exit(code)}); restarting it in "
+            f"{delay:g} s !!!"
+        )
+        if self._closing.wait(delay):
+            return
+        try:
+            self.start(name, proc.extra_env, crashes=crashes)
+        except StartupError as exc:
+            self.say(f"cannot restart {name}: {exc}")
+            return
+        with self._lock:
+            self.restarts[name] = self.restarts.get(name, 0) + 1
+            count = self.restarts[name]
+        self.say(f"restarted {name} (restart {count}; {self.restart_summary()})")
+
+    def restart_summary(self) -> str:
+        """`restarts: 3 (members-relay 2, gateway 1)`, for the launcher's output."""
+        with self._lock:
+            counted = sorted(self.restarts.items())
+        listed = ", ".join(f"{name} {n}" for name, n in counted)
+        return f"restarts: {sum(n for _, n in counted)}" + (f" ({listed})" if listed else "")
 
     def _proc(self, name: str) -> _Process | None:
         self._spec(name)
@@ -433,10 +495,14 @@ class System:
     def shutdown(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop every process: SIGTERM to all at once, SIGKILL to those left after `timeout`."""
         with self._lock:
+            self._closing.set()  # no restart from here on
             running = [p for p in self._procs.values() if p.popen.poll() is None]
         if not running:
             return
-        self.say(f"stopping {len(running)} processes")
+        self.say(
+            f"stopping {len(running)} processes"
+            + (f"; {self.restart_summary()}" if self.restarts else "")
+        )
         for proc in running:
             proc.expected_exit = True
             _signal_group(proc.popen, signal.SIGTERM)

@@ -7,10 +7,13 @@ on `<SVC>_PORT`, long-running relays and consumers, one-off commands).
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import socket
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,8 +73,7 @@ def _free_port_base() -> int:
     raise RuntimeError("no free port range")
 
 
-@pytest.fixture
-def system(tmp_path: Path) -> Iterator[System]:
+def stub_bin(tmp_path: Path) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = STUB.format(python=sys.executable)
@@ -79,8 +81,33 @@ def system(tmp_path: Path) -> Iterator[System]:
         path = bin_dir / f"zhtj-{name}"
         path.write_text(script)
         path.chmod(0o755)
-    env = {"LEAGUE_PORT_BASE": str(_free_port_base()), "LEAGUE_VAR_DIR": str(tmp_path / "var")}
-    with System(tmp_path, env, tmp_path / "system.log", bin_dir=bin_dir) as sys_:
+    return bin_dir
+
+
+def stub_env(tmp_path: Path) -> dict[str, str]:
+    return {"LEAGUE_PORT_BASE": str(_free_port_base()), "LEAGUE_VAR_DIR": str(tmp_path / "var")}
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[System]:
+    with System(
+        tmp_path, stub_env(tmp_path), tmp_path / "system.log", bin_dir=stub_bin(tmp_path)
+    ) as sys_:
+        yield sys_
+
+
+@pytest.fixture
+def supervised(tmp_path: Path) -> Iterator[System]:
+    """As `make up` runs it: crashed processes come back (with short back-offs, for the test)."""
+    with System(
+        tmp_path,
+        stub_env(tmp_path),
+        tmp_path / "system.log",
+        bin_dir=stub_bin(tmp_path),
+        supervise=True,
+        restart_delays=(0.1, 0.2),
+        max_restarts=3,
+    ) as sys_:
         yield sys_
 
 
@@ -146,3 +173,44 @@ def test_busy_ports_are_reported_before_anything_starts(system: System) -> None:
         with pytest.raises(StartupError, match=rf"org-api \(port {port}\)"):
             system.start_all()
     assert not any(system.is_running(name) for name in system.process_names)
+
+
+def _eventually(check: Callable[[], object], within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.05)
+
+
+def test_a_crashed_process_comes_back_and_is_counted(supervised: System, tmp_path: Path) -> None:
+    supervised.prepare()
+    supervised.start_all()
+    supervised.wait_ready(timeout=20)
+    for name in ("members-events", "gateway"):
+        before = supervised.pid(name)
+        assert before is not None
+        os.kill(before, signal.SIGKILL)  # a crash, not the launcher's own stop
+        _eventually(lambda: supervised.pid(name) not in (None, before))  # noqa: B023 (awaited here)
+    supervised.wait_ready(timeout=20)
+    assert supervised.restarts == {"members-events": 1, "gateway": 1}
+    # Stopped on purpose, a process stays stopped.
+    supervised.stop("org-api")
+    time.sleep(0.5)
+    assert not supervised.is_running("org-api")
+    supervised.shutdown()
+    log = (tmp_path / "system.log").read_text(encoding="utf-8")
+    assert "members-events exited unexpectedly (killed by SIGKILL); restarting it in 0.1 s" in log
+    assert "restarted gateway (restart 1; restarts: 2" in log
+    assert "restarts: 2 (gateway 1, members-events 1)" in log
+
+
+def test_a_process_that_keeps_crashing_is_given_up_after_the_limit(
+    supervised: System, tmp_path: Path
+) -> None:
+    supervised.prepare()
+    supervised.start("org-events", extra_env={"STUB_EXIT_AFTER": "0.05"})
+    _eventually(lambda: "not restarting it" in (tmp_path / "system.log").read_text("utf-8"))
+    assert supervised.restarts == {"org-events": 3}
+    assert not supervised.is_running("org-events")
+    log = (tmp_path / "system.log").read_text(encoding="utf-8")
+    assert "org-events EXITED UNEXPECTEDLY (exit code 7) 4 times in a row" in log

@@ -20,6 +20,7 @@ from shared.outbox import outbox_backlog
 from shared.problems import Problem, install_problem_handlers
 from shared.process import ServiceSpec, build_resources, settle_heap
 from shared.queue_metrics import QueueGauges
+from shared.retry import RetryWhenTheDatabaseIsLost
 from shared.settings import PlatformSettings
 from shared.telemetry import setup_tracing
 
@@ -114,6 +115,8 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     app.state.settings = settings
     app.state.on_scrape = spec.on_scrape
     install_problem_handlers(app)
+    # A request whose database connection was lost is tried once more before it answers 503.
+    app.add_middleware(RetryWhenTheDatabaseIsLost)
     install_observability(app)
 
     @app.get("/readyz", include_in_schema=False)

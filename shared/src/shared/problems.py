@@ -112,6 +112,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    from shared.retry import mark_database_lost
+
     async def on_problem(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
         return problem_response(exc)
@@ -143,6 +145,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DBAPIError)
         if database_gone(exc):
+            mark_database_lost(request.scope)  # tried once more on a fresh connection
             return await on_database_unavailable(request, exc)
         # SQLSTATE class 22 is "data exception": a value the database cannot hold (a NUL
         # character, a number or date out of range). It came from the request, so it is the
@@ -163,8 +166,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         # asyncpg's own error, not wrapped by SQLAlchemy: one raised while connecting, or the
         # connection closing under a COPY (shared.db.copy_rows).
         if database_gone(exc):
+            mark_database_lost(request.scope)
             return await on_database_unavailable(request, exc)
         return await on_unexpected(request, exc)
+
+    async def on_connection_lost(request: Request, exc: Exception) -> JSONResponse:
+        mark_database_lost(request.scope)
+        return await on_database_unavailable(request, exc)
 
     async def on_database_unavailable(_: Request, exc: Exception) -> JSONResponse:
         # The database restarting or unreachable: nothing was written, and trying again shortly
@@ -206,7 +214,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, on_database_error)
     # A refused, reset or timed-out connection comes as the OS's error (not every OSError: a full
     # disk is ours to fix, a 500), a full pool as SQLAlchemy's.
-    app.add_exception_handler(ConnectionError, on_database_unavailable)
+    app.add_exception_handler(ConnectionError, on_connection_lost)
     app.add_exception_handler(TimeoutError, on_database_unavailable)
     app.add_exception_handler(PoolTimeout, on_database_unavailable)
     app.add_exception_handler(asyncpg.PostgresError, on_driver_error)

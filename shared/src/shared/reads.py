@@ -103,7 +103,14 @@ class Reads:
                     # The connection broke (an operator's shutdown arrives as a PostgresError),
                     # or the request was cancelled mid-statement: nobody knows what state it is
                     # in, so the pool opens a fresh one instead of handing it to the next read.
-                    pooled.invalidate()
+                    if driver.is_closed():
+                        # The server dropped it, and likely every other idle one with it (a
+                        # restart, a pg_terminate_backend): retire the whole pool as SQLAlchemy
+                        # does for a session's lost connection, so that a second try
+                        # (shared.retry) connects afresh instead of meeting the next dead one.
+                        self._engine.sync_engine.pool._invalidate(pooled, exc)
+                    else:
+                        pooled.invalidate()
                     if not refused and (
                         driver.is_closed() or isinstance(exc, asyncpg.InternalClientError)
                     ):

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import uuid
 
 import asyncpg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.db import make_engine, make_sessionmaker
 from shared.problems import install_problem_handlers
+from shared.reads import Query, Reads
+from shared.retry import RetryWhenTheDatabaseIsLost
+
+BACKEND = Query.of(select(func.pg_backend_pid().label("pid")))
 
 
 def closed_port() -> int:
@@ -74,3 +80,107 @@ async def test_a_connection_killed_under_a_request_answers_503(sessions) -> None
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         r = await client.get("/killed")
     assert r.status_code == 503 and r.json()["code"] == "ops.database_unavailable"
+
+
+def retrying_app() -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.add_middleware(RetryWhenTheDatabaseIsLost)
+    return app
+
+
+async def terminate_all(engine: AsyncEngine) -> int:
+    """What an operator's pg_terminate_backend over the database does (issue 12's fault),
+    waiting until each backend is gone."""
+    admin = await asyncpg.connect(
+        engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        return int(
+            await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                engine.url.database,
+            )
+        )
+    finally:
+        await admin.close()
+
+
+async def test_after_every_connection_was_terminated_the_next_requests_still_succeed(
+    engine: AsyncEngine,
+) -> None:
+    import httpx
+
+    pooled = make_engine(engine.url.render_as_string(hide_password=False), pool_size=4)
+    sessions = make_sessionmaker(pooled)
+    # The driver's reads (shared.reads) on a pool of one: the one connection dies.
+    single = make_engine(engine.url.render_as_string(hide_password=False), pool_size=1)
+    reads = Reads(single, asyncio.Semaphore(1))
+    tries: list[str] = []
+    app = retrying_app()
+
+    @app.post("/notes")
+    async def write(note: dict[str, str]) -> dict[str, int]:
+        tries.append("write")
+        async with sessions() as session, session.begin():
+            await session.execute(
+                text("INSERT INTO retry_notes VALUES (:body)"), {"body": note["body"]}
+            )
+            count = await session.scalar(
+                text("SELECT count(*) FROM retry_notes WHERE body = :body"), {"body": note["body"]}
+            )
+        return {"count": int(count or 0)}
+
+    @app.get("/read")
+    async def read() -> int:
+        tries.append("read")
+        row = await reads.row(BACKEND)
+        assert row is not None
+        return int(row["pid"])
+
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            async with sessions() as session, session.begin():
+                await session.execute(text("CREATE TABLE IF NOT EXISTS retry_notes (body text)"))
+            # Fill the pool, then lose every connection in it.
+            await asyncio.gather(*(client.post("/notes", json={"body": "warm"}) for _ in range(4)))
+            assert await terminate_all(pooled) >= 1
+            tries.clear()
+            body = f"note-{uuid.uuid4()}"
+            written = await client.post("/notes", json={"body": body})
+            # Answered as if nothing happened, the body read again, the note written once.
+            assert written.status_code == 200, written.text
+            assert written.json() == {"count": 1}
+            assert tries == ["write", "write"]
+
+            before = (await client.get("/read")).json()
+            assert await terminate_all(single) >= 1
+            tries.clear()
+            read = await client.get("/read")
+            assert read.status_code == 200 and tries == ["read", "read"]
+            assert read.json() != before  # on a fresh connection
+    finally:
+        await pooled.dispose()
+        await single.dispose()
+
+
+async def test_a_database_that_stays_away_is_tried_once_more_then_503(sessions) -> None:
+    import httpx
+
+    tries = []
+    app = retrying_app()
+
+    @app.get("/killed")
+    async def killed() -> int:
+        tries.append(1)
+        async with sessions() as session:
+            await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+            return 1
+
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/killed")
+    assert r.status_code == 503 and r.json()["code"] == "ops.database_unavailable"
+    assert r.headers["retry-after"] == "1" and len(tries) == 2

@@ -211,3 +211,19 @@ async def test_nothing_but_public_routes_is_served_before_the_frozen_list_is_kno
     r = await running.client.get("/api/v1/me", headers=keys.auth())
     assert r.status_code == 503 and r.json()["code"] == "gateway.starting"
     assert (await running.client.post("/api/v1/auth/login", json={})).status_code != 503
+
+
+def test_every_passing_failure_of_a_service_is_503_with_retry_after() -> None:
+    from gateway.proxy import BadTarget, NoUsableAnswer, TimedOut, Unreachable, forwarding_problem
+
+    answers = {
+        kind.__name__: forwarding_problem("members", kind("x"))
+        for kind in (Unreachable, TimedOut, NoUsableAnswer)
+    }
+    assert {name: (p.status, p.code) for name, p in answers.items()} == {
+        "Unreachable": (503, "gateway.service_unavailable"),
+        "TimedOut": (503, "gateway.upstream_timeout"),
+        "NoUsableAnswer": (503, "gateway.upstream_lost"),  # the service died under the request
+    }
+    assert all(p.headers == {"Retry-After": "1"} for p in answers.values())
+    assert forwarding_problem("members", BadTarget("x")).status == 400

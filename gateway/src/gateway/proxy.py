@@ -221,23 +221,27 @@ def httpx_failure(exc: httpx.HTTPError | httpx.InvalidURL) -> Exception:
 
 
 def forwarding_problem(service: str, exc: Exception) -> Problem:
-    """No 500 for a failing service: say which kind of failure it was."""
+    """No 500 for a failing service: say which kind of failure it was. Every one that passes
+    (a service restarting, slow, or dying under the request) is 503 with Retry-After, as the
+    services answer their own transient faults (shared.problems); a request that was sent may
+    have taken effect, which an Idempotency-Key makes safe to repeat."""
     if isinstance(exc, BadTarget):
         return Problem(400, "request.invalid", "The request path, query or a header is not valid.")
     if isinstance(exc, Unreachable):
         return service_unavailable(service)
     if isinstance(exc, TimedOut):
         return Problem(
-            504,
+            503,
             "gateway.upstream_timeout",
-            f"The {service} service did not answer in time.",
-            title="Gateway timeout",
+            f"The {service} service did not answer in time; try again shortly.",
+            headers={"Retry-After": "1"},
             service=service,
         )
     return Problem(
-        502,
-        "gateway.bad_upstream",
-        f"The {service} service gave no usable answer.",
+        503,
+        "gateway.upstream_lost",
+        f"The {service} service broke off its answer; try again shortly.",
+        headers={"Retry-After": "1"},
         service=service,
     )
 

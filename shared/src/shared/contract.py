@@ -49,13 +49,11 @@ DESCRIPTIONS = {
     422: "A value is missing or not valid",
     423: "The account is locked for now",
     429: "Too many requests; see Retry-After",
-    502: "A service gave no usable answer",
-    503: "Not available right now; see Retry-After",
-    504: "A service did not answer in time",
+    503: "Not available right now (a database, the broker or a service away, slow or restarting); see Retry-After",
 }
 
 # What the gateway itself may answer for any route it forwards.
-GATEWAY_PROBLEMS = (400, 429, 502, 503, 504)
+GATEWAY_PROBLEMS = (400, 429, 503)
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:

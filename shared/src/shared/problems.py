@@ -1,4 +1,8 @@
-"""RFC 9457 problem details: one exception type with a stable `code`, and the handlers that render it."""
+"""RFC 9457 problem details: one exception type with a stable `code`, and the handlers that render it.
+
+This is also the one place that decides what is a transient fault (503 with Retry-After, never a
+500): a database connection lost, refused or timed out (`database_gone`), a pool with no
+connection free, and a service or outside system we call that does not answer."""
 
 from __future__ import annotations
 
@@ -109,6 +113,7 @@ def database_gone(exc: BaseException) -> bool:
 
 def install_problem_handlers(app: FastAPI) -> None:
     import asyncpg
+    import httpx
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -187,6 +192,19 @@ def install_problem_handlers(app: FastAPI) -> None:
             )
         )
 
+    async def on_dependency_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # A service or outside system we call (org's directory, the SMS gateway) refused, timed
+        # out or broke off: as passing a fault as the database being away.
+        log.warning("dependency_unavailable", error=type(exc).__name__)
+        return problem_response(
+            Problem(
+                503,
+                "ops.dependency_unavailable",
+                "A service this one needs does not answer; try again shortly.",
+                headers={"Retry-After": "1"},
+            )
+        )
+
     async def on_overflow(_: Request, exc: Exception) -> JSONResponse:
         return problem_response(
             Problem(
@@ -218,5 +236,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TimeoutError, on_database_unavailable)
     app.add_exception_handler(PoolTimeout, on_database_unavailable)
     app.add_exception_handler(asyncpg.PostgresError, on_driver_error)
+    app.add_exception_handler(httpx.TransportError, on_dependency_unavailable)
     app.add_exception_handler(OverflowError, on_overflow)
     app.add_exception_handler(Exception, on_unexpected)

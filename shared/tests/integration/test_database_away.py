@@ -184,3 +184,22 @@ async def test_a_database_that_stays_away_is_tried_once_more_then_503(sessions) 
         r = await client.get("/killed")
     assert r.status_code == 503 and r.json()["code"] == "ops.database_unavailable"
     assert r.headers["retry-after"] == "1" and len(tries) == 2
+
+
+async def test_a_service_we_call_that_does_not_answer_is_503() -> None:
+    import httpx
+
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/directory")
+    async def directory() -> int:
+        async with httpx.AsyncClient(timeout=1) as client:
+            await client.get(f"http://127.0.0.1:{closed_port()}/orgs")
+        return 1
+
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/directory")
+    assert r.status_code == 503 and r.json()["code"] == "ops.dependency_unavailable"
+    assert r.headers["retry-after"] == "1"

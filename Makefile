@@ -18,7 +18,7 @@ MYPY_PATHS := shared/src gateway/src $(sort $(wildcard services/*/src)) deploy
 PYTEST_ARGS ?=
 PSQL ?= psql -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1
 
-.PHONY: help uv print-uv sync deploy-tools up up-detached down infra observe test lint pytest bench clean-test-dbs
+.PHONY: help uv print-uv sync deploy-tools up up-detached down infra observe test lint pytest test-faults bench clean-test-dbs
 
 # Linters of what operators deploy (hadolint, kubernetes-validate, checkov): their own lock and
 # environment (deploy/checks/), since checkov pins old versions of packages the services use.
@@ -79,6 +79,9 @@ pytest: sync deploy-tools ## run the tests (PYTEST_ARGS=...); collecting no test
 	@rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests (exit 5): that counts as a failure" >&2; fi; \
 	exit $$rc
+
+test-faults: sync ## the fault suite (tests/faults, ~N min): kills, broker and database restarts under load
+	$(VENV)/bin/pytest tests/faults $(PYTEST_ARGS)
 
 observe: sync deploy-tools ## Prometheus (Debian's) scraping what `make up` runs, with the alert rules, on :9090
 	$(PY) -m deploy.manifests local-prometheus .run/prometheus/prometheus.yml

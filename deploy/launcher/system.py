@@ -347,8 +347,8 @@ class System:
             return
         with self._lock:
             self.restarts[name] = self.restarts.get(name, 0) + 1
-            count = self.restarts[name]
-        self.say(f"restarted {name} (restart {count}; {self.restart_summary()})")
+            count, total = self.restarts[name], sum(self.restarts.values())
+        self.say(f"restarted {name} (its restart {count}; {total} in all)")
 
     def restart_summary(self) -> str:
         """`restarts: 3 (members-relay 2, gateway 1)`, for the launcher's output."""

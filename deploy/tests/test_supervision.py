@@ -200,7 +200,7 @@ def test_a_crashed_process_comes_back_and_is_counted(supervised: System, tmp_pat
     supervised.shutdown()
     log = (tmp_path / "system.log").read_text(encoding="utf-8")
     assert "members-events exited unexpectedly (killed by SIGKILL); restarting it in 0.1 s" in log
-    assert "restarted gateway (restart 1; restarts: 2" in log
+    assert "restarted gateway (its restart 1; 2 in all)" in log
     assert "restarts: 2 (gateway 1, members-events 1)" in log
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy import ColumnElement, literal, tuple_
@@ -84,6 +84,16 @@ def keyset_after(columns: Sequence[Any], values: Sequence[object]) -> ColumnElem
     )
 
 
+def retire_pool(engine: AsyncEngine, pooled: Any, exc: BaseException) -> None:
+    """The server dropped `pooled` under a statement sent on the driver (where SQLAlchemy does
+    not see the error), and likely every idle connection with it: a restart, a failover, an
+    operator's pg_terminate_backend. Retire the whole pool as SQLAlchemy does when a session
+    meets a lost connection (Pool._invalidate is the entry point it uses itself), so that the
+    next statement connects afresh instead of meeting the next dead connection, or this one
+    again (the outbox relay met the same closed connection every second, for good)."""
+    engine.sync_engine.pool._invalidate(pooled, exc)
+
+
 async def copy_rows(session: AsyncSession, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
     """Many rows in one COPY on the session's connection, inside its transaction: an import's
     10,000 members went in several times faster than through INSERT.
@@ -105,7 +115,13 @@ async def copy_rows(session: AsyncSession, table: str, rows: Sequence[Mapping[st
     except asyncpg.UniqueViolationError as exc:
         raise IntegrityError(f"COPY {table}", None, exc) from exc
     except asyncpg.PostgresError as exc:
+        # An operator's shutdown of the connection comes as one (57P01: answered 503).
+        if driver.is_closed():
+            retire_pool(cast(AsyncEngine, session.bind), raw, exc)
         raise DBAPIError(f"COPY {table}", None, exc) from exc
+    except (asyncpg.InterfaceError, OSError) as exc:
+        retire_pool(cast(AsyncEngine, session.bind), raw, exc)
+        raise ConnectionError("the database connection was lost") from exc
 
 
 @contextlib.asynccontextmanager
@@ -121,8 +137,13 @@ async def driver_transaction(
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None, "the session's connection is open"
-        async with driver.transaction():
-            yield driver
+        try:
+            async with driver.transaction():
+                yield driver
+        except BaseException as exc:
+            if driver.is_closed():
+                retire_pool(cast(AsyncEngine, session.bind), raw, exc)
+            raise
 
 
 @contextlib.contextmanager

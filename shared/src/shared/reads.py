@@ -27,6 +27,8 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.expression import ClauseElement
 
+from shared.db import retire_pool
+
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
 
@@ -108,7 +110,7 @@ class Reads:
                         # restart, a pg_terminate_backend): retire the whole pool as SQLAlchemy
                         # does for a session's lost connection, so that a second try
                         # (shared.retry) connects afresh instead of meeting the next dead one.
-                        self._engine.sync_engine.pool._invalidate(pooled, exc)
+                        retire_pool(self._engine, pooled, exc)
                     else:
                         pooled.invalidate()
                     if not refused and (

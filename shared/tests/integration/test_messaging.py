@@ -317,6 +317,46 @@ async def test_the_relay_publishes_on_commit_and_listens_again_after_losing_its_
         await asyncio.wait_for(running, timeout=10)
 
 
+async def test_the_relay_publishes_again_after_every_connection_was_terminated(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, relay: OutboxRelay
+) -> None:
+    """An operator's pg_terminate_backend over the whole database (issue 12's fault): the
+    relay's pooled connections die with its LISTEN one, and it must not keep meeting them."""
+    import asyncio
+
+    from shared.db import make_engine, make_sessionmaker
+
+    from .test_database_away import terminate_all
+
+    queue_name = f"q.{uuid.uuid4().hex[:8]}"
+    queue = await bus.declare(
+        Subscription(queue_name, {"org.created": recording_handler(queue_name)})
+    )
+    engine = sessions.kw["bind"]
+    own = make_engine(engine.url.render_as_string(hide_password=False), pool_size=2)
+    relay = OutboxRelay(make_sessionmaker(own), bus, relay.listen_dsn, lanes=2)
+    relay.poll_seconds = 60  # only a notification, or the relay's own recovery, publishes
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(0.5)
+        async with sessions() as session, session.begin():
+            await record_event(session, org_created("断开之前"), "test")
+        assert await eventually(lambda: queue.get(no_ack=True, fail=False), within=5)
+        assert await terminate_all(own) >= 1
+        await asyncio.sleep(0.5)
+        writer = make_engine(engine.url.render_as_string(hide_password=False))
+        async with make_sessionmaker(writer)() as session, session.begin():
+            await record_event(session, org_created("断开之后"), "test")
+        await writer.dispose()
+        message = await eventually(lambda: queue.get(no_ack=True, fail=False), within=10)
+        assert message is not None and "断开之后" in message.body.decode()
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)
+        await own.dispose()
+
+
 async def test_a_batching_consumer_takes_a_flood_in_few_commits_each_event_once(
     sessions: async_sessionmaker[AsyncSession], bus: Bus
 ) -> None:

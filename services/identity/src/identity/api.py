@@ -147,9 +147,12 @@ async def login(body: LoginIn, request: Request, session: SessionDep) -> LoginOu
     settings = app_settings(request, IdentitySettings)
     try:
         account = await service.login(session, body.username, body.password)
-    finally:
-        # Commit even on failure: a failed attempt must count towards the lockout.
+    except Problem:
+        # Committed although refused: a failed attempt must count towards the lockout. (Not on
+        # any other error: a lost connection has nothing to commit and answers 503.)
         await session.commit()
+        raise
+    await session.commit()
     token = issue_token(
         app_resource(request, "signing_key", Ed25519PrivateKey),
         account,

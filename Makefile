@@ -18,7 +18,7 @@ MYPY_PATHS := shared/src gateway/src $(sort $(wildcard services/*/src)) deploy
 PYTEST_ARGS ?=
 PSQL ?= psql -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1
 
-.PHONY: help uv print-uv sync deploy-tools up up-detached down infra observe test lint pytest test-faults bench clean-test-dbs
+.PHONY: help uv print-uv sync deploy-tools console console-test browser up up-detached down infra observe test lint pytest test-faults bench clean-test-dbs
 
 # Linters of what operators deploy (hadolint, kubernetes-validate, checkov): their own lock and
 # environment (deploy/checks/), since checkov pins old versions of packages the services use.
@@ -54,10 +54,34 @@ deploy-tools: uv ## the deployment linters (deploy/checks/uv.lock) and promtool 
 	      && { service prometheus stop >/dev/null 2>&1 || true; }; \
 	  else echo "promtool not found: install Prometheus (Debian/Ubuntu: apt-get install prometheus)" >&2; exit 1; fi; }
 
-up: sync ## start everything in the foreground (Ctrl-C stops it)
+# The web console (gateway/console): npm ci from its lock file, then vite build into dist/,
+# each only when what it is made from changed; the gateway serves dist/ at /.
+CONSOLE := gateway/console
+CONSOLE_SOURCES := $(shell find $(CONSOLE)/src -type f 2>/dev/null) $(CONSOLE)/index.html \
+  $(CONSOLE)/vite.config.ts $(CONSOLE)/tsconfig.json
+
+console: $(CONSOLE)/dist/index.html ## build the web console when its build is missing or stale
+
+$(CONSOLE)/node_modules/.package-lock.json: $(CONSOLE)/package-lock.json
+	cd $(CONSOLE) && npm ci --no-audit --no-fund
+
+$(CONSOLE)/dist/index.html: $(CONSOLE)/node_modules/.package-lock.json $(CONSOLE_SOURCES)
+	cd $(CONSOLE) && npm run build
+
+console-test: $(CONSOLE)/node_modules/.package-lock.json ## the console's unit tests (Vitest)
+	cd $(CONSOLE) && npm test
+
+browser: ## Chromium for the browser tests (Debian's package; never a test tool's download)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" -eq 0 ] && [ -f /etc/debian_version ]; then \
+	    echo "chromium not found: apt-get install chromium"; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
+	  else echo "chromium not found: install it (Debian/Ubuntu: apt-get install chromium)" >&2; exit 1; fi; }
+
+up: sync console ## start everything in the foreground (Ctrl-C stops it)
 	$(PY) -m deploy.launcher up
 
-up-detached: sync ## start everything in the background (log in .run/logs/launcher.log)
+up-detached: sync console ## start everything in the background (log in .run/logs/launcher.log)
 	$(PY) -m deploy.launcher up --detach
 
 down: ## stop what `make up-detached` started
@@ -66,7 +90,7 @@ down: ## stop what `make up-detached` started
 infra: ## only start (or, as root on Debian, install) PostgreSQL and RabbitMQ
 	$(if $(wildcard $(PY)),$(PY),$(PYTHON3)) -m deploy.launcher infra
 
-test: lint pytest ## lint, type-check, import contracts, then every test
+test: lint console-test pytest ## lint, type-check, import contracts, then every test
 
 lint: sync deploy-tools ## ruff, ruff format --check, mypy, import contracts, hadolint
 	$(VENV)/bin/ruff check .
@@ -75,7 +99,7 @@ lint: sync deploy-tools ## ruff, ruff format --check, mypy, import contracts, ha
 	$(VENV)/bin/lint-imports
 	$(DEPLOY_VENV)/bin/hadolint Dockerfile
 
-pytest: sync deploy-tools ## run the tests (PYTEST_ARGS=...); collecting no test is a failure
+pytest: sync deploy-tools console browser ## run the tests (PYTEST_ARGS=...); collecting no test is a failure
 	@rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests (exit 5): that counts as a failure" >&2; fi; \
 	exit $$rc

@@ -272,6 +272,8 @@ def settings(keys: Keys) -> GatewaySettings:
     return GatewaySettings(
         jwt_public_key_file=keys.public_file,
         platform=PlatformSettings(internal_secret=SECRET),
+        # The API alone (tests/test_console.py serves a console of its own).
+        console_dir=keys.public_file.parent / "no-console",
     )
 
 

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from gateway.api import PROXY_ROUTE, Gateway, forward_first, router
 from gateway.auth import PublicKeyFile, TokenVerifier
+from gateway.console import console_mount
 from gateway.handlers import BusFactory, StateFeed
 from gateway.proxy import AiohttpForwarder, Forwarder, HttpxForwarder, Upstreams
 from gateway.ratelimit import RateLimiter
@@ -136,6 +137,9 @@ def create_app(
     # Also in the router (last, after the routes above): what the fast lane does not take, a
     # method it does not forward, still meets the same answers there.
     app.router.routes.append(PROXY_ROUTE)
+    console = console_mount(settings.console_dir)
+    if console is not None:
+        app.router.routes.append(console)  # last: everything the API and /healthz do not take
     return app
 
 

@@ -38,6 +38,8 @@ class GatewaySettings(BaseSettings):
     # replaced pod's name never comes back; it starts from the services' snapshots anyway.
     instance: str = "1"
     state_queue_expires_seconds: int | None = Field(default=None, ge=60)
+    # The web console's built files (default: gateway/console/dist, where `make up` builds it).
+    console_dir: Path | None = None
     upstream_timeout_seconds: float = 30.0
     upstream_max_connections: int = 200
     # How often route tables of answering services are re-read (services are released alone).

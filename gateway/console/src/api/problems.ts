@@ -1,0 +1,78 @@
+// Every problem+json answer shown as a Chinese sentence: by its stable `code` where we know it,
+// else by its status, never the English `detail` (which is for developers and logs).
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export interface Problem {
+  status: number;
+  code: string;
+  detail?: string;
+  errors?: FieldError[];
+  [extra: string]: unknown;
+}
+
+const BY_CODE: Record<string, string> = {
+  "auth.invalid_credentials": "用户名或密码错误",
+  "auth.locked": "登录失败次数过多，账号已暂时锁定，请 15 分钟后再试",
+  "auth.frozen": "账号已被冻结，请联系上级团组织管理员",
+  "auth.not_authenticated": "登录已过期，请重新登录",
+  "auth.out_of_scope": "只能管理本组织及下级组织",
+  "auth.invalid_token": "登录已失效，请重新登录",
+  "auth.password_change_required": "首次登录须先修改密码",
+  "auth.disabled": "账号已停用",
+  "auth.not_activated": "账号尚未激活，请先用激活码激活",
+  "auth.weak_password": "密码强度不足：至少 10 位，包含大写字母、小写字母、数字、符号中的三种，且不能与用户名相同",
+  "auth.wrong_current_password": "当前密码不正确",
+  "auth.invalid_code": "激活码不正确或已过期",
+  "org.not_found": "组织不存在或无权查看",
+  "org.parent_is_branch": "团支部下不能再建立组织",
+  "org.not_empty": "组织下仍有团员或下级组织，不能撤销",
+  "member.not_found": "团员不存在或无权查看",
+  "member.duplicate": "该身份证号的团员已存在",
+  "member.id_number_invalid": "身份证号格式不正确",
+  "member.id_number_mismatch": "身份证号与出生日期或性别不符",
+  "member.not_a_branch": "团员只能录入到团支部",
+  "member.not_active": "该团员正在组织关系转接中或已离团，暂不能修改",
+  "member.transfer_open": "该团员有未完成的组织关系转接",
+  "fee.already_paid": "该笔团费已缴纳",
+  "fee.nothing_to_remit": "本月没有待上缴的团费",
+  "transfer.already_open": "该团员已有进行中的转接",
+  "activity.full": "名额已满",
+  "activity.closed": "报名已截止",
+  "activity.already_signed_up": "已报名",
+  "system.maintenance": "系统维护中，当前仅可查看",
+  "request.invalid": "填写的内容有误，请检查标红的项",
+  "request.invalid_value": "填写的内容包含无法保存的字符或数值超出范围",
+  "request.too_large": "文件过大",
+  "route.not_found": "页面不存在",
+};
+
+const BY_STATUS: Record<number, string> = {
+  400: "请求有误",
+  401: "登录已过期，请重新登录",
+  403: "没有权限进行此操作",
+  404: "要查看的内容不存在",
+  409: "当前状态不允许此操作",
+  413: "文件过大",
+  422: "填写的内容有误",
+  423: "账号已暂时锁定",
+  429: "操作过于频繁，请稍后再试",
+  503: "系统繁忙，请稍后再试",
+};
+
+/** The sentence a user reads for a problem answer. */
+export function problemMessage(problem: Pick<Problem, "status" | "code">): string {
+  return BY_CODE[problem.code] ?? BY_STATUS[problem.status] ?? "系统出错，请稍后再试";
+}
+
+/** A field's error next to the field: the problem's `errors`, by field name. */
+export function fieldErrors(problem: Problem): Record<string, string> {
+  const found: Record<string, string> = {};
+  for (const e of problem.errors ?? []) {
+    found[e.field] = "格式不正确或未填写";
+  }
+  return found;
+}

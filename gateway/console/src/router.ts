@@ -1,0 +1,47 @@
+import { createRouter, createWebHistory, type RouteLocationNormalized } from "vue-router";
+import { client } from "./api/client";
+import { loadAccount, session } from "./session";
+
+export const router = createRouter({
+  history: createWebHistory(),
+  routes: [
+    { path: "/login", name: "login", component: () => import("./views/LoginView.vue") },
+    {
+      path: "/password",
+      name: "password",
+      component: () => import("./views/PasswordView.vue"),
+    },
+    {
+      path: "/",
+      component: () => import("./views/ShellView.vue"),
+      children: [
+        { path: "", name: "home", component: () => import("./views/HomeView.vue") },
+        { path: "orgs/:id", name: "org", component: () => import("./views/OrgView.vue"), props: true },
+        {
+          path: "members/:id",
+          name: "member",
+          component: () => import("./views/MemberView.vue"),
+          props: true,
+        },
+      ],
+    },
+  ],
+});
+
+export function toSignIn(from: RouteLocationNormalized) {
+  return { name: "login", query: from.fullPath === "/" ? {} : { next: from.fullPath } };
+}
+
+router.beforeEach(async (to) => {
+  if (to.name === "login") return true;
+  if (!client.token) return toSignIn(to);
+  if (!session.account) {
+    try {
+      await loadAccount();
+    } catch {
+      return toSignIn(to);
+    }
+  }
+  if (session.mustChangePassword && to.name !== "password") return { name: "password" };
+  return true;
+});

@@ -1,0 +1,56 @@
+// Who is signed in: the token (kept for the tab, in sessionStorage) and the account from /me.
+// An expired session sends the user back to sign-in, keeping the page they were on.
+
+import { reactive } from "vue";
+import { api, client } from "./api/client";
+
+export interface Account {
+  id: string;
+  username: string;
+  role: "admin" | "member";
+  org_id: string;
+  org_name?: string;
+  member_id: string | null;
+  status: string;
+}
+
+export interface LoginAnswer {
+  access_token: string;
+  must_change_password: boolean;
+  account: Account;
+}
+
+const KEY = "zhtj.token";
+
+export const session = reactive({
+  account: null as Account | null,
+  mustChangePassword: false,
+  expired: false,
+});
+
+export function restore(): void {
+  client.token = sessionStorage.getItem(KEY);
+}
+
+export async function signIn(username: string, password: string): Promise<LoginAnswer> {
+  const answer = await api<LoginAnswer>("POST", "/auth/login", { body: { username, password } });
+  client.token = answer.access_token;
+  sessionStorage.setItem(KEY, answer.access_token);
+  session.account = answer.account;
+  session.mustChangePassword = answer.must_change_password;
+  session.expired = false;
+  return answer;
+}
+
+export async function loadAccount(): Promise<Account | null> {
+  if (!client.token) return null;
+  session.account = await api<Account>("GET", "/me");
+  return session.account;
+}
+
+export function signOut(): void {
+  client.token = null;
+  sessionStorage.removeItem(KEY);
+  session.account = null;
+  session.mustChangePassword = false;
+}

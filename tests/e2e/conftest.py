@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from deploy.launcher import System, amqp_url_with_vhost, create_vhost, delete_vhost
 
@@ -222,3 +224,43 @@ def eventually(check: Any, within: float = 10.0, interval: float = 0.1) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {within}s; last value: {value!r}")
         time.sleep(interval)
+
+
+# --- the web console in a real browser (Debian's Chromium, driven by Playwright) ------------
+
+# As the machine notes say: no sandbox as root, and nothing reaching for Google's hosts.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium")
+    assert chromium, "Chromium is missing: `make browser` installs Debian's"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
+    opened = context.new_page()
+    opened.set_default_timeout(15_000)
+    yield opened
+    context.close()
+
+
+def sign_in(page: Page, username: str, password: str) -> None:
+    page.locator("input[name=username]").fill(username)
+    page.locator("input[name=password]").fill(password)
+    page.get_by_role("button", name="登录").click()

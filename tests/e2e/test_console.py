@@ -6,55 +6,16 @@ number masked until an audited reveal. The console is what the gateway serves at
 from __future__ import annotations
 
 import random
-import shutil
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from members.fakes import as_csv, people
 
-from .conftest import STRONG, Api, Running, Tree
+from .conftest import STRONG, Api, Running, Tree, sign_in
 from .test_platform import approve_admin
-
-# As the machine notes say: no sandbox as root, and nothing reaching for Google's hosts.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium")
-    assert chromium, "Chromium is missing: `make browser` installs Debian's"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
-    opened = context.new_page()
-    opened.set_default_timeout(15_000)
-    yield opened
-    context.close()
-
-
-def sign_in(page: Page, username: str, password: str) -> None:
-    page.locator("input[name=username]").fill(username)
-    page.locator("input[name=password]").fill(password)
-    page.get_by_role("button", name="登录").click()
 
 
 def test_sign_in_says_what_went_wrong_in_chinese_and_returns_to_the_page_asked_for(
@@ -137,3 +98,37 @@ def test_a_branch_lists_its_members_and_an_id_number_is_revealed_only_on_request
             first["id"],
         ).result()
     assert audited[0]["n"] == 1
+
+
+def test_an_import_shows_every_bad_row_then_imports_the_corrected_sheet(
+    running: Running, root_admin: Api, tree: Tree, page: Page, tmp_path: Path
+) -> None:
+    base = running.system.gateway_url
+    branch_id = root_admin.create_org(
+        tree.county_a, f"导入支部{uuid.uuid4().hex[:4]}", "branch"
+    ).json()["id"]
+    records = list(people(4, random.Random(1414)))
+    broken = [dict(r) for r in records]
+    broken[2]["id_number"] = "110101199001011234"  # a wrong check digit
+    (tmp_path / "错误.csv").write_bytes(as_csv(broken))
+    (tmp_path / "正确.csv").write_bytes(as_csv(records))
+
+    page.goto(f"{base}/login?next=/orgs/{branch_id}")
+    sign_in(page, "admin", STRONG)
+    page.get_by_role("tab", name="导入团员").click()
+    page.locator("[data-test=import-file]").set_input_files(tmp_path / "错误.csv")
+    page.get_by_role("button", name="检查").click()
+    errors = page.locator("[data-test=import-errors] .el-table__body tr")
+    expect(errors).to_have_count(1)
+    expect(errors.first).to_contain_text("4")  # the header is row 1: the third person is row 4
+    expect(errors.first).to_contain_text("身份证号")
+    assert root_admin.get(f"/orgs/{branch_id}/members").json()["items"] == []
+
+    page.locator("[data-test=import-file]").set_input_files(tmp_path / "正确.csv")
+    page.get_by_role("button", name="检查").click()
+    expect(page.locator("[data-test=import-done]")).to_contain_text("检查通过：4 行均可导入")
+    page.locator("[data-test=dry-run]").click()
+    page.get_by_role("button", name="导入").click()
+    expect(page.locator("[data-test=import-done]")).to_contain_text("已导入 4 名团员")
+    page.get_by_role("tab", name="团员", exact=True).click()
+    expect(page.locator("#pane-members .el-table__body tr")).to_have_count(4)

@@ -11,13 +11,14 @@ from datetime import date
 from typing import Any
 
 import httpx
+from playwright.sync_api import Page, expect
 
 from fees.provider import SIGNATURE_HEADER, callback_signature
 from members.fakes import as_csv, people
 from shared.calendar import beijing_today
 from shared.crypto import derive_key
 
-from .conftest import Api, Running, Tree, eventually, login
+from .conftest import STRONG, Api, Running, Tree, eventually, login, sign_in
 
 PASSWORD = "Member-Pass-2026"
 
@@ -31,10 +32,10 @@ def test_the_month_start_bills_each_member_with_a_profile_once(
 ) -> None:
     imported = root_admin.post(
         f"/orgs/{tree.branch_b}/members/import",
-        files={"file": ("团员.csv", as_csv(list(people(3, random.Random(7)))))},
+        files={"file": ("团员.csv", as_csv(list(people(4, random.Random(7)))))},
     )
     assert imported.status_code == 200, imported.text[:300]
-    salaried, student, undeclared = (m["id"] for m in imported.json()["members"])
+    salaried, student, undeclared, another_student = (m["id"] for m in imported.json()["members"])
 
     def declare(member: str, body: dict[str, object]) -> int:
         r = root_admin.put(f"/members/{member}/fee-profile", json=body)
@@ -47,6 +48,7 @@ def test_the_month_start_bills_each_member_with_a_profile_once(
         interval=0.3,
     )
     assert declare(student, {"category": "student"}) == 200
+    assert declare(another_student, {"category": "student"}) == 200
 
     month = next_month(beijing_today())  # the service counts months in Beijing time
     # The worker dies in the middle of the first chunk it takes: bills written, not committed.
@@ -134,6 +136,36 @@ def test_a_member_pays_online_and_the_provider_confirms_through_the_gateway(
     assert [(b["status"], b["channel"]) for b in mine if b["id"] == bill["id"]] == [
         ("paid", "online")
     ]
+
+
+def test_the_branch_records_cash_in_the_console_and_its_county_sees_the_rate(
+    running: Running, root_admin: Api, tree: Tree, page: Page
+) -> None:
+    """The same dues in the web console: the branch's list of the month, a cash payment
+    recorded from it, and the county's collection rate per branch as a chart."""
+    base, month = running.system.gateway_url, next_month(beijing_today())
+
+    def totals() -> dict[str, int]:
+        listed = root_admin.get(f"/orgs/{tree.branch_b}/bills", params={"month": month})
+        return dict(listed.json()["totals"])
+
+    before = totals()
+    assert before["count"] > before["paid_count"]  # some are still due
+    page.goto(f"{base}/login?next=/orgs/{tree.branch_b}%3Ftab%3Dbills%26month%3D{month}")
+    sign_in(page, "admin", STRONG)
+    shown = page.locator("[data-test=bill-totals]")
+    expect(shown).to_contain_text(f"应交 {before['count']} 笔")
+    expect(shown).to_contain_text(f"已交 {before['paid_count']} 笔")
+    page.get_by_role("button", name="记录现金缴纳").first.click()
+    page.get_by_role("button", name="确认", exact=True).click()
+    expect(shown).to_contain_text(f"已交 {before['paid_count'] + 1} 笔")
+    assert totals()["paid_count"] == before["paid_count"] + 1
+
+    page.goto(f"{base}/orgs/{tree.county_b}?tab=fees&month={month}")
+    after = totals()
+    rate = f"{after['paid_fen'] / after['due_fen']:.2%}"
+    expect(page.locator("[data-test=fee-summary]")).to_contain_text(rate)
+    expect(page.locator("[data-test=collection-chart] canvas")).to_be_visible()
 
 
 def member_no_of(admin: Api, member_id: str) -> str:

@@ -27,44 +27,90 @@ export const client: Client = {
   onPasswordChangeRequired: () => undefined,
 };
 
-type Query = Record<string, string | number | boolean | undefined | null>;
-
-export async function api<T>(
-  method: string,
-  path: string,
-  options: { query?: Query; body?: unknown; fetcher?: typeof fetch } = {},
-): Promise<T> {
-  const url = new URL(`/api/v1${path}`, window.location.origin);
-  for (const [name, value] of Object.entries(options.query ?? {})) {
-    if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, String(value));
-  }
-  const headers: Record<string, string> = { Accept: "application/json" };
-  if (client.token) headers.Authorization = `Bearer ${client.token}`;
-  if (options.body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await (options.fetcher ?? fetch)(url, {
-    method,
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-  if (response.status === 204) return undefined as T;
-  const text = await response.text();
-  const data = text ? JSON.parse(text) : undefined;
-  if (!response.ok) {
-    const problem: Problem =
-      data && typeof data.code === "string" ? data : { status: response.status, code: `http.${response.status}` };
-    if (response.status === 401 && client.token) client.onExpired();
-    if (problem.code === "auth.password_change_required") client.onPasswordChangeRequired();
-    throw new ApiError(problem);
-  }
-  return data as T;
-}
-
 export interface Page<T> {
   items: T[];
   next_cursor: string | null;
 }
 
+type Query = Record<string, string | number | boolean | undefined | null>;
+
+function address(path: string, query: Query = {}): URL {
+  const url = new URL(`/api/v1${path}`, window.location.origin);
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, String(value));
+  }
+  return url;
+}
+
+function authorized(headers: Record<string, string>): Record<string, string> {
+  return client.token ? { ...headers, Authorization: `Bearer ${client.token}` } : headers;
+}
+
+/** The answer's problem as an ApiError, telling the session what it must know. */
+function refusal(status: number, data: unknown): ApiError {
+  const body = data as Problem | undefined;
+  const problem: Problem = body && typeof body.code === "string" ? body : { status, code: `http.${status}` };
+  if (status === 401 && client.token) client.onExpired();
+  if (problem.code === "auth.password_change_required") client.onPasswordChangeRequired();
+  return new ApiError(problem);
+}
+
+async function answer<T>(response: Response): Promise<T> {
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : undefined;
+  if (!response.ok) throw refusal(response.status, data);
+  return data as T;
+}
+
+export async function api<T>(
+  method: string,
+  path: string,
+  options: { query?: Query; body?: unknown; headers?: Record<string, string>; fetcher?: typeof fetch } = {},
+): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json", ...options.headers };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await (options.fetcher ?? fetch)(address(path, options.query), {
+    method,
+    headers: authorized(headers),
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  return answer<T>(response);
+}
+
+/** A multipart form (a file upload), answered like `api`. */
+export async function upload<T>(path: string, form: FormData, query: Query = {}): Promise<T> {
+  const response = await fetch(address(path, query), {
+    method: "POST",
+    headers: authorized({ Accept: "application/json" }),
+    body: form,
+  });
+  return answer<T>(response);
+}
+
+/** A file the API sends (a template, an export), saved under the name it gives. */
+export async function download(path: string, fallbackName: string, query: Query = {}): Promise<void> {
+  const response = await fetch(address(path, query), { headers: authorized({}) });
+  if (!response.ok) throw refusal(response.status, await response.json().catch(() => undefined));
+  const named = /filename\*=UTF-8''([^;]+)/.exec(response.headers.get("Content-Disposition") ?? "");
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = named ? decodeURIComponent(named[1]) : fallbackName;
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
+
 /** What to show for a failed call: the problem's Chinese message, or that the system is away. */
 export function messageOf(error: unknown): string {
   return error instanceof ApiError ? error.message : "无法连接到系统，请稍后再试";
+}
+
+/** A month as the API writes it (YYYY-MM). */
+export function thisMonth(now = new Date()): string {
+  return `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}`;
+}
+
+/** Fen as yuan with two decimals: money is counted in fen everywhere. */
+export function yuan(fen: number | null | undefined): string {
+  return fen === null || fen === undefined ? "" : (fen / 100).toFixed(2);
 }

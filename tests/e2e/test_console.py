@@ -132,3 +132,40 @@ def test_an_import_shows_every_bad_row_then_imports_the_corrected_sheet(
     expect(page.locator("[data-test=import-done]")).to_contain_text("已导入 4 名团员")
     page.get_by_role("tab", name="团员", exact=True).click()
     expect(page.locator("#pane-members .el-table__body tr")).to_have_count(4)
+
+
+def test_transfers_are_approved_out_and_sent_back_in_from_the_console(
+    running: Running, root_admin: Api, tree: Tree, page: Page
+) -> None:
+    from .test_transfers import import_members, request_transfer
+
+    base = running.system.gateway_url
+    tag = uuid.uuid4().hex[:4]
+    source = root_admin.create_org(tree.county_a, f"转出网页支部{tag}", "branch").json()["id"]
+    target = root_admin.create_org(tree.county_b, f"转入网页支部{tag}", "branch").json()["id"]
+    [mover] = import_members(root_admin, source, 1, seed=1616)
+    asked = request_transfer(root_admin, mover["id"], target)
+    assert asked.status_code == 201, asked.text
+
+    page.goto(f"{base}/login?next=/orgs/{source}%3Ftab%3Dtransfers")
+    sign_in(page, "admin", STRONG)
+    row = page.locator("[data-test=transfers] .el-table__body tr").first
+    expect(row).to_contain_text(mover["name"])
+    expect(row).to_contain_text("待转出审批")
+    expect(row).to_contain_text(f"转入网页支部{tag}")
+    row.get_by_role("button", name="同意").click()
+    expect(row).to_contain_text("待转入审批")
+    expect(row.get_by_role("button", name="同意")).to_have_count(0)  # no longer this side's turn
+
+    page.goto(f"{base}/orgs/{target}?tab=transfers")
+    page.get_by_text("转入", exact=True).click()
+    row = page.locator("[data-test=transfers] .el-table__body tr").first
+    expect(row).to_contain_text("待转入审批")
+    row.get_by_role("button", name="退回").click()
+    page.get_by_role("button", name="提交").click()
+    expect(page.get_by_text("退回原因不能为空")).to_be_visible()
+    page.locator(".el-message-box input").fill("接收团支部信息有误")
+    page.get_by_role("button", name="提交").click()
+    expect(row).to_contain_text("已退回")
+    transfer = root_admin.get(f"/transfers/{asked.json()['id']}").json()
+    assert transfer["status"] == "rejected"

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from fees.provider import SIGNATURE_HEADER, callback_signature
 from members.fakes import as_csv, people
@@ -136,6 +136,29 @@ def test_a_member_pays_online_and_the_provider_confirms_through_the_gateway(
     assert [(b["status"], b["channel"]) for b in mine if b["id"] == bill["id"]] == [
         ("paid", "online")
     ]
+
+
+def test_the_member_sees_the_payment_on_the_phone_page(
+    running: Running, root_admin: Api, tree: Tree, browser: Browser
+) -> None:
+    """The member who paid online above, on a phone: the record, and the month's bill paid."""
+    month = next_month(beijing_today())
+    listed = root_admin.get(f"/orgs/{tree.branch_b}/bills", params={"month": month}).json()
+    [paid] = [b for b in listed["items"] if b["channel"] == "online"]
+    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+    phone = context.new_page()
+    phone.set_default_timeout(15_000)
+    try:
+        phone.goto(f"{running.system.gateway_url}/login")
+        sign_in(phone, member_no_of(root_admin, paid["member_id"]), PASSWORD)
+        expect(phone).to_have_url(f"{running.system.gateway_url}/m")
+        expect(phone.locator("[data-test=my-record]")).to_contain_text(paid["member_name"])
+        phone.get_by_role("tab", name="我的团费").click()
+        bill = phone.locator("[data-test=my-bill]").filter(has_text=month)
+        expect(bill).to_contain_text("已交")
+        expect(bill).to_contain_text("在线缴纳")
+    finally:
+        context.close()
 
 
 def test_the_branch_records_cash_in_the_console_and_its_county_sees_the_rate(

@@ -11,6 +11,8 @@ export const router = createRouter({
       name: "password",
       component: () => import("./views/PasswordView.vue"),
     },
+    // Members: phone-sized pages of their own.
+    { path: "/m", name: "member-home", component: () => import("./views/MemberHome.vue") },
     {
       path: "/",
       component: () => import("./views/ShellView.vue"),
@@ -43,5 +45,8 @@ router.beforeEach(async (to) => {
     }
   }
   if (session.mustChangePassword && to.name !== "password") return { name: "password" };
+  const member = session.account?.role === "member";
+  if (member && to.name !== "member-home" && to.name !== "password") return { name: "member-home" };
+  if (!member && to.name === "member-home") return { name: "home" };
   return true;
 });

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from members.fakes import as_csv, people
 
-from .conftest import STRONG, Api, Running, Tree, sign_in
+from .conftest import STRONG, Api, Running, Tree, eventually, sign_in
 from .test_platform import approve_admin
 
 
@@ -132,6 +132,24 @@ def test_an_import_shows_every_bad_row_then_imports_the_corrected_sheet(
     expect(page.locator("[data-test=import-done]")).to_contain_text("已导入 4 名团员")
     page.get_by_role("tab", name="团员", exact=True).click()
     expect(page.locator("#pane-members .el-table__body tr")).to_have_count(4)
+    # Their activation codes, as the sheet the secretary prints and hands out.
+    codes = eventually(  # identity makes the accounts from the import's event
+        lambda: (
+            len(c := root_admin.get(f"/orgs/{branch_id}/activation-codes").json()["items"]) == 4
+            and c
+        ),
+        within=30,
+        interval=0.3,
+    )
+    page.get_by_role("tab", name="激活码").click()
+    sheet = page.locator("[data-test=activation-codes] .el-table__body tr")
+    expect(sheet).to_have_count(len(codes))
+    listed = {c["username"]: c["activation_code"] for c in codes}
+    assert sorted(listed) == sorted(
+        m["member_no"] for m in root_admin.get(f"/orgs/{branch_id}/members").json()["items"]
+    )
+    for username, code in listed.items():
+        expect(sheet.filter(has_text=username)).to_contain_text(code)
 
 
 def test_transfers_are_approved_out_and_sent_back_in_from_the_console(

@@ -29,6 +29,7 @@ from tests.e2e.conftest import (
     first_login,
     wait_gateway_ready,
 )
+from tests.e2e.test_fees import next_month
 from tests.e2e.test_transfers import PASSWORD, activate
 
 from .load import Load, World
@@ -52,11 +53,6 @@ class Plant:
     @property
     def system(self) -> System:
         return self.running.system
-
-
-def next_month() -> str:
-    today = beijing_today()
-    return f"{today.year + today.month // 12}-{today.month % 12 + 1:02d}"
 
 
 def seed(running: Running, admin: Api) -> World:
@@ -86,7 +82,7 @@ def seed(running: Running, admin: Api) -> World:
             within=60,
             interval=0.3,
         )
-    month = next_month()
+    month = next_month(beijing_today())
     assert admin.post("/fee-cycles", json={"month": month}).status_code == 202
     eventually(lambda: admin.get(f"/fee-cycles/{month}").json()["status"] == "done", within=90)
     bills = [

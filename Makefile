@@ -71,12 +71,12 @@ $(CONSOLE)/dist/index.html: $(CONSOLE)/node_modules/.package-lock.json $(CONSOLE
 console-test: $(CONSOLE)/node_modules/.package-lock.json ## the console's unit tests (Vitest)
 	cd $(CONSOLE) && npm test
 
-browser: ## Chromium for the browser tests (Debian's package; never a test tool's download)
-	@command -v chromium >/dev/null 2>&1 || { \
+browser: ## Chromium and a Chinese font for the browser tests (Debian's packages; never a test tool's download)
+	@{ command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q .; } || { \
 	  if [ "$$(id -u)" -eq 0 ] && [ -f /etc/debian_version ]; then \
-	    echo "chromium not found: apt-get install chromium"; \
-	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
-	  else echo "chromium not found: install it (Debian/Ubuntu: apt-get install chromium)" >&2; exit 1; fi; }
+	    echo "apt-get install chromium fonts-wqy-microhei (the screenshots show Chinese)"; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei >/dev/null; \
+	  else echo "chromium or a Chinese font not found: install them (Debian/Ubuntu: apt-get install chromium fonts-wqy-microhei)" >&2; exit 1; fi; }
 
 up: sync console ## start everything in the foreground (Ctrl-C stops it)
 	$(PY) -m deploy.launcher up

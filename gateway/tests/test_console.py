@@ -1,5 +1,6 @@
 """The web console's files at `/`: a screen's own address opened directly gets the page, built
-assets are cached for good, and a missing file is still a 404."""
+assets are cached for good, every page carries the security headers, and a missing file is
+still a 404."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ async def test_the_console_is_served_beside_the_api(tmp_path: Path) -> None:
         home = await client.get("/")
         assert home.status_code == 200 and "智慧团建" in home.text
         assert home.headers["cache-control"] == "no-cache"
+        # Only the console's own scripts run, it cannot be framed, nothing is sniffed.
+        policy = home.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert "unsafe-eval" not in policy and "script-src 'self' 'unsafe-inline'" not in policy
+        assert home.headers["x-content-type-options"] == "nosniff"
+        assert home.headers["x-frame-options"] == "DENY"
         # Reloading a screen: the console's router shows it.
         screen = await client.get("/orgs/0b7e/members")
         assert screen.status_code == 200 and "智慧团建" in screen.text

@@ -251,13 +251,49 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
+# Screenshots of the screens the tests pass through: test artefacts, for a person to look at.
+SCREENSHOTS = REPO / ".run" / "artifacts" / "console"
+AXE = REPO / "gateway" / "console" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def new_page(browser: Browser, *, phone: bool = False) -> Page:
+    viewport = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 800}
+    context = browser.new_context(locale="zh-CN", viewport=viewport, is_mobile=phone)
     opened = context.new_page()
     opened.set_default_timeout(15_000)
+    return opened
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    opened = new_page(browser)
     yield opened
-    context.close()
+    screenshot(opened, request.node.name)
+    opened.context.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def serious_accessibility_problems(page: Page) -> list[str]:
+    """What axe-core (the console's own copy) finds serious or critical against WCAG 2 A/AA on
+    the screen as it stands: controls without labels, contrast below AA, broken structure."""
+    # Evaluated, not added as a <script>: the console's policy (script-src 'self') rightly
+    # refuses inline scripts, and the browser's own evaluation is not a page script.
+    page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
+    found = page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {
+                runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+            });
+            return result.violations
+                .filter((v) => v.impact === "serious" || v.impact === "critical")
+                .map((v) => `${v.id}: ${v.help} @ ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+        }"""
+    )
+    return list(found)
 
 
 def sign_in(page: Page, username: str, password: str) -> None:

@@ -5,16 +5,29 @@ number masked until an audited reveal. The console is what the gateway serves at
 
 from __future__ import annotations
 
+import gzip
 import random
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from members.fakes import as_csv, people
 
-from .conftest import STRONG, Api, Running, Tree, eventually, sign_in
+from .conftest import (
+    PDF,
+    STRONG,
+    Api,
+    Running,
+    Tree,
+    eventually,
+    new_page,
+    screenshot,
+    serious_accessibility_problems,
+    sign_in,
+)
 from .test_platform import approve_admin
 
 
@@ -100,28 +113,58 @@ def test_a_branch_lists_its_members_and_an_id_number_is_revealed_only_on_request
     assert audited[0]["n"] == 1
 
 
-def test_an_import_shows_every_bad_row_then_imports_the_corrected_sheet(
-    running: Running, root_admin: Api, tree: Tree, page: Page, tmp_path: Path
+def pick_date(page: Page, label: str, day: str) -> None:
+    """Type a day into an Element Plus date picker, as a keyboard user does."""
+    field = page.get_by_label(label, exact=True)
+    field.fill(day)
+    field.press("Enter")
+
+
+def test_a_branch_is_created_imported_activated_and_a_key_change_approved_in_the_console(
+    running: Running, root_admin: Api, tree: Tree, browser: Browser, page: Page, tmp_path: Path
 ) -> None:
+    """The issue's journey: an admin creates a branch, imports a sheet with two bad rows and
+    sees both, imports the corrected sheet; a member activates with the printed code, asks to
+    change a key field; the admin approves it and the record holds the new value."""
     base = running.system.gateway_url
-    branch_id = root_admin.create_org(
-        tree.county_a, f"导入支部{uuid.uuid4().hex[:4]}", "branch"
-    ).json()["id"]
+    name = f"旅程支部{uuid.uuid4().hex[:4]}"
+    page.goto(f"{base}/login?next=/orgs/{tree.county_a}")
+    sign_in(page, "admin", STRONG)
+    page.get_by_role("button", name="新建下级组织").click()
+    dialog = page.get_by_role("dialog", name="新建下级组织")
+    dialog.locator("[data-test=create-org]").click()
+    expect(dialog.get_by_text("请上传上级的批复文件")).to_be_visible()  # nothing sent half-filled
+    dialog.locator("input[name=org-name]").fill(name)
+    pick_date(page, "成立时间", "2026-03-01")
+    pick_date(page, "批准时间", "2026-03-02")
+    dialog.locator("input[name=leader-name]").fill("赵书记")
+    dialog.locator("input[name=leader-phone]").fill("13800138000")
+    dialog.locator("input[name=approval-document]").set_input_files(
+        {"name": "批复.pdf", "mimeType": "application/pdf", "buffer": PDF}
+    )
+    screenshot(page, "org-create")
+    dialog.locator("[data-test=create-org]").click()
+    expect(page.locator("[data-test=org-name]")).to_have_text(name)
+    branch_id = page.url.rsplit("/", 1)[-1].split("?")[0]
+    assert root_admin.get(f"/orgs/{branch_id}").json()["parent_id"] == str(tree.county_a)
+
     records = list(people(4, random.Random(1414)))
     broken = [dict(r) for r in records]
-    broken[2]["id_number"] = "110101199001011234"  # a wrong check digit
+    broken[1]["id_number"] = "110101199001011234"  # a wrong check digit
+    broken[3]["birth_date"] = "不详"  # not a date
     (tmp_path / "错误.csv").write_bytes(as_csv(broken))
     (tmp_path / "正确.csv").write_bytes(as_csv(records))
-
-    page.goto(f"{base}/login?next=/orgs/{branch_id}")
-    sign_in(page, "admin", STRONG)
     page.get_by_role("tab", name="导入团员").click()
     page.locator("[data-test=import-file]").set_input_files(tmp_path / "错误.csv")
     page.get_by_role("button", name="检查").click()
     errors = page.locator("[data-test=import-errors] .el-table__body tr")
-    expect(errors).to_have_count(1)
-    expect(errors.first).to_contain_text("4")  # the header is row 1: the third person is row 4
-    expect(errors.first).to_contain_text("身份证号")
+    expect(errors).to_have_count(2)
+    # The header is row 1: the second person is row 3, the fourth row 5.
+    expect(errors.nth(0)).to_contain_text("3")
+    expect(errors.nth(0)).to_contain_text("身份证号")
+    expect(errors.nth(1)).to_contain_text("5")
+    expect(errors.nth(1)).to_contain_text("出生日期")
+    screenshot(page, "import-errors")
     assert root_admin.get(f"/orgs/{branch_id}/members").json()["items"] == []
 
     page.locator("[data-test=import-file]").set_input_files(tmp_path / "正确.csv")
@@ -150,6 +193,94 @@ def test_an_import_shows_every_bad_row_then_imports_the_corrected_sheet(
     )
     for username, code in listed.items():
         expect(sheet.filter(has_text=username)).to_contain_text(code)
+    screenshot(page, "activation-codes")
+
+    # The member, on a phone: activation with the printed code, then a key field.
+    member = codes[0]
+    phone = new_page(browser, phone=True)
+    phone.goto(f"{base}/login")
+    phone.get_by_role("link", name="激活账号").click()
+    expect(phone.get_by_role("heading", name="激活账号")).to_be_visible()
+    phone.locator("input[name=username]").fill(member["username"])
+    phone.locator("input[name=code]").fill("000000")
+    phone.locator("input[name=new]").fill(STRONG)
+    phone.locator("input[name=again]").fill(STRONG)
+    phone.get_by_role("button", name="激活").click()
+    expect(phone.get_by_text("激活码不正确或已过期")).to_be_visible()
+    phone.locator("input[name=code]").fill(member["activation_code"])
+    phone.get_by_role("button", name="激活").click()
+    expect(phone).to_have_url(f"{base}/login?username={member['username']}")
+    phone.locator("input[name=password]").fill(STRONG)
+    phone.get_by_role("button", name="登录").click()
+    expect(phone.locator("[data-test=my-record]")).to_contain_text(member["name"])
+    phone.get_by_role("tab", name="修改信息").click()
+    phone.locator("input[name=key-name]").fill("新名字")
+    phone.get_by_role("button", name="提交申请").click()
+    expect(phone.get_by_text("请填写修改理由")).to_be_visible()
+    phone.locator("textarea[name=reason]").fill("户籍姓名已变更")
+    phone.get_by_role("button", name="提交申请").click()
+    expect(phone.locator("[data-test=change-requested]")).to_contain_text("团支部将在")
+    screenshot(phone, "member-change-request")
+    phone.context.close()
+
+    # The branch approves it from its reviews; the record holds the new name.
+    page.get_by_role("tab", name="审核").click()
+    row = page.locator("[data-test=reviews] .el-table__body tr").filter(has_text="新名字")
+    expect(row).to_contain_text("姓名")
+    expect(row).to_contain_text("户籍姓名已变更")
+    screenshot(page, "reviews")
+    row.get_by_role("button", name="通过").click()
+    expect(page.get_by_text("已通过")).to_be_visible()
+    expect(page.locator("[data-test=reviews] .el-table__body tr")).to_have_count(0)
+    assert root_admin.get(f"/members/{member['member_id']}").json()["name"] == "新名字"
+
+
+def test_a_forgotten_password_is_reset_with_a_code_the_branch_issues(
+    running: Running, root_admin: Api, tree: Tree, browser: Browser, page: Page
+) -> None:
+    from .test_transfers import import_members
+
+    base = running.system.gateway_url
+    branch = root_admin.create_org(tree.county_a, f"找回支部{uuid.uuid4().hex[:4]}", "branch")
+    [person] = import_members(root_admin, branch.json()["id"], 1, seed=1717)
+    username = eventually(
+        lambda: root_admin.get(f"/members/{person['id']}/account").json().get("username"),
+        within=30,
+        interval=0.3,
+    )
+    page.goto(f"{base}/login?next=/members/{person['id']}")
+    sign_in(page, "admin", STRONG)
+    account = page.locator("[data-test=member-account]")
+    expect(account).to_contain_text(username)
+    expect(account).to_contain_text("待激活")
+    account.get_by_role("button", name="生成一次性验证码（忘记密码）").click()
+    code = page.locator("[data-test=one-time-code]")
+    expect(code).to_have_text(re.compile(r"\S{6,}"))
+    issued = code.inner_text().strip()
+
+    phone = new_page(browser, phone=True)
+    phone.goto(f"{base}/login")
+    phone.get_by_role("link", name="忘记密码").click()
+    expect(phone.get_by_role("heading", name="找回密码")).to_be_visible()
+    expect(phone.locator("[data-test=activate-hint]")).to_contain_text("一次性验证码")
+    phone.locator("input[name=username]").fill(username)
+    phone.locator("input[name=code]").fill(issued)
+    phone.locator("input[name=new]").fill("short")
+    phone.locator("input[name=again]").fill("short")
+    phone.get_by_role("button", name="设置新密码").click()
+    expect(phone.get_by_text("密码强度不足", exact=False)).to_be_visible()
+    phone.locator("input[name=new]").fill(STRONG)
+    phone.locator("input[name=again]").fill(STRONG)
+    phone.get_by_role("button", name="设置新密码").click()
+    phone.locator("input[name=password]").fill(STRONG)
+    phone.get_by_role("button", name="登录").click()
+    expect(phone.locator("[data-test=my-record]")).to_contain_text(person["name"])
+    assert serious_accessibility_problems(phone) == []
+    phone.get_by_role("tab", name="修改信息").click()
+    expect(phone.locator("input[name=key-name]")).to_be_visible()
+    assert serious_accessibility_problems(phone) == []
+    screenshot(phone, "member-phone")
+    phone.context.close()
 
 
 def test_transfers_are_approved_out_and_sent_back_in_from_the_console(
@@ -187,3 +318,50 @@ def test_transfers_are_approved_out_and_sent_back_in_from_the_console(
     expect(row).to_contain_text("已退回")
     transfer = root_admin.get(f"/transfers/{asked.json()['id']}").json()
     assert transfer["status"] == "rejected"
+
+
+def initial_javascript(page: Page, url: str) -> int:
+    """Bytes of JavaScript, gzipped as served, that a first visit to `url` loads."""
+    scripts: dict[str, bytes] = {}
+    page.on(
+        "response",
+        lambda r: scripts.setdefault(r.url, r.body()) if r.url.endswith(".js") else None,
+    )
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+    return sum(len(gzip.compress(body, 9)) for body in scripts.values())
+
+
+def test_the_console_is_light_keyboard_usable_and_accessible(
+    running: Running, root_admin: Api, tree: Tree, browser: Browser, page: Page
+) -> None:
+    from .test_transfers import import_members
+
+    base = running.system.gateway_url
+    # The first visit: at most 300 KB of JavaScript gzipped; screens load as they are opened.
+    assert initial_javascript(page, f"{base}/login") <= 300 * 1024
+    # The tab order of sign-in: user name, password, the button, then the links below it.
+    page.locator("input[name=username]").focus()
+    order = []
+    for _ in range(4):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("document.activeElement.name || document.activeElement.textContent.trim()"))
+    assert order == ["password", "登录", "激活账号", "忘记密码"]
+    assert serious_accessibility_problems(page) == []
+
+    branch = root_admin.create_org(tree.county_a, f"无障碍支部{uuid.uuid4().hex[:4]}", "branch")
+    branch_id = branch.json()["id"]
+    [person] = import_members(root_admin, branch_id, 1, seed=1818)
+    sign_in(page, "admin", STRONG)
+    expect(page.locator("[data-test=org-name]")).to_be_visible()
+    assert serious_accessibility_problems(page) == []
+    page.goto(f"{base}/orgs/{branch_id}")
+    expect(page.locator(".el-table__body tr")).to_have_count(1)
+    assert serious_accessibility_problems(page) == []
+    for tab in ("导入团员", "团费收缴", "审核", "组织关系转接", "团费统计", "安全检查"):
+        page.get_by_role("tab", name=tab).click()
+        page.wait_for_load_state("networkidle")
+        assert serious_accessibility_problems(page) == [], tab
+    page.goto(f"{base}/members/{person['id']}")
+    expect(page.locator("[data-test=member-name]")).to_have_text(person["name"])
+    assert serious_accessibility_problems(page) == []

@@ -21,6 +21,28 @@ export const MEMBER_STATUS: Record<string, string> = {
   left: "已离团",
 };
 
+export const ACCOUNT_STATUS: Record<string, string> = {
+  active: "正常",
+  pending_activation: "待激活",
+  frozen: "已冻结",
+  disabled: "已停用",
+};
+
+// Key fields: changed only with the branch's approval (a change request).
+export const FIELD: Record<string, string> = {
+  name: "姓名",
+  gender: "性别",
+  ethnicity: "民族",
+  birth_date: "出生日期",
+  id_number: "身份证号",
+  joined_on: "入团时间",
+  joined_place: "入团地点",
+  phone: "手机号",
+  email: "电子邮箱",
+  employer: "工作单位",
+  hobbies: "兴趣爱好",
+};
+
 export function label(table: Record<string, string>, value: string | null | undefined): string {
   if (!value) return "";
   return table[value] ?? value;

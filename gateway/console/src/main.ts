@@ -1,6 +1,5 @@
 import "element-plus/dist/index.css";
-import ElementPlus from "element-plus";
-import zhCn from "element-plus/es/locale/lang/zh-cn";
+import "./theme.css";
 import { createApp } from "vue";
 import App from "./App.vue";
 import { client } from "./api/client";
@@ -20,4 +19,5 @@ client.onPasswordChangeRequired = () => {
   void router.push({ name: "password" });
 };
 
-createApp(App).use(ElementPlus, { locale: zhCn }).use(router).mount("#app");
+// The zh-CN locale comes from App.vue's config provider; components come as templates use them.
+createApp(App).use(router).mount("#app");

@@ -6,6 +6,8 @@ export const router = createRouter({
   history: createWebHistory(),
   routes: [
     { path: "/login", name: "login", component: () => import("./views/LoginView.vue") },
+    // Activation with a code, and a forgotten password with a one-time code: before any sign-in.
+    { path: "/activate", name: "activate", component: () => import("./views/ActivateView.vue") },
     {
       path: "/password",
       name: "password",
@@ -35,7 +37,7 @@ export function toSignIn(from: RouteLocationNormalized) {
 }
 
 router.beforeEach(async (to) => {
-  if (to.name === "login") return true;
+  if (to.name === "login" || to.name === "activate") return true;
   if (!client.token) return toSignIn(to);
   if (!session.account) {
     try {

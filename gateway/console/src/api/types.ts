@@ -11,6 +11,9 @@ export interface Org {
   approved_on: string | null;
   created_late?: boolean;
   member_count: number;
+  leader_name?: string | null;
+  leader_phone?: string | null;
+  dissolution_due_by?: string | null;
 }
 
 export interface Member {

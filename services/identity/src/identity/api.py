@@ -225,6 +225,19 @@ async def me(session: SessionDep, caller: CallerDep) -> MeOut:
     return MeOut(**AccountOut.of(account, node.name if node else None).model_dump())
 
 
+@router.get(
+    "/members/{member_id}/account",
+    response_model=AccountOut,
+    openapi_extra=route_policy(allow="admin_or_member"),
+)
+async def member_account(
+    member_id: uuid.UUID, session: ReadSessionDep, caller: CallerDep
+) -> AccountOut:
+    """The member's account (username, status): the member, or an admin over the branch, who
+    then freezes it or issues a one-time code for a forgotten password by its `id`."""
+    return AccountOut.of(await service.member_account(session, caller, member_id))
+
+
 @router.post(
     "/accounts/{account_id}/freeze", status_code=204, openapi_extra=route_policy(any_status=True)
 )

@@ -323,6 +323,16 @@ async def _account_in_scope(
     return account
 
 
+async def member_account(session: AsyncSession, caller: Caller, member_id: uuid.UUID) -> Account:
+    """A member's account, for the admins over the member's branch (to help with a sign-in)."""
+    account_id = (
+        await session.execute(select(Account.id).where(Account.member_id == member_id))
+    ).scalar_one_or_none()
+    if account_id is None:
+        raise account_not_found()
+    return await _account_in_scope(session, caller, account_id, allow_self=True, lock=False)
+
+
 async def freeze(session: AsyncSession, caller: Caller, account_id: uuid.UUID, reason: str) -> None:
     account = await _account_in_scope(session, caller, account_id, allow_self=True)
     if account.frozen:

@@ -208,3 +208,34 @@ async def test_the_admins_of_a_dissolved_organisation_can_no_longer_log_in(
         "/auth/login", json={"username": elsewhere, "password": "Initial-Pass-2026"}
     )
     assert other.status_code == 200
+
+
+async def test_the_branch_finds_a_members_account_to_help_with_a_forgotten_password(
+    client: httpx.AsyncClient, settings: IdentitySettings, tree: Tree
+) -> None:
+    member_no = await deliver_member_created(settings, tree.county_a, "王小刚")
+    admin = caller_headers(settings.platform.internal_secret, "admin", tree.county_a)
+    codes = (await client.get(f"/orgs/{tree.county_a}/activation-codes", headers=admin)).json()
+    member_id = next(i["member_id"] for i in codes["items"] if i["username"] == member_no)
+
+    found = await client.get(f"/members/{member_id}/account", headers=admin)
+    assert found.status_code == 200
+    account = found.json()
+    assert account["username"] == member_no and account["status"] == "pending_activation"
+    reset = await client.post(f"/accounts/{account['id']}/one-time-code", headers=admin)
+    assert reset.status_code == 201
+    activated = await client.post(
+        "/auth/activate",
+        json={
+            "username": member_no,
+            "activation_code": reset.json()["code"],
+            "new_password": "Member-Pass-2026",
+        },
+    )
+    assert activated.status_code == 204
+
+    other = caller_headers(settings.platform.internal_secret, "admin", tree.county_b)
+    hidden = await client.get(f"/members/{member_id}/account", headers=other)
+    assert hidden.status_code == 404 and hidden.json()["code"] == "account.not_found"
+    unknown = await client.get(f"/members/{uuid.uuid4()}/account", headers=admin)
+    assert unknown.status_code == 404

@@ -10,6 +10,7 @@ import random
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
@@ -365,3 +366,40 @@ def test_the_console_is_light_keyboard_usable_and_accessible(
     page.goto(f"{base}/members/{person['id']}")
     expect(page.locator("[data-test=member-name]")).to_have_text(person["name"])
     assert serious_accessibility_problems(page) == []
+
+
+def test_a_read_only_maintenance_window_shows_everywhere_and_turns_writing_off(
+    running: Running, root_admin: Api, tree: Tree, page: Page
+) -> None:
+    base = running.system.gateway_url
+    now = datetime.now(UTC).replace(microsecond=0)
+    page.goto(f"{base}/login?next=/announcements")
+    sign_in(page, "admin", STRONG)
+    page.get_by_text("系统维护", exact=True).click()
+    page.locator("input[name=title]").fill("系统升级")
+    page.locator("textarea[name=body]").fill("升级期间只能查看，不能提交。")
+    for label, at in (("开始时间", now - timedelta(minutes=1)), ("结束时间", now + timedelta(minutes=20))):
+        pick_date(page, label, at.strftime("%Y-%m-%d %H:%M:%S"))
+    page.get_by_text("维护期间系统只读", exact=False).click()
+    page.get_by_role("button", name="发布").click()
+    listed = page.locator("[data-test=announcement-list] .el-table__body tr").filter(has_text="系统升级")
+    try:
+        expect(listed).to_contain_text("只读维护")
+        # Every screen says so, and what would write is off; reading goes on.
+        page.goto(f"{base}/orgs/{tree.city}")
+        expect(page.locator("[data-test=announcements]")).to_contain_text("系统维护中，当前仅可查看")
+        expect(page.get_by_role("button", name="新建下级组织")).to_be_disabled()
+        expect(page.get_by_role("cell", name="甲县委")).to_be_visible()
+        screenshot(page, "maintenance")
+        page.goto(f"{base}/login")
+        expect(page.locator("[data-test=announcements]")).to_contain_text("系统升级")
+    finally:
+        # Ended early from the console; the API as a fallback, so no later test runs read-only.
+        page.goto(f"{base}/announcements")
+        listed.get_by_role("button", name="撤回").click()
+        expect(listed).to_have_count(0)
+        for a in root_admin.get("/announcements/active").json()["items"]:
+            if a["read_only"]:
+                root_admin.post(f"/announcements/{a['id']}/withdraw")
+    page.goto(f"{base}/orgs/{tree.city}")
+    expect(page.get_by_role("button", name="新建下级组织")).to_be_enabled()

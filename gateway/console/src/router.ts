@@ -22,6 +22,11 @@ export const router = createRouter({
         { path: "", name: "home", component: () => import("./views/HomeView.vue") },
         { path: "orgs/:id", name: "org", component: () => import("./views/OrgView.vue"), props: true },
         {
+          path: "announcements",
+          name: "announcements",
+          component: () => import("./views/AnnouncementsView.vue"),
+        },
+        {
           path: "members/:id",
           name: "member",
           component: () => import("./views/MemberView.vue"),

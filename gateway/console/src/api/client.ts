@@ -19,12 +19,14 @@ export interface Client {
   token: string | null;
   onExpired: () => void;
   onPasswordChangeRequired: () => void;
+  onMaintenance: () => void;
 }
 
 export const client: Client = {
   token: null,
   onExpired: () => undefined,
   onPasswordChangeRequired: () => undefined,
+  onMaintenance: () => undefined,
 };
 
 export interface Page<T> {
@@ -52,6 +54,7 @@ function refusal(status: number, data: unknown): ApiError {
   const problem: Problem = body && typeof body.code === "string" ? body : { status, code: `http.${status}` };
   if (status === 401 && client.token) client.onExpired();
   if (problem.code === "auth.password_change_required") client.onPasswordChangeRequired();
+  if (problem.code === "system.maintenance") client.onMaintenance();
   return new ApiError(problem);
 }
 

@@ -346,7 +346,11 @@ def test_the_console_is_light_keyboard_usable_and_accessible(
     order = []
     for _ in range(4):
         page.keyboard.press("Tab")
-        order.append(page.evaluate("document.activeElement.name || document.activeElement.textContent.trim()"))
+        order.append(
+            page.evaluate(
+                "document.activeElement.name || document.activeElement.textContent.trim()"
+            )
+        )
     assert order == ["password", "登录", "激活账号", "忘记密码"]
     assert serious_accessibility_problems(page) == []
 
@@ -378,16 +382,23 @@ def test_a_read_only_maintenance_window_shows_everywhere_and_turns_writing_off(
     page.get_by_text("系统维护", exact=True).click()
     page.locator("input[name=title]").fill("系统升级")
     page.locator("textarea[name=body]").fill("升级期间只能查看，不能提交。")
-    for label, at in (("开始时间", now - timedelta(minutes=1)), ("结束时间", now + timedelta(minutes=20))):
+    for label, at in (
+        ("开始时间", now - timedelta(minutes=1)),
+        ("结束时间", now + timedelta(minutes=20)),
+    ):
         pick_date(page, label, at.strftime("%Y-%m-%d %H:%M:%S"))
     page.get_by_text("维护期间系统只读", exact=False).click()
     page.get_by_role("button", name="发布").click()
-    listed = page.locator("[data-test=announcement-list] .el-table__body tr").filter(has_text="系统升级")
+    listed = page.locator("[data-test=announcement-list] .el-table__body tr").filter(
+        has_text="系统升级"
+    )
     try:
         expect(listed).to_contain_text("只读维护")
         # Every screen says so, and what would write is off; reading goes on.
         page.goto(f"{base}/orgs/{tree.city}")
-        expect(page.locator("[data-test=announcements]")).to_contain_text("系统维护中，当前仅可查看")
+        expect(page.locator("[data-test=announcements]")).to_contain_text(
+            "系统维护中，当前仅可查看"
+        )
         expect(page.get_by_role("button", name="新建下级组织")).to_be_disabled()
         expect(page.get_by_role("cell", name="甲县委")).to_be_visible()
         screenshot(page, "maintenance")

@@ -272,6 +272,13 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     opened.context.close()
 
 
+def pick_date(page: Page, label: str, day: str) -> None:
+    """Type a day into an Element Plus date picker, as a keyboard user does."""
+    field = page.get_by_label(label, exact=True)
+    field.fill(day)
+    field.press("Enter")
+
+
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)

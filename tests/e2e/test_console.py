@@ -25,6 +25,7 @@ from .conftest import (
     Tree,
     eventually,
     new_page,
+    pick_date,
     screenshot,
     serious_accessibility_problems,
     sign_in,
@@ -112,13 +113,6 @@ def test_a_branch_lists_its_members_and_an_id_number_is_revealed_only_on_request
             first["id"],
         ).result()
     assert audited[0]["n"] == 1
-
-
-def pick_date(page: Page, label: str, day: str) -> None:
-    """Type a day into an Element Plus date picker, as a keyboard user does."""
-    field = page.get_by_label(label, exact=True)
-    field.fill(day)
-    field.press("Enter")
 
 
 def test_a_branch_is_created_imported_activated_and_a_key_change_approved_in_the_console(

@@ -18,7 +18,7 @@ from members.fakes import as_csv, people
 from shared.calendar import beijing_today
 from shared.crypto import derive_key
 
-from .conftest import STRONG, Api, Running, Tree, eventually, login, sign_in
+from .conftest import STRONG, Api, Running, Tree, eventually, login, pick_date, sign_in
 
 PASSWORD = "Member-Pass-2026"
 
@@ -196,9 +196,9 @@ def member_no_of(admin: Api, member_id: str) -> str:
 
 
 def test_the_branchs_dues_go_up_to_the_province_traced_and_conserved(
-    running: Running, root_admin: Api, tree: Tree
+    running: Running, root_admin: Api, tree: Tree, page: Page
 ) -> None:
-    month = next_month(beijing_today())
+    base, month = running.system.gateway_url, next_month(beijing_today())
     listed = root_admin.get(f"/orgs/{tree.branch_b}/bills", params={"month": month}).json()
     due = [bill for bill in listed["items"] if bill["status"] == "due"]
     # Twenty tries at once to record the first bill's cash, spread over the two fees-api
@@ -221,7 +221,26 @@ def test_the_branchs_dues_go_up_to_the_province_traced_and_conserved(
         assert paid.status_code == 201, paid.text
         payment_traces.add(paid.headers["x-trace-id"])
 
-    chain = [tree.branch_b, tree.county_b, tree.city, tree.root]
+    # The first step up in the console: the branch remits, its county confirms the receipt and
+    # sees the bills it carries.
+    page.goto(f"{base}/login?next=/orgs/{tree.branch_b}%3Ftab%3Dremittances%26month%3D{month}")
+    sign_in(page, "admin", STRONG)
+    page.locator("[data-test=remit]").click()
+    page.get_by_role("button", name="上缴", exact=True).click()
+    rows = page.locator("[data-test=remittances] .el-table__body tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("已上缴，待确认")
+    page.goto(f"{base}/orgs/{tree.county_b}?tab=remittances&month={month}")
+    page.get_by_text("下级上缴", exact=True).click()
+    sent_up = rows.filter(has_text="乙县第一团支部")
+    sent_up.get_by_role("button", name="确认收到").click()
+    expect(sent_up).to_contain_text("已确认收到")
+    sent_up.click()
+    carried = page.get_by_role("dialog", name="上缴明细").locator(".el-table__body tr")
+    expect(carried).to_have_count(len(listed["items"]))  # every bill of the month is paid now
+    page.keyboard.press("Escape")
+
+    chain = [tree.county_b, tree.city, tree.root]
     last: dict[str, Any] = {}
     for sender in chain:
         sent = root_admin.post(f"/orgs/{sender}/remittances", json={"month": month})
@@ -231,6 +250,25 @@ def test_the_branchs_dues_go_up_to_the_province_traced_and_conserved(
             received = root_admin.post(f"/remittances/{last['id']}/receipt")
             assert received.status_code == 200, received.text
     assert last["status"] == "passed_on" and last["amount_fen"] > 0
+
+    # The county, having remitted, spends from what it kept: not more than it has, and the use is on record.
+    page.goto(f"{base}/orgs/{tree.county_b}?tab=usages")
+    page.get_by_label("金额（元）").fill("100000")
+    page.locator("input[name=purpose]").fill("团日活动场地")
+    pick_date(page, "决定日期", beijing_today().isoformat())
+    page.locator("input[name=decision-ref]").fill("乙团〔2026〕1号")
+    page.get_by_role("button", name="登记").click()
+    expect(page.get_by_text("可用团费不足")).to_be_visible()
+    page.get_by_label("金额（元）").fill("0.01")
+    page.get_by_role("button", name="登记").click()
+    expect(page.locator("[data-test=fee-usages] .el-table__body tr")).to_contain_text(
+        "团日活动场地"
+    )
+
+    # The province sees the month start's progress: every chunk done, the bills counted.
+    page.goto(f"{base}/orgs/{tree.root}?tab=fees&month={month}")
+    expect(page.locator("[data-test=cycle]")).to_contain_text("已完成")
+    expect(page.locator("[data-test=cycle]")).to_contain_text("笔团费")
 
     # The operator's check: every fen of the month accounted for.
     check = running.system.run_command("fees", "check-conservation", "--month", month)
@@ -260,6 +298,6 @@ def test_the_branchs_dues_go_up_to_the_province_traced_and_conserved(
     assert tree_out.returncode == 0, tree_out.stderr
     lines = tree_out.stdout.strip().splitlines()
     assert lines[0].startswith(f"remittance {last['id']}")
-    assert sum("remittance " in line for line in lines) == len(chain)
+    assert sum("remittance " in line for line in lines) == len(chain) + 1  # and the branch's
     walked = {line.rsplit("trace ", 1)[1] for line in lines if "payment " in line}
     assert payment_traces <= walked  # and the online payment of the test before

@@ -4,11 +4,11 @@
 import { ElMessage, ElMessageBox } from "element-plus";
 import { messageOf } from "../api/client";
 
-/** Runs the action; true when it was done. */
+/** Runs the action; true when it was done (said as `done`, unless that is empty). */
 export async function attempt(action: () => Promise<unknown>, done: string): Promise<boolean> {
   try {
     await action();
-    ElMessage.success(done);
+    if (done) ElMessage.success(done);
     return true;
   } catch (e) {
     ElMessage.error(messageOf(e));

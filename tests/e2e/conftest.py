@@ -172,6 +172,32 @@ def login(base_url: str, username: str, password: str) -> httpx.Response:
     )
 
 
+MEMBER_PASSWORD = "Member-Pass-2026"
+
+
+def activate_member(running: Running, admin: Api, branch: str, record: dict[str, Any]) -> Api:
+    """An imported member, activated with the code the branch lists (once identity has made
+    the account from the import's event), logged in."""
+
+    def code() -> str | None:
+        page = admin.get(f"/orgs/{branch}/activation-codes", params={"limit": 500}).json()
+        mine = [i["activation_code"] for i in page["items"] if i["member_id"] == record["id"]]
+        return mine[0] if mine else None
+
+    activated = admin.post(
+        "/auth/activate",
+        json={
+            "username": record["member_no"],
+            "activation_code": eventually(code, within=30, interval=0.3),
+            "new_password": MEMBER_PASSWORD,
+        },
+    )
+    assert activated.status_code == 204, activated.text
+    r = login(running.system.gateway_url, record["member_no"], MEMBER_PASSWORD)
+    assert r.status_code == 200, r.text
+    return Api(running.system.gateway_url, r.json()["access_token"])
+
+
 def first_login(
     base_url: str, username: str, initial_password: str, new_password: str = STRONG
 ) -> Api:
@@ -290,6 +316,9 @@ def serious_accessibility_problems(page: Page) -> list[str]:
     # Evaluated, not added as a <script>: the console's policy (script-src 'self') rightly
     # refuses inline scripts, and the browser's own evaluation is not a page script.
     page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
+    # Colours as they end, not halfway through a fade-in (a tag that just appeared).
+    page.add_style_tag(content="*, *::before, *::after { transition: none !important; }")
+    page.wait_for_timeout(400)
     found = page.evaluate(
         """async () => {
             const result = await axe.run(document, {
@@ -297,7 +326,7 @@ def serious_accessibility_problems(page: Page) -> list[str]:
             });
             return result.violations
                 .filter((v) => v.impact === "serious" || v.impact === "critical")
-                .map((v) => `${v.id}: ${v.help} @ ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+                .map((v) => `${v.id}: ${v.help} @ ${v.nodes.map((n) => `${n.target.join(" ")} (${n.failureSummary})`).join(", ")}`);
         }"""
     )
     return list(found)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import random
 import re
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -18,11 +19,13 @@ from playwright.sync_api import Browser, Page, expect
 from members.fakes import as_csv, people
 
 from .conftest import (
+    MEMBER_PASSWORD,
     PDF,
     STRONG,
     Api,
     Running,
     Tree,
+    activate_member,
     eventually,
     new_page,
     pick_date,
@@ -208,7 +211,7 @@ def test_a_branch_is_created_imported_activated_and_a_key_change_approved_in_the
     phone.locator("input[name=password]").fill(STRONG)
     phone.get_by_role("button", name="登录").click()
     expect(phone.locator("[data-test=my-record]")).to_contain_text(member["name"])
-    phone.get_by_role("tab", name="修改信息").click()
+    phone.get_by_role("tab", name="修改").click()
     phone.locator("input[name=key-name]").fill("新名字")
     phone.get_by_role("button", name="提交申请").click()
     expect(phone.get_by_text("请填写修改理由")).to_be_visible()
@@ -271,7 +274,7 @@ def test_a_forgotten_password_is_reset_with_a_code_the_branch_issues(
     phone.get_by_role("button", name="登录").click()
     expect(phone.locator("[data-test=my-record]")).to_contain_text(person["name"])
     assert serious_accessibility_problems(phone) == []
-    phone.get_by_role("tab", name="修改信息").click()
+    phone.get_by_role("tab", name="修改").click()
     expect(phone.locator("input[name=key-name]")).to_be_visible()
     assert serious_accessibility_problems(phone) == []
     screenshot(phone, "member-phone")
@@ -408,3 +411,135 @@ def test_a_read_only_maintenance_window_shows_everywhere_and_turns_writing_off(
                 root_admin.post(f"/announcements/{a['id']}/withdraw")
     page.goto(f"{base}/orgs/{tree.city}")
     expect(page.get_by_role("button", name="新建下级组织")).to_be_enabled()
+
+
+PNG = (  # a 1×1 picture, as a phone's photo would be for the summary
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81"
+    b"\x84\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+def test_activities_are_published_signed_up_for_on_the_phone_and_summarised_with_photos(
+    running: Running, root_admin: Api, tree: Tree, browser: Browser, page: Page
+) -> None:
+    from .test_transfers import import_members
+
+    base = running.system.gateway_url
+    branch = root_admin.create_org(tree.county_a, f"活动支部{uuid.uuid4().hex[:4]}", "branch")
+    branch_id = branch.json()["id"]
+    [person] = import_members(root_admin, branch_id, 1, seed=1919)
+    activate_member(running, root_admin, branch_id, person)
+    now = datetime.now(UTC).replace(microsecond=0)
+    # One under way that ends in a moment, to be summarised once over (the activities service
+    # learns of the branch by its event).
+    ending = {
+        "title": "刚结束的植树",
+        "theme": "绿色青春",
+        "place": "河边",
+        "starts_at": (now - timedelta(hours=1)).isoformat(),
+        "ends_at": (now + timedelta(seconds=5)).isoformat(),
+    }
+    made = eventually(
+        lambda: (
+            (r := root_admin.post(f"/orgs/{branch_id}/activities", json=ending)).status_code != 404
+            and r
+        ),
+        within=30,
+        interval=0.3,
+    )
+    assert made.status_code == 201, made.text
+
+    page.goto(f"{base}/login?next=/orgs/{branch_id}%3Ftab%3Dactivities")
+    sign_in(page, "admin", STRONG)
+    page.get_by_role("button", name="发布活动").click()
+    dialog = page.get_by_role("dialog", name="发布活动")
+    dialog.locator("input[name=activity-title]").fill("主题团日")
+    dialog.locator("input[name=activity-theme]").fill("学习二十大精神")
+    dialog.locator("input[name=activity-place]").fill("团支部活动室")
+    for label, at in (
+        ("开始时间", now + timedelta(days=3)),
+        ("结束时间", now + timedelta(days=3, hours=2)),
+    ):
+        pick_date(page, label, at.strftime("%Y-%m-%d %H:%M:%S"))
+    dialog.get_by_label("名额").fill("30")
+    dialog.get_by_role("button", name="发布").click()
+    rows = page.locator("[data-test=activities] .el-table__body tr")
+    expect(rows.filter(has_text="主题团日")).to_contain_text("0 / 30")
+
+    # The member, on the phone: the branch's activity, signed up for.
+    phone = new_page(browser, phone=True)
+    phone.goto(f"{base}/login")
+    sign_in(phone, person["member_no"], MEMBER_PASSWORD)
+    phone.get_by_role("tab", name="活动").click()
+    card = phone.locator("[data-test=my-activity]").filter(has_text="主题团日")
+    expect(card).to_contain_text("剩余名额 30")
+    card.get_by_role("button", name="报名").click()
+    expect(card).to_contain_text("已报名")
+    expect(card).to_contain_text("剩余名额 29")
+    over = phone.locator("[data-test=my-activity]").filter(has_text="刚结束的植树")
+    expect(over.get_by_role("button", name="报名已截止")).to_be_disabled()
+    assert serious_accessibility_problems(phone) == []
+    screenshot(phone, "member-activities")
+    phone.context.close()
+
+    while datetime.now(UTC) < now + timedelta(seconds=6):  # the other one is over by now
+        time.sleep(0.5)
+    page.reload()
+    held = rows.filter(has_text="主题团日")
+    expect(held).to_contain_text("1 / 30")
+    held.get_by_role("button", name="报名名单").click()
+    expect(page.locator("[data-test=signups] .el-table__body tr")).to_contain_text(person["name"])
+    page.keyboard.press("Escape")
+
+    past = rows.filter(has_text="刚结束的植树")
+    expect(past).to_contain_text("待总结")
+    past.get_by_role("button", name="写总结").click()
+    summary = page.get_by_role("dialog", name="活动总结：刚结束的植树")
+    summary.locator("textarea[name=summary-text]").fill("种下 50 棵树。")
+    summary.locator("input[name=photos]").set_input_files(
+        [{"name": f"{n}.png", "mimeType": "image/png", "buffer": PNG} for n in (1, 2)]
+    )
+    summary.get_by_role("button", name="保存").click()
+    expect(past).to_contain_text("已总结")
+    screenshot(page, "activities")
+    listed = root_admin.get(f"/orgs/{branch_id}/activities").json()["items"]
+    [done] = [a for a in listed if a["title"] == "刚结束的植树"]
+    assert done["summary"]["text"] == "种下 50 棵树。"
+    assert len(done["summary"]["photo_document_ids"]) == 2
+
+
+def test_a_member_asks_for_a_transfer_on_the_phone_and_follows_it(
+    running: Running, root_admin: Api, tree: Tree, browser: Browser
+) -> None:
+    from .test_transfers import import_members
+
+    base = running.system.gateway_url
+    tag = uuid.uuid4().hex[:4]
+    source = root_admin.create_org(tree.county_a, f"手机转出支部{tag}", "branch").json()["id"]
+    target = root_admin.create_org(tree.county_b, f"手机转入支部{tag}", "branch").json()["id"]
+    [person] = import_members(root_admin, source, 1, seed=2020)
+    activate_member(running, root_admin, source, person)
+
+    phone = new_page(browser, phone=True)
+    phone.goto(f"{base}/login")
+    sign_in(phone, person["member_no"], MEMBER_PASSWORD)
+    phone.get_by_role("tab", name="转接").click()
+    phone.locator("input[name=to-org]").fill(source)
+    phone.get_by_role("button", name="提交申请").click()
+    expect(phone.get_by_text("转入团支部与现在的团支部相同")).to_be_visible()
+    phone.locator("input[name=to-org]").fill(target)
+
+    def asked() -> bool:  # the transfers service learns of the member by events
+        phone.get_by_role("button", name="提交申请").click()
+        phone.wait_for_load_state("networkidle")
+        return phone.locator("[data-test=my-transfer]").count() == 1
+
+    eventually(asked, within=30, interval=1)
+    mine = phone.locator("[data-test=my-transfer]")
+    expect(mine).to_contain_text("待转出团支部审批")
+    expect(phone.get_by_role("button", name="提交申请")).to_have_count(0)  # one at a time
+    mine.get_by_role("button", name="撤回申请").click()
+    expect(mine).to_contain_text("已撤回")
+    expect(phone.get_by_role("button", name="提交申请")).to_be_visible()
+    phone.context.close()

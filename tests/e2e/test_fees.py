@@ -18,9 +18,19 @@ from members.fakes import as_csv, people
 from shared.calendar import beijing_today
 from shared.crypto import derive_key
 
-from .conftest import STRONG, Api, Running, Tree, eventually, login, pick_date, sign_in
+from .conftest import (
+    MEMBER_PASSWORD,
+    STRONG,
+    Api,
+    Running,
+    Tree,
+    activate_member,
+    eventually,
+    pick_date,
+    sign_in,
+)
 
-PASSWORD = "Member-Pass-2026"
+PASSWORD = MEMBER_PASSWORD
 
 
 def next_month(today: date) -> str:
@@ -86,29 +96,6 @@ def test_the_month_start_bills_each_member_with_a_profile_once(
     assert listed["totals"]["due_fen"] == sum(amounts.values())
 
 
-def activated(running: Running, admin: Api, branch: str, record: dict[str, Any]) -> Api:
-    """An imported member, activated with the code the branch lists, logged in."""
-
-    def code() -> str | None:
-        page = admin.get(f"/orgs/{branch}/activation-codes", params={"limit": 500}).json()
-        mine = [i["activation_code"] for i in page["items"] if i["member_id"] == record["id"]]
-        return mine[0] if mine else None
-
-    activation_code = eventually(code, within=30, interval=0.3)
-    r = admin.post(
-        "/auth/activate",
-        json={
-            "username": record["member_no"],
-            "activation_code": activation_code,
-            "new_password": PASSWORD,
-        },
-    )
-    assert r.status_code == 204, r.text
-    r = login(running.system.gateway_url, record["member_no"], PASSWORD)
-    assert r.status_code == 200, r.text
-    return Api(running.system.gateway_url, r.json()["access_token"])
-
-
 def test_a_member_pays_online_and_the_provider_confirms_through_the_gateway(
     running: Running, root_admin: Api, tree: Tree
 ) -> None:
@@ -116,7 +103,7 @@ def test_a_member_pays_online_and_the_provider_confirms_through_the_gateway(
     listed = root_admin.get(f"/orgs/{tree.branch_b}/bills", params={"month": month}).json()
     bill = next(b for b in listed["items"] if b["status"] == "due")
     record = {"id": bill["member_id"], "member_no": member_no_of(root_admin, bill["member_id"])}
-    member = activated(running, root_admin, tree.branch_b, record)
+    member = activate_member(running, root_admin, tree.branch_b, record)
 
     started = member.post(f"/bills/{bill['id']}/payments", json={"channel": "online"})
     assert started.status_code == 201 and started.json()["status"] == "pending", started.text
@@ -153,7 +140,7 @@ def test_the_member_sees_the_payment_on_the_phone_page(
         sign_in(phone, member_no_of(root_admin, paid["member_id"]), PASSWORD)
         expect(phone).to_have_url(f"{running.system.gateway_url}/m")
         expect(phone.locator("[data-test=my-record]")).to_contain_text(paid["member_name"])
-        phone.get_by_role("tab", name="我的团费").click()
+        phone.get_by_role("tab", name="团费").click()
         bill = phone.locator("[data-test=my-bill]").filter(has_text=month)
         expect(bill).to_contain_text("已交")
         expect(bill).to_contain_text("在线缴纳")

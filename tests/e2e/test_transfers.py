@@ -17,10 +17,19 @@ import pytest
 from members.fakes import as_csv, people
 from shared.calendar import beijing_today
 
-from .conftest import Api, Running, Tree, eventually, first_login, login
+from .conftest import (
+    MEMBER_PASSWORD,
+    Api,
+    Running,
+    Tree,
+    activate_member,
+    eventually,
+    first_login,
+    login,
+)
 from .test_platform import approve_admin
 
-PASSWORD = "Member-Pass-2026"
+PASSWORD = MEMBER_PASSWORD
 STATUS_OF_ACCOUNT = "SELECT status FROM accounts WHERE member_id = $1"
 STATUS_IN_FEES = "SELECT status FROM fee_members WHERE member_id = $1"
 COPIED = "SELECT count(*) AS n FROM transfer_members WHERE branch_id = $1"
@@ -89,20 +98,7 @@ def member_count(api: Api, org: str) -> int:
 
 
 def activate(running: Running, admin: Api, branch: str, record: dict[str, Any]) -> None:
-    def code() -> str | None:
-        page = admin.get(f"/orgs/{branch}/activation-codes", params={"limit": 500}).json()
-        mine = [i["activation_code"] for i in page["items"] if i["member_id"] == record["id"]]
-        return mine[0] if mine else None
-
-    activated = admin.post(
-        "/auth/activate",
-        json={
-            "username": record["member_no"],
-            "activation_code": eventually(code, within=30, interval=0.3),
-            "new_password": PASSWORD,
-        },
-    )
-    assert activated.status_code == 204, activated.text
+    activate_member(running, admin, branch, record)
 
 
 def test_a_member_moves_from_county_a_to_county_b_everywhere(

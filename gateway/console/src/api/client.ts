@@ -113,6 +113,11 @@ export function thisMonth(now = new Date()): string {
   return `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}`;
 }
 
+/** A moment as a Chinese reader scans a list: month/day hour:minute. */
+export function shortTime(iso: string): string {
+  return new Date(iso).toLocaleString("zh-CN", { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
 /** Fen as yuan with two decimals: money is counted in fen everywhere. */
 export function yuan(fen: number | null | undefined): string {
   return fen === null || fen === undefined ? "" : (fen / 100).toFixed(2);

@@ -272,6 +272,26 @@ async def list_transfers(
     )
 
 
+@router.get(
+    "/members/{member_id}/transfers",
+    response_model=TransferPage,
+    openapi_extra=route_policy(allow="admin_or_member"),
+)
+async def member_transfers(
+    member_id: uuid.UUID,
+    session: ReadSessionDep,
+    caller: CallerDep,
+    limit: LimitQuery = 20,
+) -> TransferPage:
+    """A member's transfers, newest first (我的组织关系转接): for the member and for admins
+    over either branch; one page holds them all."""
+    found = await service.transfers_of_member(session, caller, member_id, beijing_today(), limit)
+    return TransferPage(
+        items=[ListedOut.model_validate(t, from_attributes=True) for t in found],
+        next_cursor=None,
+    )
+
+
 add_assessment_route(
     internal,
     "transfer-timeliness",

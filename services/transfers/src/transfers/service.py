@@ -384,6 +384,19 @@ class Listed:
     requested_at: datetime
 
 
+def _listed(r: Any, today: date) -> Listed:
+    return Listed(
+        r.id,
+        r.member_id,
+        r.from_branch_id,
+        r.to_branch_id,
+        r.status,
+        r.due_by,
+        r.status in process.OPEN and process.is_overdue(r.due_by, today),
+        r.requested_at,
+    )
+
+
 async def transfers_of(
     session: AsyncSession,
     caller: Caller,
@@ -420,19 +433,24 @@ async def transfers_of(
             "limit": limit,
         },
     )
-    return [
-        Listed(
-            r.id,
-            r.member_id,
-            r.from_branch_id,
-            r.to_branch_id,
-            r.status,
-            r.due_by,
-            r.status in process.OPEN and process.is_overdue(r.due_by, today),
-            r.requested_at,
-        )
-        for r in rows
-    ]
+    return [_listed(r, today) for r in rows]
+
+
+async def transfers_of_member(
+    session: AsyncSession, caller: Caller, member_id: uuid.UUID, today: date, limit: int
+) -> list[Listed]:
+    """A member's transfers, newest first: the member's own, or those an admin over either
+    branch sees (a member moves rarely: the latest few are the whole story)."""
+    rows = await session.execute(
+        text(
+            "SELECT t.*, f.path AS from_path, o.path AS to_path FROM transfers t "
+            "LEFT JOIN org_replica f ON f.id = t.from_branch_id "
+            "LEFT JOIN org_replica o ON o.id = t.to_branch_id "
+            "WHERE t.member_id = :member ORDER BY t.requested_at DESC, t.id DESC LIMIT :limit"
+        ),
+        {"member": member_id, "limit": limit},
+    )
+    return [_listed(r, today) for r in rows if _sees(caller, r)]
 
 
 @dataclass(frozen=True)

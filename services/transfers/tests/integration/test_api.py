@@ -93,6 +93,15 @@ async def test_a_transfer_through_its_routes_as_each_side_sees_it(
     stranger = await client.get(f"/transfers/{transfer['id']}", headers=admin(uuid.uuid4()))
     assert stranger.status_code == 404 and stranger.json()["code"] == "transfer.not_found"
 
+    # The member's own list (我的转接), and the new branch's view of it; a stranger sees none.
+    mine = await client.get(f"/members/{member}/transfers", headers=me)
+    assert mine.status_code == 200
+    assert [(t["id"], t["status"]) for t in mine.json()["items"]] == [(transfer["id"], "completed")]
+    theirs = await client.get(f"/members/{member}/transfers", headers=admin(tree.county_b))
+    assert [t["id"] for t in theirs.json()["items"]] == [transfer["id"]]
+    unseen = await client.get(f"/members/{member}/transfers", headers=admin(uuid.uuid4()))
+    assert unseen.status_code == 200 and unseen.json()["items"] == []
+
 
 async def test_a_request_the_contract_refuses_is_a_problem(
     client: httpx.AsyncClient,

@@ -360,7 +360,18 @@ def test_the_console_is_light_keyboard_usable_and_accessible(
     page.goto(f"{base}/orgs/{branch_id}")
     expect(page.locator(".el-table__body tr")).to_have_count(1)
     assert serious_accessibility_problems(page) == []
-    for tab in ("导入团员", "团费收缴", "审核", "组织关系转接", "团费统计", "安全检查"):
+    for tab in (
+        "导入团员",
+        "团费收缴",
+        "审核",
+        "组织关系转接",
+        "团费统计",
+        "团费上缴",
+        "团费使用",
+        "活动",
+        "管理员",
+        "安全检查",
+    ):
         page.get_by_role("tab", name=tab).click()
         page.wait_for_load_state("networkidle")
         assert serious_accessibility_problems(page) == [], tab
@@ -543,3 +554,60 @@ def test_a_member_asks_for_a_transfer_on_the_phone_and_follows_it(
     expect(mine).to_contain_text("已撤回")
     expect(phone.get_by_role("button", name="提交申请")).to_be_visible()
     phone.context.close()
+
+
+def test_a_county_spot_checks_its_branches_records_and_appoints_an_admin(
+    running: Running, root_admin: Api, tree: Tree, browser: Browser, page: Page
+) -> None:
+    from .test_transfers import import_members
+
+    base = running.system.gateway_url
+    tag = uuid.uuid4().hex[:4]
+    county = root_admin.create_org(tree.city, f"抽查县委{tag}").json()["id"]
+    branch = root_admin.create_org(county, f"被抽查支部{tag}", "branch").json()["id"]
+    people_of_branch = import_members(root_admin, branch, 2, seed=2121)
+    today = datetime.now(UTC).date().isoformat()  # the records were written today
+
+    page.goto(f"{base}/login?next=/orgs/{county}%3Ftab%3Dspot-checks")
+    sign_in(page, "admin", STRONG)
+    pick_date(page, "修改时间从", today)
+    pick_date(page, "修改时间到", today)
+    page.get_by_label("抽查比例（%）").fill("100")
+    page.get_by_role("button", name="抽取").click()
+    expect(page.locator("[data-test=spot-check]")).to_contain_text("中，抽取 2 份")
+    items = page.locator("[data-test=spot-items] .el-table__body tr")
+    expect(items).to_have_count(2)
+    first, second = (items.filter(has_text=p["name"]) for p in people_of_branch)
+    first.get_by_role("button", name="准确").click()
+    expect(first).to_contain_text("准确")
+    second.get_by_role("button", name="有误").click()
+    page.locator(".el-message-box textarea, .el-message-box input").first.fill("入团时间与档案不符")
+    page.get_by_role("button", name="提交").click()
+    expect(second).to_contain_text("已要求整改")
+    accuracy = page.locator("[data-test=accuracy] .el-table__body tr").filter(has_text="被抽查支部")
+    expect(accuracy).to_contain_text("50.0%")
+    assert serious_accessibility_problems(page) == []
+    screenshot(page, "spot-checks")
+
+    # The county's new admin, from its application form to a first sign-in.
+    username = f"county{tag}"
+    page.goto(f"{base}/orgs/{county}?tab=admins")
+    page.locator("input[name=responsible-name]").fill("钱书记")
+    page.locator("input[name=responsible-phone]").fill("13900139000")
+    page.locator("input[name=requested-username]").fill(username)
+    page.locator("input[name=application-form]").set_input_files(
+        {"name": "申请表.pdf", "mimeType": "application/pdf", "buffer": PDF}
+    )
+    page.get_by_role("button", name="提交申请").click()
+    page.locator("[data-test=application]").get_by_role("button", name="批准", exact=True).click()
+    password = page.locator("[data-test=initial-password]")
+    expect(password).not_to_be_empty()
+    initial = password.inner_text().strip()
+    page.keyboard.press("Escape")
+    expect(page.locator("[data-test=org-admins]")).to_contain_text(username)
+
+    other = new_page(browser)
+    other.goto(f"{base}/login")
+    sign_in(other, username, initial)
+    expect(other.get_by_text("首次登录须先修改初始密码。")).to_be_visible()
+    other.context.close()

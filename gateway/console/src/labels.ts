@@ -43,6 +43,14 @@ export const FIELD: Record<string, string> = {
   hobbies: "兴趣爱好",
 };
 
+// What the security check finds on an admin account (安全检查).
+export const ADMIN_FINDING: Record<string, string> = {
+  password_older_than_90_days: "密码超过 90 天未修改",
+  never_logged_in: "从未登录",
+  frozen: "已冻结",
+  locked: "登录失败过多已锁定",
+};
+
 export function label(table: Record<string, string>, value: string | null | undefined): string {
   if (!value) return "";
   return table[value] ?? value;

@@ -18,7 +18,7 @@ MYPY_PATHS := shared/src gateway/src $(sort $(wildcard services/*/src)) deploy
 PYTEST_ARGS ?=
 PSQL ?= psql -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1
 
-.PHONY: help uv print-uv sync deploy-tools console console-test browser up up-detached down infra observe test lint pytest test-faults bench clean-test-dbs
+.PHONY: help uv print-uv sync deploy-tools console console-types console-test browser up up-detached down infra observe test lint pytest test-faults bench clean-test-dbs
 
 # Linters of what operators deploy (hadolint, kubernetes-validate, checkov): their own lock and
 # environment (deploy/checks/), since checkov pins old versions of packages the services use.
@@ -67,6 +67,15 @@ $(CONSOLE)/node_modules/.package-lock.json: $(CONSOLE)/package-lock.json
 
 $(CONSOLE)/dist/index.html: $(CONSOLE)/node_modules/.package-lock.json $(CONSOLE_SOURCES)
 	cd $(CONSOLE) && npm run build
+
+# The console's API types, from the contract the gateway serves: openapi.json composed from the
+# services (no system needed), then openapi-typescript (fetched by npx: its TypeScript 5 peer
+# does not sit beside the console's TypeScript 6). The header names the contract's digest, which
+# a test compares with openapi.json.
+console-types: sync ## regenerate gateway/console/openapi.json and src/api/schema.d.ts after an API change
+	$(PY) -m deploy.openapi_snapshot $(CONSOLE)/openapi.json
+	cd $(CONSOLE) && npx --yes -p openapi-typescript@7.13.0 -p typescript@5 openapi-typescript openapi.json -o src/api/schema.d.ts
+	$(PY) -m deploy.openapi_snapshot --stamp $(CONSOLE)/src/api/schema.d.ts
 
 console-test: $(CONSOLE)/node_modules/.package-lock.json ## the console's unit tests (Vitest)
 	cd $(CONSOLE) && npm test

@@ -14,10 +14,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
+
+from deploy.openapi_snapshot import CONSOLE_COPY, dumped
 
 from .conftest import Api, Running, eventually, first_login
 from .test_platform import approve_admin
@@ -125,3 +128,14 @@ def test_chained_operations_answer_as_documented(
             case.validate_response(response, checks=CHECKS)
 
     AsCityAdmin.run(settings=settings(BOUNDED, max_examples=5, stateful_step_count=5))
+
+
+def test_the_console_is_typed_by_the_contract_the_gateway_serves(running: Running) -> None:
+    """The console's types come from gateway/console/openapi.json, composed without a running
+    system: it is exactly what the gateway answers once every service is up."""
+
+    def served() -> Any:
+        document = httpx.get(f"{running.system.gateway_url}/openapi.json", timeout=30).json()
+        return "x-unavailable-services" not in document and document
+
+    assert dumped(eventually(served, within=30)) == CONSOLE_COPY.read_text(encoding="utf-8")

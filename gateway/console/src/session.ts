@@ -3,22 +3,11 @@
 
 import { reactive } from "vue";
 import { api, client } from "./api/client";
+import type { Schema } from "./api/types";
 
-export interface Account {
-  id: string;
-  username: string;
-  role: "admin" | "member";
-  org_id: string;
-  org_name?: string;
-  member_id: string | null;
-  status: string;
-}
+export type Account = Schema<"AccountOut">;
 
-export interface LoginAnswer {
-  access_token: string;
-  must_change_password: boolean;
-  account: Account;
-}
+export type LoginAnswer = Schema<"LoginOut">;
 
 const KEY = "zhtj.token";
 

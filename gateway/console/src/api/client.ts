@@ -31,7 +31,7 @@ export const client: Client = {
 
 export interface Page<T> {
   items: T[];
-  next_cursor: string | null;
+  next_cursor?: string | null; // absent or null: the last page
 }
 
 type Query = Record<string, string | number | boolean | undefined | null>;

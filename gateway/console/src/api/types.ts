@@ -1,34 +1,14 @@
-// The shapes the console reads (API.md; /openapi.json is the full contract).
+// The shapes the console reads, as the API's contract states them: src/api/schema.d.ts is
+// generated from the gateway's /openapi.json (`make console-types`), and a test keeps that
+// contract equal to what the running gateway serves. A change of the API that breaks a screen
+// breaks `vue-tsc` first.
 
-export interface Org {
-  id: string;
-  parent_id: string | null;
-  path: string[];
-  name: string;
-  type: string;
-  status: string;
-  founded_on: string | null;
-  approved_on: string | null;
-  created_late?: boolean;
-  member_count: number;
-  leader_name?: string | null;
-  leader_phone?: string | null;
-  dissolution_due_by?: string | null;
-}
+import type { components } from "./schema";
 
-export interface Member {
-  id: string;
-  member_no: string;
-  branch_id: string;
-  name: string;
-  gender: string;
-  ethnicity: string;
-  birth_date: string;
-  id_number: string;
-  joined_on: string;
-  joined_place: string;
-  phone: string | null;
-  email: string | null;
-  employer: string | null;
-  status: string;
-}
+type Schemas = components["schemas"];
+
+/** An answer or body of the API by its schema's name (e.g. Schema<"OrgOut">). */
+export type Schema<Name extends keyof Schemas> = Schemas[Name];
+
+export type Org = Schema<"OrgOut">;
+export type Member = Schema<"MemberOut">;

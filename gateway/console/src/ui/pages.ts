@@ -31,7 +31,7 @@ export function usePages<T, P extends Page<T> = Page<T>>(
     try {
       const page = await fetchPage(after);
       items.value = after ? [...items.value, ...page.items] : page.items;
-      cursor.value = page.next_cursor;
+      cursor.value = page.next_cursor ?? null;
       last.value = page;
       await afterEach?.(page);
     } catch (e) {

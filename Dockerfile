@@ -1,12 +1,23 @@
 # syntax=docker/dockerfile:1.7
 # One image per service, the same recipe for all: `SERVICE` picks the package.
 #   docker build --build-arg SERVICE=fees -t zhtj-fees:$(git rev-parse --short HEAD) .
-#   docker build --build-arg SERVICE=gateway --build-arg SOURCE=gateway -t zhtj-gateway:... .
+#   docker build --target gateway --build-arg SERVICE=gateway --build-arg SOURCE=gateway \
+#     -t zhtj-gateway:... .          (the gateway's image also carries the web console's build)
 #   docker run zhtj-fees api|events|relay|consume|worker|migrate|topology|open-cycle ...
 # Services live in services/<name>/, the gateway in gateway/; migrations and alembic.ini sit
 # beside each service's src/ (the CLI finds them there), so the source tree is copied as it is
 # and installed in place.
 ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
+ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+
+# The web console (gateway/console): npm ci from its lock file, vite build into dist/. Only the
+# gateway's target copies it; building a service's image skips this stage.
+FROM ${NODE_IMAGE} AS console
+WORKDIR /console
+COPY gateway/console/package.json gateway/console/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY gateway/console/ ./
+RUN npm run build
 
 FROM ${PYTHON_IMAGE} AS build
 ARG SERVICE
@@ -61,3 +72,10 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['HEALTH_PORT'], timeout=2)"]
 ENTRYPOINT ["zhtj"]
 CMD ["api"]
+
+# The gateway with the console it serves at / (GATEWAY_CONSOLE_DIR's default place).
+FROM runtime AS gateway
+COPY --from=console --chown=root:root /console/dist /app/gateway/console/dist
+
+# Every other service: the runtime as it is (the default target, the last stage).
+FROM runtime AS service

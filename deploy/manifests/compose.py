@@ -40,6 +40,8 @@ def _image(service: Service) -> Object:
     if service is GATEWAY:
         args["SOURCE"] = "gateway"  # the others are under services/ (the Dockerfile's default)
     build = {"context": REPO, "dockerfile": "Dockerfile", "args": args}
+    if service is GATEWAY:
+        build["target"] = "gateway"  # the image that carries the web console's build
     return {"image": f"zhtj-{service.name}:local", "build": build}
 
 

@@ -223,6 +223,7 @@ def test_compose_runs_every_process_after_its_migration() -> None:
         for after in spec.get("depends_on", []):
             assert after in services, f"{name} waits for {after}, which is not defined"
     assert services["gateway"]["build"]["args"] == {"SERVICE": "gateway", "SOURCE": "gateway"}
+    assert services["gateway"]["build"]["target"] == "gateway"  # with the console's build
     assert (
         "${LEAGUE_INTERNAL_SECRET:?" in services["gateway"]["environment"]["LEAGUE_INTERNAL_SECRET"]
     )

@@ -145,6 +145,10 @@ def test_a_branch_is_created_imported_activated_and_a_key_change_approved_in_the
     expect(page.locator("[data-test=org-name]")).to_have_text(name)
     branch_id = page.url.rsplit("/", 1)[-1].split("?")[0]
     assert root_admin.get(f"/orgs/{branch_id}").json()["parent_id"] == str(tree.county_a)
+    page.get_by_role("button", name="修改信息").click()
+    page.locator("input[name=edit-leader-name]").fill("孙书记")
+    page.get_by_role("dialog", name="修改组织信息").get_by_role("button", name="保存").click()
+    expect(page.locator(".el-descriptions")).to_contain_text("孙书记")
 
     records = list(people(4, random.Random(1414)))
     broken = [dict(r) for r in records]

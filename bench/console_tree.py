@@ -9,7 +9,8 @@ service's copy (COPY), then in Debian's Chromium (Playwright), signed in as the 
 3. a city's level: from opening a city to its counties drawn;
 
 each the median of a few tries, beside the lower bound: the same `GET /orgs/{id}/children`
-through the gateway from Python, and `SELECT … WHERE parent_id = $1` on org's database.
+through the gateway from Python, and `SELECT … WHERE parent_id = $1` on org's database; and the
+tree's search by a part of a name over the whole province (`GET /orgs/{root}/search?q=`).
 
     .venv/bin/python bench/console_tree.py [--orgs 50000] [--tries 5]
 """
@@ -33,6 +34,10 @@ SINK_PORT = PORT_BASE + 191
 CITIES = 20
 COUNTIES_PER_CITY = 124
 CHILDREN_SQL = "SELECT * FROM orgs WHERE parent_id = $1 ORDER BY name LIMIT 500"
+SEARCH_SQL = (
+    "SELECT * FROM orgs WHERE path @> ARRAY[$1::uuid] AND name ILIKE $2 "
+    "ORDER BY cardinality(path), name, id LIMIT 50"
+)
 
 
 def province(
@@ -145,12 +150,24 @@ def bounds(bench: Bench, root: uuid.UUID, city: uuid.UUID, tries: int) -> dict[s
     found: dict[str, list[float]] = {
         "GET /orgs/{root}/children (Python)": [],
         "SELECT children of a city": [],
+        "GET /orgs/{root}/search?q= (Python)": [],
+        "SELECT … name ILIKE over the province": [],
     }
     for _ in range(tries):
         found["GET /orgs/{root}/children (Python)"].append(
             timed(
                 lambda: bench.api.get(
                     f"/orgs/{root}/children", params={"limit": 500}
+                ).raise_for_status(),
+                lambda: None,
+            )
+        )
+
+    for n in range(tries):
+        found["GET /orgs/{root}/search?q= (Python)"].append(
+            timed(
+                lambda n=n: bench.api.get(  # type: ignore[misc]
+                    f"/orgs/{root}/search", params={"q": f"第{4000 + n}团支部"}
                 ).raise_for_status(),
                 lambda: None,
             )
@@ -163,6 +180,12 @@ def bounds(bench: Bench, root: uuid.UUID, city: uuid.UUID, tries: int) -> dict[s
                 started = time.perf_counter()
                 await conn.fetch(CHILDREN_SQL, city)
                 found["SELECT children of a city"].append((time.perf_counter() - started) * 1000)
+            for n in range(tries):
+                started = time.perf_counter()
+                await conn.fetch(SEARCH_SQL, root, f"%第{5000 + n}团支部%")
+                found["SELECT … name ILIKE over the province"].append(
+                    (time.perf_counter() - started) * 1000
+                )
         finally:
             await conn.close()
 

@@ -53,6 +53,17 @@ def test_sign_in_says_what_went_wrong_in_chinese_and_returns_to_the_page_asked_f
     expect(page.locator(".el-tree").get_by_text("共青团测试省委员会")).to_be_visible()
     page.get_by_role("cell", name="乙县委").click()
     expect(page.locator("[data-test=org-name]")).to_have_text("乙县委")
+    # Any organisation of the subtree by a part of its name, without opening the levels.
+    search = page.get_by_label("按名称查找组织")
+    search.fill("第一团支部")
+    search.press("Enter")
+    found = page.locator("[data-test=org-found]")
+    expect(found).to_contain_text("甲县第一团支部")
+    found.get_by_role("link", name="乙县第一团支部").click()
+    expect(page.locator("[data-test=org-name]")).to_have_text("乙县第一团支部")
+    search.fill("没有这个组织")
+    search.press("Enter")
+    expect(found).to_contain_text("没有名称含“没有这个组织”的组织")
 
 
 def test_a_new_admin_must_change_the_initial_password_first(

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from org import reads as org_reads
 from org import service
 from org.db import Document, Org
-from org.service import NewOrg
+from org.service import NewOrg, out_of_scope
 from org.settings import OrgSettings
 from org.storage import DocumentStorage
 from shared.calendar import WorkingDayCalendar, beijing_today
@@ -34,6 +34,7 @@ from shared.http import (
     read_cursor,
     route_policy,
 )
+from shared.orgtree import is_admin_over
 from shared.problems import Problem
 
 router = APIRouter()
@@ -209,6 +210,27 @@ async def list_children(
         lambda c: {"name": c["name"], "id": str(c["id"])},
     )
     return OrgPage(items=[OrgOut.of(c) for c in children], next_cursor=next_cursor)
+
+
+@router.get(
+    "/orgs/{org_id}/search",
+    response_model=OrgPage,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def search_subtree(
+    org_id: uuid.UUID,
+    reads: ReadsDep,
+    caller: CallerDep,
+    q: str = Query(min_length=1, max_length=100, description="a part of the name"),
+    limit: LimitQuery = 50,
+) -> OrgPage:
+    """Organisations of the subtree whose name holds `q`, the highest first (the console's tree
+    search: a province's organisations are too many to open level by level)."""
+    org = await org_reads.viewable_org(reads, caller, org_id)
+    if not is_admin_over(caller, org["path"]):
+        raise out_of_scope()
+    found = await org_reads.search(reads, org_id, q.strip(), limit)
+    return OrgPage(items=[OrgOut.of(o) for o in found], next_cursor=None)
 
 
 @router.patch(

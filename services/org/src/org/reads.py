@@ -7,7 +7,8 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.dialects.postgresql import array
 
 from org.db import Org
 from org.service import not_found, out_of_scope
@@ -27,6 +28,30 @@ _NEXT_CHILDREN = Query.of(
     .order_by(*_CHILDREN_ORDER)
     .limit(bindparam("limit"))
 )
+
+
+# By depth, then name: a county named like the query comes before the branches under it.
+_SEARCH = Query.of(
+    select(ORGS)
+    .where(
+        ORGS.c.path.contains(array([bindparam("org_id", type_=ORGS.c.id.type)])),
+        ORGS.c.name.ilike(bindparam("pattern"), escape="!"),
+    )
+    .order_by(func.cardinality(ORGS.c.path), ORGS.c.name, ORGS.c.id)
+    .limit(bindparam("limit"))
+)
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern for `text` anywhere, its own % and _ taken literally."""
+    # "!" escapes: a backslash would be doubled on its way into the statement's text.
+    escaped = text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%{escaped}%"
+
+
+async def search(reads: Reads, org_id: uuid.UUID, text: str, limit: int) -> list[asyncpg.Record]:
+    """Up to `limit` organisations of the subtree (itself included) whose name holds `text`."""
+    return await reads.rows(_SEARCH, org_id=org_id, pattern=_contains(text), limit=limit)
 
 
 async def viewable_org(reads: Reads, caller: Caller, org_id: uuid.UUID) -> asyncpg.Record:

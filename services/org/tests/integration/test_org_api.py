@@ -257,3 +257,37 @@ async def test_a_name_of_spaces_is_refused_and_names_are_trimmed_on_rename(
     other = (await create(client, headers, root_id, f"其他{uuid.uuid4().hex[:6]}")).json()
     clash = await client.patch(f"/orgs/{other['id']}", json={"name": f"{name} "}, headers=headers)
     assert clash.status_code == 409 and first["name"] == name
+
+
+async def test_a_name_is_found_anywhere_in_the_subtree_and_nowhere_else(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    headers = admin(settings, root_id)
+    city = (await create(client, headers, root_id, f"查找市委{tag}")).json()
+    county = (await create(client, headers, city["id"], f"青山县委{tag}")).json()
+    branch = (await create(client, headers, county["id"], f"青山第一支部{tag}", "branch")).json()
+    other = (await create(client, headers, root_id, f"青山市委{tag}")).json()
+    percent = (await create(client, headers, county["id"], f"百分之百_%{tag}", "branch")).json()
+
+    async def found(org: str, q: str, as_admin_of: str | None = None) -> list[str]:
+        r = await client.get(
+            f"/orgs/{org}/search",
+            params={"q": q},
+            headers=admin(settings, as_admin_of or org),
+        )
+        assert r.status_code == 200, r.text
+        return [o["id"] for o in r.json()["items"]]
+
+    # The highest first; only inside the subtree asked about.
+    assert await found(city["id"], f"青山{tag}"[:2]) == [county["id"], branch["id"]]
+    assert other["id"] in await found(root_id, "青山")
+    assert await found(city["id"], "第一支部") == [branch["id"]]
+    # % and _ are letters of a name here, not wildcards.
+    assert await found(city["id"], "_%") == [percent["id"]]
+    outside = await client.get(
+        f"/orgs/{other['id']}/search", params={"q": "青山"}, headers=admin(settings, city["id"])
+    )
+    assert outside.status_code == 403
+    empty = await client.get(f"/orgs/{city['id']}/search", params={"q": ""}, headers=headers)
+    assert empty.status_code == 422

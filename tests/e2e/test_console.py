@@ -156,6 +156,11 @@ def test_a_branch_is_created_imported_activated_and_a_key_change_approved_in_the
     expect(page.locator("[data-test=org-name]")).to_have_text(name)
     branch_id = page.url.rsplit("/", 1)[-1].split("?")[0]
     assert root_admin.get(f"/orgs/{branch_id}").json()["parent_id"] == str(tree.county_a)
+    # The approval document it was created with, as the county filed it.
+    with page.expect_download() as approval:
+        page.locator("[data-test=org-details]").get_by_role("button", name="下载").click()
+    assert approval.value.suggested_filename == "批复.pdf"  # as it was uploaded
+    assert Path(approval.value.path()).read_bytes() == PDF
     page.get_by_role("button", name="修改信息").click()
     page.locator("input[name=edit-leader-name]").fill("孙书记")
     page.get_by_role("dialog", name="修改组织信息").get_by_role("button", name="保存").click()
@@ -528,6 +533,12 @@ def test_activities_are_published_signed_up_for_on_the_phone_and_summarised_with
     )
     summary.get_by_role("button", name="保存").click()
     expect(past).to_contain_text("已总结")
+    # Its photos, shown when the summary is opened again.
+    past.get_by_role("button", name="修改总结").click()
+    shown = page.locator("[data-test=summary-photos] img")
+    expect(shown).to_have_count(2)
+    expect(shown.first).to_have_js_property("naturalWidth", 1)
+    page.keyboard.press("Escape")
     screenshot(page, "activities")
     listed = root_admin.get(f"/orgs/{branch_id}/activities").json()["items"]
     [done] = [a for a in listed if a["title"] == "刚结束的植树"]
@@ -578,7 +589,9 @@ def test_a_county_spot_checks_its_branches_records_and_appoints_an_admin(
 
     base = running.system.gateway_url
     tag = uuid.uuid4().hex[:4]
-    county = root_admin.create_org(tree.city, f"抽查县委{tag}").json()["id"]
+    # A city of its own: the shared tree's counties stay as the other modules count them.
+    city = root_admin.create_org(tree.root, f"抽查市委{tag}").json()["id"]
+    county = root_admin.create_org(city, f"抽查县委{tag}").json()["id"]
     branch = root_admin.create_org(county, f"被抽查支部{tag}", "branch").json()["id"]
     people_of_branch = import_members(root_admin, branch, 2, seed=2121)
     today = datetime.now(UTC).date().isoformat()  # the records were written today

@@ -103,6 +103,13 @@ export async function download(path: string, fallbackName: string, query: Query 
   URL.revokeObjectURL(link.href);
 }
 
+/** A file the API sends, as an address the page may show (an <img>) while it is open. */
+export async function fileUrl(path: string): Promise<string> {
+  const response = await fetch(address(path), { headers: authorized({}) });
+  if (!response.ok) throw refusal(response.status, await response.json().catch(() => undefined));
+  return URL.createObjectURL(await response.blob());
+}
+
 /** What to show for a failed call: the problem's Chinese message, or that the system is away. */
 export function messageOf(error: unknown): string {
   return error instanceof ApiError ? error.message : "无法连接到系统，请稍后再试";

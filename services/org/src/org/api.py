@@ -6,9 +6,10 @@ import uuid
 from datetime import date, datetime
 from functools import partial
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 import asyncpg
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -365,6 +366,37 @@ async def one_node(org_id: uuid.UUID, session: ReadSessionDep, caller: CallerDep
 
 class DocumentPage(BaseModel):
     items: list[DocumentOut]
+
+
+@router.get(
+    "/documents/{document_id}",
+    openapi_extra=route_policy(),
+    responses={
+        200: {
+            "content": {"application/pdf": {}, "image/jpeg": {}, "image/png": {}},
+            "description": "the document as it was uploaded",
+        }
+    },
+)
+async def read_document(
+    document_id: uuid.UUID, request: Request, session: ReadSessionDep, caller: CallerDep
+) -> Response:
+    """A stored document (an approval, an application form, an activity's photo), for the
+    admins over the organisation it was uploaded from or over one it approved."""
+    document, content = await service.read_document(
+        session, caller, document_id, app_resource(request, "storage", DocumentStorage)
+    )
+    name = quote(document.original_name or f"{document.id}")
+    return Response(
+        content,
+        media_type=document.content_type,
+        headers={
+            "Content-Disposition": f"inline; filename*=UTF-8''{name}",
+            # Stored once and never changed: a browser may keep it for the session.
+            "Cache-Control": "private, max-age=3600",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 @internal.get("/documents", response_model=DocumentPage)

@@ -36,6 +36,8 @@ class Document(Base):
     storage_key: Mapped[str] = mapped_column(Text)
     original_name: Mapped[str | None] = mapped_column(Text)
     uploaded_by: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    # The uploader's organisation: its admins and those above read the document.
+    uploader_org_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -291,3 +291,28 @@ async def test_a_name_is_found_anywhere_in_the_subtree_and_nowhere_else(
     assert outside.status_code == 403
     empty = await client.get(f"/orgs/{city['id']}/search", params={"q": ""}, headers=headers)
     assert empty.status_code == 422
+
+
+async def test_a_document_is_read_by_the_admins_over_its_uploader_or_what_it_approved(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    root = admin(settings, root_id)
+    city = (await create(client, root, root_id, f"文件市委{tag}")).json()
+    other = (await create(client, root, root_id, f"别的市委{tag}")).json()
+    as_city = admin(settings, city["id"])
+    branch = (await create(client, as_city, city["id"], f"文件支部{tag}", "branch")).json()
+    approval = branch["approval_document_id"]
+
+    def reader(org: str) -> dict[str, str]:
+        return admin(settings, org)
+
+    for who in (city["id"], root_id, branch["id"]):  # uploader's org, above it, the approved one
+        r = await client.get(f"/documents/{approval}", headers=reader(who))
+        assert r.status_code == 200, (who, r.text)
+        assert r.content == PDF and r.headers["content-type"] == "application/pdf"
+        assert r.headers["content-disposition"].startswith("inline; filename*=UTF-8''")
+    hidden = await client.get(f"/documents/{approval}", headers=reader(other["id"]))
+    assert hidden.status_code == 404 and hidden.json()["code"] == "document.not_found"
+    unknown = await client.get(f"/documents/{uuid.uuid4()}", headers=root)
+    assert unknown.status_code == 404

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TypedDict, cast
 
-from sqlalchemy import select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from org.db import Document, Org
@@ -351,7 +351,30 @@ async def store_document(
         storage_key=digest,
         original_name=original_name,
         uploaded_by=caller.account_id,
+        uploader_org_id=caller.org_id,
     )
     session.add(document)
     await session.flush()
     return document
+
+
+async def read_document(
+    session: AsyncSession, caller: Caller, document_id: uuid.UUID, storage: DocumentStorage
+) -> tuple[Document, bytes]:
+    """A stored document and its bytes, for the admins over the organisation it was uploaded
+    from, or over one it approved; for anyone else it does not exist."""
+    document = await session.get(Document, document_id)
+    if document is None:
+        raise document_not_found()
+    paths = await session.scalars(
+        select(Org.path).where(
+            or_(Org.id == document.uploader_org_id, Org.approval_document_id == document_id)
+        )
+    )
+    if not any(is_admin_over(caller, path) for path in paths):
+        raise document_not_found()
+    return document, storage.get(document.storage_key)
+
+
+def document_not_found() -> Problem:
+    return Problem(404, "document.not_found", "No such document.")

@@ -36,11 +36,29 @@ def generated() -> dict[Path, str]:
     base = DEPLOY / "k8s" / "base"
     for name, objects in k8s.base().items():
         files[base / name] = dump(*objects)
+    alerts = yaml.safe_load((DEPLOY / "observability" / "alerts.yaml").read_text(encoding="utf-8"))
+    files[base / "alerts.yaml"] = dump(k8s.alert_rules(alerts))
     files[base / "kustomization.yaml"] = dump(
         {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
-            "resources": sorted(k8s.base()),
+            "resources": sorted([*k8s.base(), "alerts.yaml"]),
+        }
+    )
+    # The Collector in its own namespace, applied once per cluster (deploy/README.md).
+    otel = DEPLOY / "k8s" / "observability"
+    config = yaml.safe_load(
+        (DEPLOY / "observability" / "collector.yaml").read_text(encoding="utf-8")
+    )
+    files[otel / "collector.yaml"] = dump(
+        *k8s.collector(config, "jaeger-collector.observability:4317")
+    )
+    files[otel / "kustomization.yaml"] = dump(
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "namespace": k8s.OBSERVABILITY_NAMESPACE,
+            "resources": ["collector.yaml"],
         }
     )
     files[DEPLOY / "compose" / "compose.yaml"] = dump(compose.compose())

@@ -127,7 +127,9 @@ def document() -> Object:
             "summary": (schema.get("description") or "").split("\n")[0],
             "contentType": "application/json",
             "payload": {"$ref": f"{SCHEMAS}{name}.envelope"},
-            "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": "0.3.0"}},
+            # The AMQP message binding knows only contentEncoding and messageType; persistence
+            # (deliveryMode 2) is the sending operation's.
+            "bindings": {"amqp": {"messageType": event_type, "bindingVersion": "0.3.0"}},
         }
         channel = channels.setdefault(
             event_type,
@@ -152,6 +154,7 @@ def document() -> Object:
             "channel": ref,
             "messages": refs,
             "summary": f"{producer_of(event_type)} writes it to its outbox; its relay publishes it",
+            "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": "0.3.0"}},
         }
         for service, queue in sorted(consumed.get(event_type, [])):
             operations[f"{service}.receive.{event_type}.{queue}"] = {

@@ -259,9 +259,11 @@ def _container(service: Service, role: str, args: list[str], mounts: list[Object
             "periodSeconds": 10,
             "timeoutSeconds": 3,
         }
-        # /readyz checks the database: a pod that lost it stops getting requests.
+        # /readyz checks the database: a pod that lost it stops getting requests. The gateway's
+        # asks only after its own state: one service down must not empty the gateway's Service.
+        ready = "/readyz?scope=self" if service is GATEWAY else "/readyz"
         container["readinessProbe"] = {
-            "httpGet": {"path": "/readyz", **probe},
+            "httpGet": {"path": ready, **probe},
             "periodSeconds": 5,
             "timeoutSeconds": 3,
         }
@@ -318,13 +320,23 @@ def api_service(service: Service) -> Object:
     }
 
 
-def disruption_budget(service: Service) -> Object:
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": meta(f"{service.name}-api", service.name, "api"),
-        "spec": {"minAvailable": 1, "selector": {"matchLabels": labels(service.name, "api")}},
-    }
+def disruption_budgets(service: Service) -> list[Object]:
+    """A drain keeps one API pod answering; the background roles (relay, consumers, workers)
+    lose at most one pod at a time and catch up from their outbox and queues, which a drain of
+    a one-pod role still allows."""
+
+    def budget(role: str, spec: Object) -> Object:
+        return {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": meta(f"{service.name}-{role}", service.name, role),
+            "spec": {**spec, "selector": {"matchLabels": labels(service.name, role)}},
+        }
+
+    return [
+        budget(role, {"minAvailable": 1} if role == "api" else {"maxUnavailable": 1})
+        for role in k8s_roles(service)
+    ]
 
 
 def network_policy(service: Service) -> Object:
@@ -539,11 +551,27 @@ def cron_job(service: Service, command: str, schedule: str) -> Object:
     }
 
 
+def pod_monitor(service: Service) -> Object:
+    """Prometheus (its Operator) scrapes the API pods' /metrics; `job` is the service's name,
+    as the alerts and dashboards group by it (the pods' component label)."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": meta(service.name, service.name, "api"),
+        "spec": {
+            "jobLabel": "app.kubernetes.io/component",
+            "selector": {"matchLabels": labels(service.name, "api")},
+            "podMetricsEndpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}],
+        },
+    }
+
+
 def service_objects(service: Service) -> list[Object]:
     roles = ["api"] if service is GATEWAY else k8s_roles(service)
     objects = [config_map(service)]
     objects += [deployment(service, role) for role in roles]
-    objects += [api_service(service), disruption_budget(service), network_policy(service)]
+    objects += [api_service(service), *disruption_budgets(service), network_policy(service)]
+    objects.append(pod_monitor(service))
     if service.has_db:
         objects.append(migration_job(service))
         objects += database_cluster(service)
@@ -611,6 +639,43 @@ def platform_objects() -> list[Object]:
         },
     }
     return [settings, account, broker]
+
+
+def alert_rules(rules: Object) -> Object:
+    """deploy/observability/alerts.yaml as the Prometheus Operator's PrometheusRule: the same
+    rules (and the same promtool tests) in a cluster as under `make observe` and compose."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": meta("league-alerts", "platform"),
+        "spec": {"groups": rules["groups"]},
+    }
+
+
+def collector(config: Object, traces_endpoint: str) -> list[Object]:
+    """The OpenTelemetry Collector every pod sends OTLP to (the OpenTelemetry Operator's
+    resource; its Service is `<name>-collector`, hence `otel`), with deploy/observability/
+    collector.yaml as its configuration: tail sampling keeps every error and remittance."""
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OBSERVABILITY_NAMESPACE}},
+        {
+            "apiVersion": "opentelemetry.io/v1beta1",
+            "kind": "OpenTelemetryCollector",
+            "metadata": {"name": "otel", "labels": labels("observability")},
+            "spec": {
+                # One replica: tail sampling must see every span of a trace in one place (more
+                # replicas need a load-balancing exporter in front, by trace id).
+                "mode": "deployment",
+                "replicas": 1,
+                "resources": {
+                    "requests": {"cpu": "500m", "memory": "1Gi"},
+                    "limits": {"cpu": "2", "memory": "2Gi"},
+                },
+                "env": [{"name": "TRACES_ENDPOINT", "value": traces_endpoint}],
+                "config": config,
+            },
+        },
+    ]
 
 
 def base() -> dict[str, list[Object]]:

@@ -31,12 +31,16 @@ CUSTOM_KINDS = {
     "Cluster",
     "ScheduledBackup",
     "RabbitmqCluster",
+    "PodMonitor",
+    "PrometheusRule",
 }
 
 
 def tool(name: str) -> str:
     path = CHECKS / name if (CHECKS / name).exists() else shutil.which(name)
-    assert path, f"{name} is missing: run `make deploy-tools`"
+    assert path, (
+        f"{name} is missing: `make deploy-tools` installs the linters; kubectl is the machine's (deploy/README.md)"
+    )
     return str(path)
 
 
@@ -129,7 +133,14 @@ def test_every_process_of_every_service_is_deployed_with_its_image_and_role(
             ["migrate"],
             ["topology"],
         ]
-        named(docs, "PodDisruptionBudget", f"{service.name}-api")
+        # Every role has a disruption budget: the API keeps a pod, the others lose one at most.
+        assert (
+            named(docs, "PodDisruptionBudget", f"{service.name}-api")["spec"]["minAvailable"] == 1
+        )
+        for role in k8s.k8s_roles(service):
+            if role != "api":
+                budget = named(docs, "PodDisruptionBudget", f"{service.name}-{role}")
+                assert budget["spec"]["maxUnavailable"] == 1
     assert named(docs, "Deployment", "fees-worker")
     named(docs, "Job", f"{BOOTSTRAP_SERVICE}-bootstrap")
     gateway = named(docs, "Deployment", GATEWAY.name)
@@ -280,3 +291,33 @@ def test_the_collector_keeps_errors_and_remittances() -> None:
     assert 0 < policies["baseline"]["probabilistic"]["sampling_percentage"] < 100
     pipeline = config["service"]["pipelines"]["traces"]
     assert pipeline["processors"].index("tail_sampling") < pipeline["processors"].index("batch")
+
+
+def test_a_cluster_scrapes_every_api_and_alerts_by_the_same_rules(
+    rendered: dict[str, Path],
+) -> None:
+    docs = objects(rendered["province"])
+    for service in (*SERVICES, GATEWAY):
+        monitor = named(docs, "PodMonitor", service.name)["spec"]
+        assert monitor["jobLabel"] == "app.kubernetes.io/component"  # job = the service's name
+        assert monitor["selector"]["matchLabels"]["app.kubernetes.io/name"] == f"{service.name}-api"
+        assert monitor["podMetricsEndpoints"] == [
+            {"port": "http", "path": "/metrics", "interval": "15s"}
+        ]
+    rules = yaml.safe_load((OBSERVABILITY / "alerts.yaml").read_text())
+    assert named(docs, "PrometheusRule", "league-alerts")["spec"]["groups"] == rules["groups"]
+
+
+def test_the_collector_is_deployed_where_every_pod_sends_its_spans(
+    rendered: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "observability.yaml"
+    out.write_text(run(tool("kubectl"), "kustomize", str(DEPLOY / "k8s" / "observability")).stdout)
+    docs = objects(out)
+    found = named(docs, "OpenTelemetryCollector", "otel")
+    assert found["metadata"]["namespace"] == "observability"
+    # The operator names its Service <name>-collector: the address every pod exports to.
+    settings = named(objects(rendered["province"]), "ConfigMap", "league-platform")["data"]
+    assert settings["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4318"
+    config = yaml.safe_load((OBSERVABILITY / "collector.yaml").read_text())
+    assert found["spec"]["config"] == config and found["spec"]["replicas"] == 1

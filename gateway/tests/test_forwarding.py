@@ -190,6 +190,19 @@ async def test_readyz_is_200_when_everything_answers(running) -> None:
     assert response.json() == {"status": "ready"}
 
 
+async def test_a_service_down_does_not_take_the_gateway_itself_out_of_rotation(
+    running, world
+) -> None:
+    running.gateway.feed.consuming = True
+    world.down.add("fees")
+    assert (await running.client.get("/readyz")).status_code == 503  # the system is not whole
+    own = await running.client.get("/readyz", params={"scope": "self"})  # a cluster's probe
+    assert own.status_code == 200 and own.json() == {"status": "ready"}
+    running.gateway.feed.consuming = False
+    lost = await running.client.get("/readyz", params={"scope": "self"})
+    assert lost.status_code == 503 and lost.json()["not_ready"] == ["gateway.events"]
+
+
 async def test_non_ascii_header_bytes_reach_the_service_unchanged(running, world) -> None:
     raw = "zh-CN,中文".encode()
     response = await running.client.post(

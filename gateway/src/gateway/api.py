@@ -6,7 +6,7 @@ import asyncio
 import copy
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -189,9 +189,13 @@ def forward_first(app: FastAPI) -> None:
 
 
 @router.get("/readyz", include_in_schema=False)
-async def readyz(request: Request) -> dict[str, str]:
+async def readyz(request: Request, scope: Literal["system", "self"] = "system") -> dict[str, str]:
+    """Ready when every service answers its own /readyz and the gateway's state is loaded
+    (what `make up` and the tests wait for); with `?scope=self`, the gateway's own state only:
+    a cluster's probe, since one service being down must not take every gateway pod out of
+    rotation (the other services' routes go on answering, that one's with 503)."""
     gateway = _gateway(request)
-    services = list(gateway.upstreams.services)
+    services = list(gateway.upstreams.services) if scope == "system" else []
 
     async def service_ready(service: str) -> bool:
         try:
@@ -202,7 +206,8 @@ async def readyz(request: Request) -> dict[str, str]:
 
     answers = await asyncio.gather(*(service_ready(s) for s in services))
     not_ready = [s for s, ok in zip(services, answers, strict=True) if not ok]
-    not_ready += [f"gateway.routes.{s}" for s in gateway.catalog.missing]
+    if scope == "system":
+        not_ready += [f"gateway.routes.{s}" for s in gateway.catalog.missing]
     feed = gateway.feed
     checks = {
         "gateway.events": feed.consuming,

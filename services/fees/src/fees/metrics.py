@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fees.domain.months import label
+from shared.calendar import beijing_today
 
 CYCLE_CHUNKS = Gauge(
     "fee_cycle_chunks", "Chunks of branches of the latest dues cycle", ["month", "state"]
@@ -20,6 +21,12 @@ CYCLE_FINISHED = Gauge(
 )
 CYCLE_SECONDS = Gauge(
     "fee_cycle_seconds", "From opening the latest cycle to its last chunk (or to now)", ["month"]
+)
+
+# What the morning alert reads: this month's cycle (Beijing's month) is done. 0 while it runs,
+# and 0 when it was never opened, which is the worse case.
+CURRENT_FINISHED = Gauge(
+    "fee_current_cycle_finished", "1 once this month's dues cycle has finished, else 0"
 )
 
 OVERDUE_HOLDINGS = Gauge(
@@ -41,6 +48,18 @@ async def refresh_cycle_gauges(session: AsyncSession) -> None:
             )
         )
     ).first()
+    this_month = beijing_today().replace(day=1)
+    CURRENT_FINISHED.set(
+        1
+        if await session.scalar(
+            text("SELECT finished_at IS NOT NULL FROM fee_cycles WHERE month = :m"),
+            {"m": this_month},
+        )
+        else 0
+    )
+    # Only the latest cycle is shown: a month's labels left behind would read as current.
+    for gauge in (CYCLE_CHUNKS, CYCLE_BILLS, CYCLE_FINISHED, CYCLE_SECONDS):
+        gauge.clear()
     if cycle is None:
         return
     month = label(cycle.month)

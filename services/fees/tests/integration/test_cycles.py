@@ -112,6 +112,13 @@ async def test_a_cycle_bills_every_member_with_a_profile_exactly_once(
     # The same progress for the operators' dashboards and alerts.
     scraped = (await client.get("/metrics")).text
     assert f'fee_cycle_finished{{month="{month}"}} 1.0' in scraped
+    # The morning alert's gauge is this month's cycle, not the latest one opened (next month's).
+    this_month = await db(
+        "SELECT finished_at IS NOT NULL AS done FROM fee_cycles WHERE month = :m",
+        m=beijing_today().replace(day=1),
+    )
+    expected = 1.0 if this_month and this_month[0].done else 0.0
+    assert f"fee_current_cycle_finished {expected}" in scraped
     assert f'fee_cycle_bills{{month="{month}"}} {float(cycle["bills"])}' in scraped
     done = float(cycle["chunks_done"])
     assert f'fee_cycle_chunks{{month="{month}",state="done"}} {done}' in scraped

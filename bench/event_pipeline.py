@@ -145,6 +145,10 @@ async def queue_depth(amqp_url: str, name: str) -> int:
         await connection.close()
 
 
+# The relay's own settings, unless --relay-batch / --relay-lanes try others.
+RELAY_OPTIONS: dict[str, int] = {}
+
+
 async def drain_relay(platform: PlatformSettings, db_url: str, events: Sequence[Event]) -> float:
     engine = make_engine(db_url)
     sessions = make_sessionmaker(engine)
@@ -152,7 +156,7 @@ async def drain_relay(platform: PlatformSettings, db_url: str, events: Sequence[
         await record_events(session, events, "bench")
     bus = Bus(platform, "bench-relay")
     await bus.connect()
-    relay = OutboxRelay(sessions, bus, asyncpg_dsn(db_url))
+    relay = OutboxRelay(sessions, bus, asyncpg_dsn(db_url), **RELAY_OPTIONS)
     stop = asyncio.Event()
     started = time.perf_counter()
     task = asyncio.create_task(relay.run(stop))
@@ -346,12 +350,18 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--import-rows", type=int, default=10_000)
     parser.add_argument("--no-system", action="store_true", help="stages 1-3 only")
+    parser.add_argument("--relay-batch", type=int, help="rows a relay round claims (default 500)")
+    parser.add_argument("--relay-lanes", type=int, help="relay rounds at once (default 2)")
     parser.add_argument(
         "--profile",
         type=Path,
         help="py-spy profiles of members-api (import) and identity-events (accounts) here",
     )
     args = parser.parse_args()
+    if args.relay_batch:
+        RELAY_OPTIONS["batch_size"] = args.relay_batch
+    if args.relay_lanes:
+        RELAY_OPTIONS["lanes"] = args.relay_lanes
     # INFO logs as operators run them, rendered and written (to nowhere: the figures are this
     # script's output), so their cost is in every stage's figure.
     devnull = open(os.devnull, "w")  # noqa: SIM115 - open for the whole run

@@ -288,6 +288,23 @@ def _pod(service: Service, role: str, args: list[str], **spec: Any) -> Object:
     }
 
 
+def _after_schema(service: Service, pod: Object) -> Object:
+    """The pod's process starts only once the database is at its release's schema: applying
+    the whole overlay at once is safe, the migration Job goes first by construction."""
+    if not service.has_db:
+        return pod
+    main = pod["spec"]["containers"][0]
+    wait = {
+        key: value
+        for key, value in main.items()
+        if key not in {"ports", "startupProbe", "livenessProbe", "readinessProbe"}
+    }
+    pod["spec"]["initContainers"] = [
+        {**wait, "name": "wait-for-schema", "args": ["wait-for-schema", "--timeout", "1800"]}
+    ]
+    return pod
+
+
 def deployment(service: Service, role: str) -> Object:
     name = service.name if service is GATEWAY else f"{service.name}-{role}"
     annotations = skips() if role == "api" else skips(*SKIP_PROBES)
@@ -303,7 +320,7 @@ def deployment(service: Service, role: str) -> Object:
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
-            "template": _pod(service, role, [role]),
+            "template": _after_schema(service, _pod(service, role, [role])),
         },
     }
 
@@ -544,7 +561,9 @@ def cron_job(service: Service, command: str, schedule: str) -> Object:
             "jobTemplate": {
                 "spec": {
                     "backoffLimit": 3,
-                    "template": _pod(service, "job", [command], restartPolicy="OnFailure"),
+                    "template": _after_schema(
+                        service, _pod(service, "job", [command], restartPolicy="OnFailure")
+                    ),
                 }
             },
         },

@@ -133,6 +133,12 @@ def test_every_process_of_every_service_is_deployed_with_its_image_and_role(
             ["migrate"],
             ["topology"],
         ]
+        # Nothing of a release runs before its migration: every pod waits for the schema.
+        for role in k8s.k8s_roles(service):
+            pod = named(docs, "Deployment", f"{service.name}-{role}")["spec"]["template"]["spec"]
+            [wait] = pod["initContainers"]
+            assert wait["args"][0] == "wait-for-schema" and "readinessProbe" not in wait
+            assert wait["image"] == pod["containers"][0]["image"]
         # Every role has a disruption budget: the API keeps a pod, the others lose one at most.
         assert (
             named(docs, "PodDisruptionBudget", f"{service.name}-api")["spec"]["minAvailable"] == 1

@@ -51,6 +51,28 @@ def _migrate(spec: ServiceSpec) -> int:
     return 0
 
 
+def _wait_for_schema(spec: ServiceSpec, seconds: float) -> int:
+    from shared.migrations import wait_for_schema
+
+    async def waited() -> bool:
+        try:
+            async with asyncio.timeout(seconds):
+                await wait_for_schema(spec.root, spec.settings.resolved_database_url())
+        except TimeoutError:
+            return False
+        return True
+
+    if asyncio.run(waited()):
+        print(json.dumps({"service": spec.name, "schema": "at head"}))
+        return 0
+    print(
+        f"zhtj-{spec.name}: the database is not at this release's schema after {seconds:.0f} s "
+        "(has the migration Job run?)",
+        file=sys.stderr,
+    )
+    return 1
+
+
 async def _topology(spec: ServiceSpec) -> None:
     resources = build_resources(spec.settings)
     bus = Bus(spec.settings.platform, f"{spec.name}-topology")
@@ -113,6 +135,10 @@ def run_cli(
     sub.add_parser("worker", help="take commands from this service's work queues")
     sub.add_parser("migrate", help="create the database if needed and run migrations")
     sub.add_parser("topology", help="declare this service's queues and bindings")
+    waiting = sub.add_parser(
+        "wait-for-schema", help="wait until the database is at this release's migration head"
+    )
+    waiting.add_argument("--timeout", type=float, default=900.0, help="seconds (default 900)")
     dlq = sub.add_parser("dlq", help="list or replay dead letters of a queue")
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("queue")
@@ -164,6 +190,8 @@ def run_cli(
         return 0
     if args.command == "migrate":
         return _migrate(spec)
+    if args.command == "wait-for-schema":
+        return _wait_for_schema(spec, args.timeout)
     if args.command == "topology":
         asyncio.run(_topology(spec))
         return 0

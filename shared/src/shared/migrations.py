@@ -95,6 +95,41 @@ def alembic_config(service_root: Path, url: str) -> Config:
     return cfg
 
 
+def head_revisions(service_root: Path, url: str) -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory.from_config(alembic_config(service_root, url)).get_heads())
+
+
+async def current_revisions(url: str) -> set[str]:
+    """The database's revisions (none when it or its version table does not exist yet)."""
+    import asyncpg
+
+    from shared.db import asyncpg_dsn
+
+    try:
+        connection = await asyncpg.connect(asyncpg_dsn(url), timeout=5)
+    except (OSError, asyncpg.PostgresError):
+        return set()
+    try:
+        rows = await connection.fetch("SELECT version_num FROM alembic_version")
+    except asyncpg.UndefinedTableError:
+        return set()
+    finally:
+        await connection.close()
+    return {r["version_num"] for r in rows}
+
+
+async def wait_for_schema(service_root: Path, url: str) -> None:
+    """Until the database's schema is this code's head (a release's migration Job has run):
+    what a pod waits for before its process starts; the caller bounds it (asyncio.timeout)."""
+    heads = head_revisions(service_root, url)
+    while True:  # the database is asked: nothing here could set an event
+        if await current_revisions(url) == heads:
+            return
+        await asyncio.sleep(2.0)
+
+
 def upgrade_head(service_root: Path, url: str) -> None:
     """Run in a thread or process without a running event loop (env.py calls asyncio.run)."""
     command.upgrade(alembic_config(service_root, url), "head")

@@ -508,6 +508,9 @@ def test_activities_are_published_signed_up_for_on_the_phone_and_summarised_with
     card.get_by_role("button", name="报名").click()
     expect(card).to_contain_text("已报名")
     expect(card).to_contain_text("剩余名额 29")
+    phone.reload()  # the place is the service's to remember, not the page's
+    phone.get_by_role("tab", name="活动").click()
+    expect(card).to_contain_text("已报名")
     over = phone.locator("[data-test=my-activity]").filter(has_text="刚结束的植树")
     expect(over.get_by_role("button", name="报名已截止")).to_be_disabled()
     assert serious_accessibility_problems(phone) == []

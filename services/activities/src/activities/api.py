@@ -101,6 +101,9 @@ class ActivityOut(BaseModel):
     places_left: int | None
     notifications: FanOutOut
     summary: SummaryOut | None
+    signed_up: bool = Field(
+        default=False, description="in an organisation's list: whether the calling member signed up"
+    )
 
     @classmethod
     def of(cls, row: Any) -> ActivityOut:
@@ -126,6 +129,7 @@ class ActivityOut(BaseModel):
                 photo_document_ids=row.summary_photo_ids or [],
                 written_at=row.summarised_at,
             ),
+            signed_up=bool(getattr(row, "signed_up", False)),
         )
 
 

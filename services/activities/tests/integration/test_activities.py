@@ -161,6 +161,16 @@ async def test_fifty_members_race_for_ten_places_and_exactly_ten_get_one(
     twice = await client.post(url, headers=member(loser, tree.branch_a))
     assert twice.status_code == 409 and twice.json()["code"] == "activity.already_signed_up"
 
+    # The organisation's list tells each member whether they hold a place (their phone page).
+    def mine(listed: httpx.Response) -> bool:
+        [found] = [a for a in listed.json()["items"] if a["id"] == activity_id]
+        return bool(found["signed_up"])
+
+    org_list = f"/orgs/{tree.county_a}/activities"
+    assert mine(await client.get(org_list, headers=member(loser, tree.branch_a)))
+    assert not mine(await client.get(org_list, headers=member(winner, tree.branch_a)))
+    assert not mine(await client.get(org_list, headers=admin(tree.county_a)))
+
 
 async def test_who_may_sign_up_and_until_when(
     client: httpx.AsyncClient,

@@ -171,9 +171,15 @@ async def of_org(
         )
         if mine is None or org_id not in mine.path:
             require_admin_over(caller, path)
+    # Whether the calling member signed up, from the sign-ups' key (no member: nobody).
+    signed_up = (
+        ", EXISTS (SELECT 1 FROM activity_signups s WHERE s.activity_id = a.id "
+        "AND s.member_id = CAST(:me AS uuid)) AS signed_up"
+    )
     rows = await session.execute(
         text(
-            WITH_PROGRESS + " WHERE a.org_id = :org "
+            WITH_PROGRESS.replace(" FROM activities a", signed_up + " FROM activities a", 1)
+            + " WHERE a.org_id = :org "
             "AND (CAST(:from AS timestamptz) IS NULL OR a.starts_at >= :from) "
             "AND (CAST(:to AS timestamptz) IS NULL OR a.starts_at < :to) "
             "AND (CAST(:at AS timestamptz) IS NULL OR (a.starts_at, a.id) < (:at, :id)) "
@@ -181,6 +187,7 @@ async def of_org(
         ),
         {
             "org": org_id,
+            "me": caller.member_id,
             "from": starts_from,
             "to": starts_before,
             "at": after[0] if after else None,

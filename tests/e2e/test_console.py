@@ -301,40 +301,54 @@ def test_a_forgotten_password_is_reset_with_a_code_the_branch_issues(
     phone.context.close()
 
 
-def test_transfers_are_approved_out_and_sent_back_in_from_the_console(
+def test_transfers_go_out_and_in_or_are_sent_back_from_the_console(
     running: Running, root_admin: Api, tree: Tree, page: Page
 ) -> None:
+    """One member moves: the old branch approves out, the new one approves in, and the record
+    is in the new branch. Another is sent back by the new branch, with a reason it must give."""
     from .test_transfers import import_members, request_transfer
 
     base = running.system.gateway_url
     tag = uuid.uuid4().hex[:4]
     source = root_admin.create_org(tree.county_a, f"转出网页支部{tag}", "branch").json()["id"]
     target = root_admin.create_org(tree.county_b, f"转入网页支部{tag}", "branch").json()["id"]
-    [mover] = import_members(root_admin, source, 1, seed=1616)
-    asked = request_transfer(root_admin, mover["id"], target)
-    assert asked.status_code == 201, asked.text
+    mover, returned = import_members(root_admin, source, 2, seed=1616)
+    asked = {}
+    for person in (mover, returned):
+        asked[person["id"]] = request_transfer(root_admin, person["id"], target)
+        assert asked[person["id"]].status_code == 201, asked[person["id"]].text
 
     page.goto(f"{base}/login?next=/orgs/{source}%3Ftab%3Dtransfers")
     sign_in(page, "admin", STRONG)
-    row = page.locator("[data-test=transfers] .el-table__body tr").first
-    expect(row).to_contain_text(mover["name"])
-    expect(row).to_contain_text("待转出审批")
-    expect(row).to_contain_text(f"转入网页支部{tag}")
-    row.get_by_role("button", name="同意").click()
-    expect(row).to_contain_text("待转入审批")
-    expect(row.get_by_role("button", name="同意")).to_have_count(0)  # no longer this side's turn
+    rows = page.locator("[data-test=transfers] .el-table__body tr")
+    for person in (mover, returned):
+        row = rows.filter(has_text=person["name"])
+        expect(row).to_contain_text("待转出审批")
+        expect(row).to_contain_text(f"转入网页支部{tag}")
+        row.get_by_role("button", name="同意").click()
+        expect(row).to_contain_text("待转入审批")
+        expect(row.get_by_role("button", name="同意")).to_have_count(0)  # the other side's turn
 
     page.goto(f"{base}/orgs/{target}?tab=transfers")
     page.get_by_text("转入", exact=True).click()
-    row = page.locator("[data-test=transfers] .el-table__body tr").first
-    expect(row).to_contain_text("待转入审批")
-    row.get_by_role("button", name="退回").click()
+    moving = rows.filter(has_text=mover["name"])
+    moving.get_by_role("button", name="同意").click()
+    expect(moving).to_contain_text("已完成")
+    # The record follows by the transfer's event.
+    eventually(
+        lambda: root_admin.get(f"/members/{mover['id']}").json()["branch_id"] == target,
+        within=30,
+        interval=0.3,
+    )
+
+    sent_back = rows.filter(has_text=returned["name"])
+    sent_back.get_by_role("button", name="退回").click()
     page.get_by_role("button", name="提交").click()
     expect(page.get_by_text("退回原因不能为空")).to_be_visible()
     page.locator(".el-message-box input").fill("接收团支部信息有误")
     page.get_by_role("button", name="提交").click()
-    expect(row).to_contain_text("已退回")
-    transfer = root_admin.get(f"/transfers/{asked.json()['id']}").json()
+    expect(sent_back).to_contain_text("已退回")
+    transfer = root_admin.get(f"/transfers/{asked[returned['id']].json()['id']}").json()
     assert transfer["status"] == "rejected"
 
 

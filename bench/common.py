@@ -12,9 +12,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,43 @@ def running_system(port_base: int, **env: str) -> Iterator[Bench]:
         system.shutdown()
         asyncio.run(_drop_databases(prefix))
         delete_vhost(prefix)
+
+
+Node = tuple[uuid.UUID, uuid.UUID, list[uuid.UUID], str, str]  # id, parent, path, name, type
+
+
+async def copy_org_tree(db_url: Callable[[str], str], nodes: Sequence[Node]) -> None:
+    """Organisations straight into org's table and every other service's copy of the tree
+    (COPY), as if org had created them and its events had been consumed everywhere."""
+    now, today = datetime.now(UTC), date.today()
+    org = await asyncpg.connect(db_url("org"))
+    try:
+        await org.copy_records_to_table(
+            "orgs",
+            columns=[
+                "id", "parent_id", "path", "name", "org_type", "status", "founded_on",
+                "approved_on", "created_late", "member_count", "revision", "created_at",
+                "updated_at", "dissolution_late",
+            ],
+            records=[
+                (i, parent, path, name, kind, "active", today, today, False, 0, 1, now, now, False)
+                for i, parent, path, name, kind in nodes
+            ],
+        )  # fmt: skip
+        await org.execute("ANALYZE orgs")
+    finally:
+        await org.close()
+    for service in ("identity", "members", "fees", "activities", "transfers"):
+        conn = await asyncpg.connect(db_url(service))
+        try:
+            await conn.copy_records_to_table(
+                "org_replica",
+                columns=["id", "parent_id", "path", "name", "org_type", "status", "revision"],
+                records=[(i, p, path, n, k, "active", 1) for i, p, path, n, k in nodes],
+            )
+            await conn.execute("ANALYZE org_replica")
+        finally:
+            await conn.close()
 
 
 def profiled(

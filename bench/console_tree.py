@@ -23,10 +23,9 @@ import shutil
 import statistics
 import time
 import uuid
-from datetime import UTC, date, datetime
 
 import asyncpg
-from common import PASSWORD, Bench, running_system, traced_as_operators_run
+from common import PASSWORD, Bench, copy_org_tree, running_system, traced_as_operators_run
 from playwright.sync_api import Page, sync_playwright
 
 PORT_BASE = 29000  # below the ephemeral range: a health probe cannot meet itself
@@ -58,35 +57,7 @@ def province(
 
 async def seed(bench: Bench, root: uuid.UUID, total: int) -> list[uuid.UUID]:
     nodes = province(root, total)
-    now, today = datetime.now(UTC), date.today()
-    org = await asyncpg.connect(bench.db_url("org"))
-    try:
-        await org.copy_records_to_table(
-            "orgs",
-            columns=[
-                "id", "parent_id", "path", "name", "org_type", "status", "founded_on",
-                "approved_on", "created_late", "member_count", "revision", "created_at",
-                "updated_at", "dissolution_late",
-            ],
-            records=[
-                (i, parent, path, name, kind, "active", today, today, False, 0, 1, now, now, False)
-                for i, parent, path, name, kind in nodes
-            ],
-        )  # fmt: skip
-        await org.execute("ANALYZE orgs")
-    finally:
-        await org.close()
-    for service in ("identity", "members", "fees", "activities", "transfers"):
-        conn = await asyncpg.connect(bench.db_url(service))
-        try:
-            await conn.copy_records_to_table(
-                "org_replica",
-                columns=["id", "parent_id", "path", "name", "org_type", "status", "revision"],
-                records=[(i, p, path, n, k, "active", 1) for i, p, path, n, k in nodes],
-            )
-            await conn.execute("ANALYZE org_replica")
-        finally:
-            await conn.close()
+    await copy_org_tree(bench.db_url, nodes)
     return [i for i, _, _, _, kind in nodes[:CITIES] if kind == "committee"]
 
 

@@ -23,12 +23,12 @@ import asyncio
 import random
 import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import asyncpg
 import httpx
-from common import running_system, traced_as_operators_run
+from common import copy_org_tree, running_system, traced_as_operators_run
 from seed_members import seed as seed_members
 
 from deploy.launcher import System
@@ -67,35 +67,7 @@ async def seed_tree(prefix: str, root: uuid.UUID, members: int) -> list[list[uui
     ]
     nodes = [(c, root, [root, c], f"第{n + 1}市委", "committee") for n, c in enumerate(cities)]
     nodes += [(p[-1], p[1], p, f"第{n + 1}团支部", "branch") for n, p in enumerate(branches)]
-    today = date.today()
-    org = await asyncpg.connect(db_url(prefix, "org"))
-    try:
-        await org.copy_records_to_table(
-            "orgs",
-            columns=[
-                "id", "parent_id", "path", "name", "org_type", "status", "founded_on",
-                "approved_on", "created_late", "member_count", "revision", "created_at",
-                "updated_at", "dissolution_late",
-            ],
-            records=[
-                (i, parent, path, name, kind, "active", today, today, False, 0, 1,
-                 datetime.now(UTC), datetime.now(UTC), False)
-                for i, parent, path, name, kind in nodes
-            ],
-        )  # fmt: skip
-    finally:
-        await org.close()
-    for service in ("identity", "members", "fees", "activities", "transfers"):
-        conn = await asyncpg.connect(db_url(prefix, service))
-        try:
-            await conn.copy_records_to_table(
-                "org_replica",
-                columns=["id", "parent_id", "path", "name", "org_type", "status", "revision"],
-                records=[(i, p, path, n, k, "active", 1) for i, p, path, n, k in nodes],
-            )
-            await conn.execute("ANALYZE org_replica")
-        finally:
-            await conn.close()
+    await copy_org_tree(lambda service: db_url(prefix, service), nodes)
     return branches
 
 

@@ -16,9 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.openapi import merge_documents
+from gateway.openapi import public_contract as gateway_contract
 from gateway.settings import GatewaySettings
-from shared.contract import GATEWAY_PROBLEMS, add_problem_answers
 
 CONSOLE_COPY = Path(__file__).resolve().parents[1] / "gateway" / "console" / "openapi.json"
 
@@ -33,8 +32,9 @@ def service_document(service: str) -> dict[str, Any]:
 
 def public_contract() -> dict[str, Any]:
     """What GET /api/v1/openapi.json answers when every service is up, in the gateway's order."""
-    documents = {service: service_document(service) for service in GatewaySettings().services}
-    return add_problem_answers(merge_documents(documents), extra=GATEWAY_PROBLEMS, body_limit=True)
+    return gateway_contract(
+        {service: service_document(service) for service in GatewaySettings().services}
+    )
 
 
 def dumped(document: dict[str, Any]) -> str:

@@ -43,3 +43,10 @@ export function signOut(): void {
   session.account = null;
   session.mustChangePassword = false;
 }
+
+/** Whether the signed-in admin works at an organisation above this one (not at it): who may
+ * dissolve it or appoint its admins. */
+export function adminAbove(org: { id: string; path: string[] }): boolean {
+  const mine = session.account?.role === "admin" ? session.account.org_id : null;
+  return !!mine && mine !== org.id && org.path.includes(mine);
+}

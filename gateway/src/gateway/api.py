@@ -21,14 +21,13 @@ from gateway import compose
 from gateway.auth import Claims, TokenVerifier, bearer_token, not_authenticated
 from gateway.handlers import StateFeed
 from gateway.maintenance import check_writable
-from gateway.openapi import PREFIX, TITLE, merge_documents
+from gateway.openapi import PREFIX, TITLE, public_contract
 from gateway.proxy import Upstreams, check_declared_length, read_body
 from gateway.ratelimit import RateLimiter
 from gateway.routes import Policy, RouteCatalog
 from gateway.scope import FrozenAccounts, Scope
 from gateway.settings import GatewaySettings
 from shared.caller import Caller
-from shared.contract import GATEWAY_PROBLEMS, add_problem_answers
 from shared.problems import Problem
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -226,8 +225,7 @@ async def openapi(request: Request) -> JSONResponse:
     catalog = _gateway(request).catalog
     await catalog.fetch_missing()
     # A copy: the answers are added in place, and the catalog keeps the services' own documents.
-    merged = copy.deepcopy(merge_documents(catalog.ordered_documents()))
-    document: dict[str, Any] = add_problem_answers(merged, extra=GATEWAY_PROBLEMS, body_limit=True)
+    document = public_contract(copy.deepcopy(catalog.ordered_documents()))
     if catalog.missing:
         # A partial document must not pass for the whole API.
         document["x-unavailable-services"] = catalog.missing

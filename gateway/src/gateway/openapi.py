@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.routes import HTTP_METHODS, Policy
+from shared.contract import GATEWAY_PROBLEMS, add_problem_answers
 from shared.http import POLICY_KEY
 
 TITLE = "智慧团建 API"
@@ -109,3 +110,9 @@ def _with_security(operation: dict[str, Any]) -> dict[str, Any]:
     if "security" in operation or Policy.from_extension(operation.get(POLICY_KEY)).public:
         return operation
     return {**operation, "security": [{BEARER: []}]}
+
+
+def public_contract(documents: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """What GET /api/v1/openapi.json answers: the services' documents merged, each operation with
+    its problem answers and the gateway's own (400, 429, 503; 413 for bodies)."""
+    return add_problem_answers(merge_documents(documents), extra=GATEWAY_PROBLEMS, body_limit=True)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from org import reads as org_reads
 from org import service
 from org.db import Document, Org
-from org.service import NewOrg, out_of_scope
+from org.service import NewOrg
 from org.settings import OrgSettings
 from org.storage import DocumentStorage
 from shared.calendar import WorkingDayCalendar, beijing_today
@@ -35,7 +35,7 @@ from shared.http import (
     read_cursor,
     route_policy,
 )
-from shared.orgtree import is_admin_over
+from shared.orgtree import require_admin_over
 from shared.problems import Problem
 
 router = APIRouter()
@@ -228,8 +228,7 @@ async def search_subtree(
     """Organisations of the subtree whose name holds `q`, the highest first (the console's tree
     search: a province's organisations are too many to open level by level)."""
     org = await org_reads.viewable_org(reads, caller, org_id)
-    if not is_admin_over(caller, org["path"]):
-        raise out_of_scope()
+    require_admin_over(caller, org["path"])
     found = await org_reads.search(reads, org_id, q.strip(), limit)
     return OrgPage(items=[OrgOut.of(o) for o in found], next_cursor=None)
 

@@ -22,13 +22,13 @@ from gateway.ratelimit import RateLimiter
 from gateway.routes import RouteCatalog
 from gateway.scope import FrozenAccounts, Scope, org_lookup
 from gateway.settings import GatewaySettings
-from shared.app import install_observability, warn_if_default_secret
 from shared.bus import Bus
+from shared.heap import settle_heap
 from shared.logging import configure_logging, get_logger
 from shared.observe import FASTAPI_TELEMETRY_OFF
+from shared.operations import install_observability, warn_if_default_secret
 from shared.orgtree import OrgTree
 from shared.problems import install_problem_handlers
-from shared.process import settle_heap
 from shared.telemetry import setup_tracing
 
 log = get_logger(__name__)
@@ -39,11 +39,8 @@ def build_gateway(
     client: httpx.AsyncClient,
     forwarder: Forwarder,
     bus_factory: BusFactory | None,
-    tracer_provider: TracerProvider | None = None,
 ) -> Gateway:
-    upstreams = Upstreams(
-        client, settings.services, settings.platform.internal_secret, forwarder, tracer_provider
-    )
+    upstreams = Upstreams(client, settings.services, settings.platform.internal_secret, forwarder)
     tree = OrgTree()
     frozen = FrozenAccounts()
     return Gateway(
@@ -102,7 +99,7 @@ def create_app(
             if transport is None
             else HttpxForwarder(httpx.AsyncClient(transport=transport))
         )
-        gateway = build_gateway(settings, client, forwarder, bus_factory, tracer_provider)
+        gateway = build_gateway(settings, client, forwarder, bus_factory)
         app.state.gateway = gateway
         tasks = [
             asyncio.create_task(gateway.catalog.run(), name="gateway-routes"),
@@ -130,7 +127,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
-    install_problem_handlers(app)
+    install_problem_handlers(app, database=False)
     forward_first(app)  # before the observer wraps the stack: forwarded requests are observed
     install_observability(app, tracer_provider)
     app.include_router(router)

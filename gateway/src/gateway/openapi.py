@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.routes import HTTP_METHODS, Policy
-from shared.contract import GATEWAY_PROBLEMS, add_problem_answers
-from shared.http import POLICY_KEY
+from shared.contract import GATEWAY_PROBLEMS, POLICY_KEY, add_problem_answers
 
 TITLE = "智慧团建 API"
 PREFIX = "/api/v1"

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import httpx
 
 from gateway.proxy import Upstreams
-from shared.http import POLICY_KEY
+from shared.contract import POLICY_KEY
 from shared.logging import get_logger
 from shared.problems import Problem
 

@@ -2,70 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request, Response
-from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from fastapi import FastAPI, Request
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from shared.contract import document_problems
+from shared.heap import settle_heap
 from shared.logging import configure_logging, get_logger
-from shared.observe import FASTAPI_TELEMETRY_OFF, observe_app
-from shared.outbox import outbox_backlog
+from shared.observe import FASTAPI_TELEMETRY_OFF
+from shared.operations import install_observability, warn_if_default_secret
 from shared.problems import Problem, install_problem_handlers
-from shared.process import ServiceSpec, build_resources, settle_heap
+from shared.process import ServiceSpec, build_resources
 from shared.queue_metrics import QueueGauges
 from shared.retry import RetryWhenTheDatabaseIsLost
-from shared.settings import PlatformSettings
 from shared.telemetry import setup_tracing
 
 log = get_logger(__name__)
-
-OUTBOX_BACKLOG = Gauge("outbox_backlog", "Events written but not yet published")
-OUTBOX_OLDEST = Gauge("outbox_oldest_seconds", "How long the oldest unpublished event has waited")
-
-
-def install_observability(app: FastAPI, tracer_provider: TracerProvider | None = None) -> None:
-    """Trace, measure and name the trace of every request; the standard operations routes."""
-    observe_app(app, tracer_provider)
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics(request: Request) -> Response:
-        sessions = getattr(request.app.state, "sessions", None)
-        on_scrape = getattr(request.app.state, "on_scrape", None)
-        if sessions is not None:
-            # The database being away must not fail the whole scrape: the gauges keep their
-            # last figures, and the request metrics still go out.
-            with contextlib.suppress(Exception):
-                async with sessions() as session:
-                    backlog, oldest = await outbox_backlog(session)
-                    OUTBOX_BACKLOG.set(backlog)
-                    OUTBOX_OLDEST.set(oldest)
-                    if on_scrape is not None:
-                        await on_scrape(session)
-        gauges: QueueGauges | None = getattr(request.app.state, "queue_gauges", None)
-        if gauges is not None:
-            try:
-                await asyncio.wait_for(gauges.refresh(), timeout=3)
-            except Exception as exc:  # the broker being away must not fail the whole scrape
-                log.warning("queue_metrics_unavailable", error=type(exc).__name__)
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-def warn_if_default_secret(platform: PlatformSettings) -> None:
-    """The built-in secret is for a developer's machine; anywhere else the launcher or the
-    deployment sets LEAGUE_INTERNAL_SECRET."""
-    if platform.internal_secret == PlatformSettings.model_fields["internal_secret"].default:
-        log.warning("internal_secret_is_the_development_default")
 
 
 def broker_reachable(amqp_url: str, timeout: float = 1.0) -> bool:

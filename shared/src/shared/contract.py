@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from shared.http import POLICY_KEY
-
+# The OpenAPI extension where a route publishes what the gateway checks (shared.http.route_policy).
+POLICY_KEY = "x-league"
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
 

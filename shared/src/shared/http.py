@@ -14,10 +14,9 @@ from pydantic import AfterValidator, BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.caller import CALLER_HEADER, SIGNATURE_HEADER, BadCallerHeader, Caller, verify_caller
+from shared.contract import POLICY_KEY
 from shared.problems import Problem
 from shared.reads import Reads
-
-POLICY_KEY = "x-league"
 
 
 def route_policy(

@@ -12,15 +12,16 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter, Histogram
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+
+if TYPE_CHECKING:  # loaded by the processes with a database, not by the gateway
+    from sqlalchemy.engine import Engine
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -147,6 +148,8 @@ _VERB = re.compile(r"^\s*(\w+)")
 def trace_statements(engine: Engine, tracer_provider: trace.TracerProvider | None = None) -> None:
     """A client span per SQL statement, child of whatever span is current: the statement text
     (bound parameters are never recorded) and the database name."""
+    from sqlalchemy import event
+
     tracer = trace.get_tracer("shared.observe.sql", tracer_provider=tracer_provider)
     database = engine.url.database or ""
 

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-
 from shared.logging import get_logger
 from shared.telemetry import current_trace_id
 
@@ -101,6 +98,8 @@ def database_gone(exc: BaseException) -> bool:
     Takes SQLAlchemy's errors and asyncpg's own: a refusal while connecting (the server starting
     up, too many clients) comes unwrapped.
     """
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
     error: BaseException | None = exc
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated or isinstance(exc, InterfaceError):
@@ -111,8 +110,9 @@ def database_gone(exc: BaseException) -> bool:
     return str(getattr(error, "sqlstate", "") or "").startswith(UNAVAILABLE_SQLSTATES)
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    import asyncpg
+def install_problem_handlers(app: FastAPI, *, database: bool = True) -> None:
+    """Every exception a request can end in, answered as problem+json. `database=False` (the
+    gateway, which has none) leaves out the database's errors and never loads SQLAlchemy."""
     import httpx
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -148,16 +148,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, DBAPIError)
         if database_gone(exc):
             mark_database_lost(request.scope)  # tried once more on a fresh connection
             return await on_database_unavailable(request, exc)
         # SQLSTATE class 22 is "data exception": a value the database cannot hold (a NUL
         # character, a number or date out of range). It came from the request, so it is the
         # client's to fix; the transaction was rolled back, nothing was written.
-        if str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
+        # (Registered for SQLAlchemy's DBAPIError only: `orig` is the driver's error.)
+        refused = getattr(exc, "orig", None)
+        if str(getattr(refused, "sqlstate", "") or "").startswith("22"):
             # Logged (without the values) so that a bug of ours answering 422 is still seen.
-            log.warning("request_value_refused_by_database", error=type(exc.orig).__name__)
+            log.warning("request_value_refused_by_database", error=type(refused).__name__)
             return problem_response(
                 Problem(
                     422,
@@ -229,13 +230,18 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(DBAPIError, on_database_error)
+    if database:
+        import asyncpg
+        from sqlalchemy.exc import DBAPIError
+        from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+        app.add_exception_handler(DBAPIError, on_database_error)
+        app.add_exception_handler(PoolTimeout, on_database_unavailable)
+        app.add_exception_handler(asyncpg.PostgresError, on_driver_error)
     # A refused, reset or timed-out connection comes as the OS's error (not every OSError: a full
     # disk is ours to fix, a 500), a full pool as SQLAlchemy's.
     app.add_exception_handler(ConnectionError, on_connection_lost)
     app.add_exception_handler(TimeoutError, on_database_unavailable)
-    app.add_exception_handler(PoolTimeout, on_database_unavailable)
-    app.add_exception_handler(asyncpg.PostgresError, on_driver_error)
     app.add_exception_handler(httpx.TransportError, on_dependency_unavailable)
     app.add_exception_handler(OverflowError, on_overflow)
     app.add_exception_handler(Exception, on_unexpected)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -108,17 +107,6 @@ async def resources_of(settings: ServiceSettings) -> AsyncIterator[Resources]:
         yield resources
     finally:
         await resources.engine.dispose()
-
-
-def settle_heap() -> None:
-    """Start-up is over: move what it built out of the garbage collector's sight.
-
-    Modules, routes, schemas and pools live as long as the process; leaving them to the
-    collector makes every full collection walk them all, a pause of milliseconds that lands on
-    whichever requests are in flight.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.bus import EVENTS_EXCHANGE, Bus
+from shared.bus import EVENTS_EXCHANGE, Bus, Outgoing
 from shared.db import driver_transaction
 from shared.events import Event
 from shared.logging import get_logger
@@ -191,7 +191,7 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         async with driver_transaction(self.sessions) as connection:
             rows = [
-                Unsent(r["id"], r["type"], r["body"], json.loads(r["trace_context"]))
+                Unsent(r["id"], r["type"], r["body"], r["trace_context"])
                 for r in await connection.fetch(CLAIM, self.batch_size)
             ]
             if not rows:
@@ -211,7 +211,7 @@ class OutboxRelay:
         first = run[0]
         with tracer.start_as_current_span(
             f"{first.type} publish",
-            context=extract_context(first.trace_context),
+            context=extract_context(json.loads(first.trace_context)),
             kind=SpanKind.PRODUCER,
             attributes={
                 "messaging.system": "rabbitmq",
@@ -221,14 +221,9 @@ class OutboxRelay:
                 "messaging.message.id": str(first.id),
             },
         ):
-            headers = inject_context()
-            await asyncio.gather(
-                *(
-                    self.bus.publish_event(
-                        r.body.encode(), event_type=r.type, message_id=str(r.id), headers=headers
-                    )
-                    for r in run
-                )
+            await self.bus.publish_events(
+                [Outgoing(r.body.encode(), r.type, str(r.id)) for r in run],
+                headers=inject_context(),
             )
 
     async def purge_sent(self) -> None:
@@ -253,7 +248,7 @@ class Unsent(NamedTuple):
     id: uuid.UUID
     type: str
     body: str  # the envelope, as JSON text
-    trace_context: dict[str, str]
+    trace_context: str  # as JSON text: decoded once per run, not per row
 
 
 CLAIM = (

@@ -19,7 +19,7 @@ from shared.db import asyncpg_dsn
 from shared.deadletters import list_dead_letters, replay_dead_letters
 from shared.events import Envelope, Event, OrgCreated
 from shared.inbox import with_inbox
-from shared.outbox import OutboxRelay, record_event
+from shared.outbox import OutboxRelay, record_event, record_events
 from shared.settings import PlatformSettings
 from shared.testing import eventually, org_created
 
@@ -116,6 +116,40 @@ async def test_relay_publishes_confirmed_and_marks_the_row_sent(
             )
         ).scalar_one()
     assert sent_at is not None
+
+
+async def test_a_relay_round_of_many_events_reaches_a_consumer_each_once(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, relay: OutboxRelay
+) -> None:
+    """A round goes to the broker in one write (shared.bus.publish_events): every event arrives,
+    once, persistent; the channel then has
+    nothing left waiting for a confirm, and a lone event after it is confirmed as usual."""
+    queue_name = f"q.{uuid.uuid4().hex[:8]}"
+    queue = await bus.declare(
+        Subscription(queue_name, {"org.created": recording_handler(queue_name)})
+    )
+    names = [f"团委{i:03}" for i in range(300)]
+    async with sessions() as session, session.begin():
+        written = await record_events(session, [org_created(n) for n in names], "test")
+    async with sessions() as session, session.begin():
+        lone = await record_event(session, org_created("最后一个"), "test")
+    assert await relay.relay_once() == 301
+
+    received: list[aio_pika.abc.AbstractIncomingMessage] = []
+
+    async def all_received() -> bool:
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            received.append(message)
+        return len(received) >= 301
+
+    assert await eventually(all_received)
+    assert sorted(m.message_id for m in received) == sorted([*written, lone])
+    assert sorted(Envelope.model_validate_json(m.body).data["name"] for m in received) == sorted(
+        [*names, "最后一个"]
+    )
+    assert {m.delivery_mode for m in received} == {aio_pika.DeliveryMode.PERSISTENT}
+    channel = await bus.publish_channel.get_underlay_channel()
+    assert (channel.confirmations, channel.message_id_delivery_tag) == ({}, {})  # type: ignore[attr-defined]
 
 
 async def test_an_event_delivered_twice_takes_effect_once(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any
 
 from shared.outbox import runs_of
 
-IMPORT = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
-OTHER = {"traceparent": "00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01"}
+# As the relay claims them: the stored trace context as JSON text.
+IMPORT = json.dumps({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+OTHER = json.dumps({"traceparent": "00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01"})
 
 
-def row(n: int, type_: str, trace: dict[str, str]) -> Any:
+def row(n: int, type_: str, trace: str) -> Any:
     return SimpleNamespace(id=n, type=type_, trace_context=trace)
 
 

@@ -167,6 +167,11 @@ class OpenFigures:
     latencies_ms: list[float]  # of the answers that succeeded, from when each was due
     errors: int
     seconds: float  # from the first request's due time to the last answer
+    # Over every request sent, warm-ups included (what a money check compares with): answered
+    # as expected, and those whose outcome the client cannot know (no answer in time, the
+    # connection lost, a 5xx: the server may have acted on it all the same).
+    succeeded_all: int = 0
+    unknown_all: int = 0
 
     @property
     def rate(self) -> float:
@@ -189,10 +194,11 @@ async def _open_load(
     expect: int,
     answer_within: float,
     warmup: int,
-) -> tuple[list[float], int, float, list[str]]:
+) -> tuple[list[float], int, float, list[str], dict[str, int]]:
     idle = [await Connection.open(host, port) for _ in range(32)]
     measured: list[float] = []
     failed: list[str] = []
+    outcomes = {"succeeded": 0, "refused": 0, "unknown": 0}
 
     in_flight = 0
 
@@ -216,14 +222,17 @@ async def _open_load(
             if conn is not None:
                 conn.close()  # its answer may still come: the connection is spent
             errors.append(type(exc).__name__)
+            outcomes["unknown"] += 1
             return
         finally:
             in_flight -= 1
         idle.append(conn)
         if status == expect:
             latencies.append((time.perf_counter() - due) * 1000)
+            outcomes["succeeded"] += 1
         else:
             errors.append(f"{status} {body[:120]!r}")
+            outcomes["unknown" if status >= 500 else "refused"] += 1
 
     begun = time.perf_counter()
     started = begun + warmup / rate  # the first measured request's due time
@@ -240,7 +249,7 @@ async def _open_load(
     seconds = time.perf_counter() - started
     for conn in idle:
         conn.close()
-    return measured, len(failed), seconds, failed[:3]
+    return measured, len(failed), seconds, failed[:3], outcomes
 
 
 def open_load(
@@ -257,9 +266,11 @@ def open_load(
     """`requests` (prepared with `prepare`) sent at `rate` a second over keep-alive connections,
     as many as are in flight; an answer other than `expect`, or none within `timeout`, is an
     error. The first `warmup` are sent at the same rate but not counted."""
-    latencies, errors, seconds, samples = asyncio.run(
+    latencies, errors, seconds, samples, outcomes = asyncio.run(
         _open_load(host, port, requests, rate, expect, timeout, warmup)
     )
     for sample in samples:
         print(f"  {label} at {rate:.0f}/s: error {sample}")
-    return OpenFigures(label, rate, latencies, errors, seconds)
+    return OpenFigures(
+        label, rate, latencies, errors, seconds, outcomes["succeeded"], outcomes["unknown"]
+    )

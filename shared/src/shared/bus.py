@@ -172,7 +172,8 @@ class Bus:
         confirms use aiormq's own bookkeeping, as `basic_publish` does (a delivery tag and a
         confirmation future per message, the message id for a return), so an ack, a nack, a
         return or a closing channel settles them exactly as it would its own. (aiormq is pinned by
-        uv.lock; shared/tests/integration/test_messaging.py holds acks, returns and a restart.)
+        uv.lock; test_messaging.py holds a round's confirms and a publish that failed before it
+        was sent, the fault suite a broker restart under the relay.)
         """
         if not events:
             return

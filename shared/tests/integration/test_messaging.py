@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.bus import Bus, Subscription
+from shared.bus import Bus, Outgoing, Subscription
 from shared.db import asyncpg_dsn
 from shared.deadletters import list_dead_letters, replay_dead_letters
 from shared.events import Envelope, Event, OrgCreated
@@ -150,6 +150,28 @@ async def test_a_relay_round_of_many_events_reaches_a_consumer_each_once(
     assert {m.delivery_mode for m in received} == {aio_pika.DeliveryMode.PERSISTENT}
     channel = await bus.publish_channel.get_underlay_channel()
     assert (channel.confirmations, channel.message_id_delivery_tag) == ({}, {})  # type: ignore[attr-defined]
+
+
+async def test_a_publish_that_fails_before_it_is_sent_leaves_the_channel_as_it_was(
+    bus: Bus,
+) -> None:
+    """Had its delivery tags stayed taken, every later confirm would settle the wrong message."""
+    queue_name = f"q.{uuid.uuid4().hex[:8]}"
+    queue = await bus.declare(
+        Subscription(queue_name, {"org.created": recording_handler(queue_name)})
+    )
+    body = org_created().envelope("test").model_dump_json().encode()
+    unsendable = [Outgoing(body, "org.created", f"bad-{i}") for i in range(3)]
+    with pytest.raises(TypeError):  # pamqp cannot encode the header: nothing is sent
+        await bus.publish_events(unsendable, headers={"traceparent": object()})
+    channel = await bus.publish_channel.get_underlay_channel()
+    assert (channel.confirmations, channel.message_id_delivery_tag) == ({}, {})  # type: ignore[attr-defined]
+
+    await bus.publish_events([Outgoing(body, "org.created", "good-1")], headers={})
+    message = await eventually(lambda: queue.get(no_ack=True, fail=False))
+    assert isinstance(message, aio_pika.abc.AbstractIncomingMessage)
+    assert message.message_id == "good-1"
+    assert await queue.get(no_ack=True, fail=False) is None
 
 
 async def test_an_event_delivered_twice_takes_effect_once(

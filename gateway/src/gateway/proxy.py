@@ -298,7 +298,7 @@ class Upstreams:
         method = "GET" if request.method == "HEAD" else request.method
         # No client span of its own: the request's server span (shared.observe) covers the
         # forwarding, and the service's server span is its child. A second span per request was
-        # a tenth of the gateway's CPU (made, ended, encoded and exported), for a timing the
+        # a seventh of the gateway's CPU (made, ended, encoded and exported), for a timing the
         # service's span already shows.
         span = trace.get_current_span()
         span.set_attribute("league.upstream", service)

@@ -1,4 +1,5 @@
-"""The API process of every service: the app factory, observability and the operations routes."""
+"""The API process of every service: the app factory (its operations routes and request observer
+come from shared.operations, which the gateway uses too)."""
 
 from __future__ import annotations
 

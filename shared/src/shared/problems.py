@@ -236,10 +236,10 @@ def install_problem_handlers(app: FastAPI, *, database: bool = True) -> None:
         from sqlalchemy.exc import TimeoutError as PoolTimeout
 
         app.add_exception_handler(DBAPIError, on_database_error)
-        app.add_exception_handler(PoolTimeout, on_database_unavailable)
+        app.add_exception_handler(PoolTimeout, on_database_unavailable)  # a full pool
         app.add_exception_handler(asyncpg.PostgresError, on_driver_error)
     # A refused, reset or timed-out connection comes as the OS's error (not every OSError: a full
-    # disk is ours to fix, a 500), a full pool as SQLAlchemy's.
+    # disk is ours to fix, a 500).
     app.add_exception_handler(ConnectionError, on_connection_lost)
     app.add_exception_handler(TimeoutError, on_database_unavailable)
     app.add_exception_handler(httpx.TransportError, on_dependency_unavailable)

@@ -4,6 +4,7 @@ gateway reads from the OpenAPI document, and list paging."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date
@@ -59,6 +60,12 @@ def app_resource(request: Request, key: str, kind: Callable[..., S]) -> S:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.resources.db_turns, request.app.state.sessions() as session:
         yield session
+
+
+# For a route that opens a session on only some of its paths (the others run on `ReadsDep`): a
+# session dependency would hold a database turn for the whole request, and a `Reads` statement
+# waiting for a turn of its own beside it could wait for ever once every turn is so held.
+session_for = contextlib.asynccontextmanager(get_session)
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -24,6 +24,8 @@ from shared.logging import get_logger
 from shared.telemetry import extract_context, inject_context
 
 NOTIFY_CHANNEL = "outbox"
+# The relay's wake-up, for a statement that writes its events itself (`event_insert_from`).
+NOTIFY_RELAY = f"pg_notify('{NOTIFY_CHANNEL}', '')"
 log = get_logger(__name__)
 tracer = trace.get_tracer("shared.outbox")
 
@@ -64,6 +66,31 @@ async def record_events(session: AsyncSession, events: Sequence[Event], producer
     return [str(e.id) for e in envelopes]
 
 
+def event_insert_from(source: str) -> str:
+    """SQL that writes one event into the outbox for each row of `source` (a CTE of the same
+    statement, so none when it has none), from the parameters `event_values` gives: for a write
+    that is whole in one statement (a cash payment), so that its event is written with it or
+    not at all. The statement notifies the relay itself (`pg_notify('outbox', '')`)."""
+    return (
+        "INSERT INTO outbox (id, type, version, envelope, trace_context) "  # noqa: S608 (constants and a CTE's name)
+        "SELECT CAST(:event_id AS uuid), CAST(:event_type AS text), CAST(:event_version AS int), "
+        "CAST(:event_envelope AS jsonb), CAST(:event_trace AS jsonb) "
+        f"FROM {source}"
+    )
+
+
+def event_values(event: Event, producer: str) -> dict[str, object]:
+    """The parameters of `event_insert_from`: the envelope and the current trace context."""
+    envelope = event.envelope(producer)
+    return {
+        "event_id": envelope.id,
+        "event_type": envelope.type,
+        "event_version": envelope.version,
+        "event_envelope": envelope.model_dump_json(),
+        "event_trace": json.dumps(inject_context()),
+    }
+
+
 class OutboxRelay:
     """Claims unsent rows with SKIP LOCKED (several relays may run), publishes a window of them and
     awaits all confirms, then marks them sent in the same transaction that holds the row locks.
@@ -87,6 +114,7 @@ class OutboxRelay:
         batch_size: int = 500,
         lanes: int = 2,
         poll_seconds: float = 2.0,
+        linger_seconds: float = 0.02,
         keep_sent: timedelta = timedelta(days=7),
         exit_after_publish: bool = False,
     ) -> None:
@@ -96,11 +124,13 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.lanes = lanes
         self.poll_seconds = poll_seconds
+        self.linger_seconds = linger_seconds
         self.keep_sent = keep_sent
         self.exit_after_publish = exit_after_publish
         # A wake-up for one lane: a notification (coalesced while one waits untaken) goes to
         # whichever lane takes it first, so a lone event costs one round, not one per lane.
         self._wake: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
+        self._lingering: asyncio.TimerHandle | None = None
         self._lost = asyncio.Event()  # the LISTEN connection went away
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -158,7 +188,7 @@ class OutboxRelay:
             return listener
         try:
             connection = await asyncpg.connect(self.listen_dsn)
-            await connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._nudge())
+            await connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._notified())
             # A lost connection is opened again at once, and the lanes look for rows whose
             # notification was missed meanwhile.
             connection.add_termination_listener(lambda *_: self._listener_lost())
@@ -172,6 +202,20 @@ class OutboxRelay:
 
     def _listener_lost(self) -> None:
         self._lost.set()
+        self._nudge()
+
+    def _notified(self) -> None:
+        """A commit wrote events: a lane wakes `linger_seconds` later, so that the commits of
+        those few milliseconds go in one round. A round has a fixed cost (a transaction of two
+        statements, a span, a log line: ~2 ms of CPU) that a lone event paid in full; at 300 cash
+        payments a second that was more than the API's own share of a payment."""
+        if self._lingering is None:
+            self._lingering = asyncio.get_running_loop().call_later(
+                self.linger_seconds, self._lingered
+            )
+
+    def _lingered(self) -> None:
+        self._lingering = None
         self._nudge()
 
     def _nudge(self) -> None:

@@ -23,8 +23,9 @@ from typing import Any, cast
 import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy import TextClause, text
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql.expression import ClauseElement
 
 from shared.db import retire_pool
@@ -122,3 +123,28 @@ class Reads:
                     raise
                 finally:
                     pooled.close()  # back to the pool (or, invalidated, discarded)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL text, for a session's transaction and, compiled once, for the driver: a use case
+    that runs alone on the driver when it is whole in one statement per step (a cash payment: read
+    the bill, then write payment, bill, event and audit row in one statement, each its own
+    transaction) and inside a session's transaction when it is part of more (an Idempotency-Key
+    stored with its answer)."""
+
+    text: TextClause
+    query: Query
+
+    @classmethod
+    def of(cls, sql: str) -> Statement:
+        clause = text(sql)
+        return cls(clause, Query.of(clause))
+
+
+async def run(where: AsyncSession | Reads, statement: Statement, **values: Any) -> list[Any]:
+    """The statement's rows (`row["column"]`), in the session's transaction or alone on the
+    driver."""
+    if isinstance(where, Reads):
+        return await where.rows(statement.query, **values)
+    return [row._mapping for row in await where.execute(statement.text, values)]

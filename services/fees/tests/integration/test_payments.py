@@ -46,15 +46,25 @@ async def test_the_branch_records_cash_once_and_tells_by_an_event(
     assert again.status_code == 409 and again.json()["code"] == "fee.already_paid"
 
     [event] = await db(
-        "SELECT envelope FROM outbox WHERE type = 'fee.paid' AND envelope->'data'->>'bill_id' = :b",
+        "SELECT envelope, jsonb_typeof(envelope) AS kind FROM outbox "
+        "WHERE type = 'fee.paid' AND envelope->'data'->>'bill_id' = :b",
         b=str(bill),
     )
+    assert event.kind == "object"  # a document the relay publishes as it is, not a string
     data = (event.envelope if isinstance(event.envelope, dict) else json.loads(event.envelope))[
         "data"
     ]
     assert data["member_id"] == str(member) and data["amount_fen"] == 1_500
-    [payment] = await db("SELECT trace_context FROM payments WHERE bill_id = :b", b=bill)
-    assert payment.trace_context  # the request's trace, for the remittance to link to
+    [payment] = await db(
+        "SELECT trace_context->>'traceparent' AS traceparent FROM payments WHERE bill_id = :b",
+        b=bill,
+    )
+    assert payment.traceparent  # the request's trace, for the remittance to link to
+    [audited] = await db(
+        "SELECT actor_role FROM audit_log WHERE action = 'fee.cash_recorded' AND target_id = :b",
+        b=str(bill),
+    )
+    assert audited.actor_role == "admin"  # who recorded the cash, once
 
     mine = await client.get(f"/members/{member}/bills", headers=admin(tree.branch_a))
     [line] = mine.json()["items"]

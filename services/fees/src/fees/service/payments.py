@@ -14,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fees.domain.months import label
 from fees.service import PRODUCER
-from shared.audit import audit
+from shared.audit import audit_insert_from, audit_values
 from shared.caller import Caller
 from shared.events import FeePaid
 from shared.orgtree import is_admin_over
-from shared.outbox import record_event
+from shared.outbox import NOTIFY_RELAY, event_insert_from, event_values, record_event
 from shared.problems import Problem
+from shared.reads import Reads, Statement, run
 from shared.telemetry import inject_context
 
 
@@ -42,10 +43,9 @@ def already_paid() -> Problem:
 
 
 async def _locked_bill(session: AsyncSession, bill_id: uuid.UUID) -> Any:
-    """The bill, locked, with its branch's path for the scope check (one round trip: payments
-    are the month start's peak)."""
-    # The row lock orders payments of one bill; the partial unique index on paid payments is
-    # what guarantees one, should anything ever skip the lock.
+    """The bill, locked, with its branch's path for the scope check (`bill["column"]`)."""
+    # The row lock orders an online payment's steps on one bill; the partial unique index on
+    # paid payments is what guarantees one, should anything ever skip the lock.
     bill = (
         await session.execute(
             text(
@@ -58,90 +58,111 @@ async def _locked_bill(session: AsyncSession, bill_id: uuid.UUID) -> Any:
     ).first()
     if bill is None:
         raise bill_not_found()
-    return bill
+    return bill._mapping
 
 
 def _admin_over_bill(caller: Caller, bill: Any) -> bool:
-    return bill.branch_path is not None and is_admin_over(caller, bill.branch_path)
+    return bill["branch_path"] is not None and is_admin_over(caller, bill["branch_path"])
 
 
-# A payment made paid at once (cash) marks its bill paid in the same statement.
-_INSERT_PAYMENT = (
-    "INSERT INTO payments (id, bill_id, amount_fen, channel, status, recorded_by, trace_context, "
-    "paid_at) VALUES (:id, :bill, :amount, :channel, :status, :by, CAST(:trace AS jsonb), "
-    "CASE WHEN CAST(:paid AS boolean) THEN now() END) RETURNING paid_at"
-)
-_INSERT_PAID_PAYMENT = (
-    f"WITH payment AS ({_INSERT_PAYMENT}), "  # noqa: S608 (constants only)
-    "bill AS (UPDATE bills SET status = 'paid', paid_at = (SELECT paid_at FROM payment), "
-    "channel = :channel WHERE id = :bill) SELECT paid_at FROM payment"
-)
-
-
-async def _new_payment(
-    session: AsyncSession, caller: Caller, bill: Any, channel: str, status: str
-) -> tuple[uuid.UUID, datetime | None]:
+async def _new_pending_payment(session: AsyncSession, caller: Caller, bill: Any) -> uuid.UUID:
     payment_id = uuid.uuid4()
-    paid_at = (
-        await session.execute(
-            text(_INSERT_PAID_PAYMENT if status == "paid" else _INSERT_PAYMENT),
-            {
-                "id": payment_id,
-                "bill": bill.id,
-                "amount": bill.amount_fen,
-                "channel": channel,
-                "status": status,
-                "paid": status == "paid",
-                "by": caller.account_id,
-                "trace": json.dumps(inject_context()),
-            },
-        )
-    ).scalar_one()
-    return payment_id, paid_at
+    await session.execute(
+        text(
+            "INSERT INTO payments (id, bill_id, amount_fen, channel, status, recorded_by, "
+            "trace_context) VALUES (:id, :bill, :amount, 'online', 'pending', :by, "
+            "CAST(:trace AS jsonb))"
+        ),
+        {
+            "id": payment_id,
+            "bill": bill["id"],
+            "amount": bill["amount_fen"],
+            "by": caller.account_id,
+            "trace": json.dumps(inject_context()),
+        },
+    )
+    return payment_id
+
+
+def _fee_paid(bill: Any, payment_id: uuid.UUID, channel: str) -> FeePaid:
+    return FeePaid(
+        bill_id=bill["id"],
+        payment_id=payment_id,
+        member_id=bill["member_id"],
+        branch_id=bill["branch_id"],
+        month=label(bill["month"]),
+        amount_fen=bill["amount_fen"],
+        channel="cash" if channel == "cash" else "online",
+    )
 
 
 async def _announce_paid(
     session: AsyncSession, bill: Any, payment_id: uuid.UUID, channel: str
 ) -> None:
-    await record_event(
-        session,
-        FeePaid(
-            bill_id=bill.id,
-            payment_id=payment_id,
-            member_id=bill.member_id,
-            branch_id=bill.branch_id,
-            month=label(bill.month),
-            amount_fen=bill.amount_fen,
-            channel="cash" if channel == "cash" else "online",
-        ),
-        PRODUCER,
-    )
+    await record_event(session, _fee_paid(bill, payment_id, channel), PRODUCER)
 
 
-async def record_cash(session: AsyncSession, caller: Caller, bill_id: uuid.UUID) -> Payment:
-    """Cash handed to the branch: an admin over the bill's branch records it."""
-    bill = await _locked_bill(session, bill_id)
+# The bill as a cash payment needs it, unlocked: the write below changes it only while it is
+# still unpaid, so of two racing payments one writes and the other finds nothing to write.
+_BILL_FOR_CASH = Statement.of(
+    "SELECT b.id, b.member_id, b.branch_id, b.month, b.amount_fen, b.status, "
+    "o.path AS branch_path FROM bills b LEFT JOIN org_replica o ON o.id = b.branch_id "
+    "WHERE b.id = :bill_id"
+)
+# Bill, payment, event and audit row in one statement: on the driver it is its own transaction,
+# one round trip for the month start's peak. No row when the bill was paid meanwhile (the
+# partial unique index on paid payments stands behind the guard should anything ever skip it).
+_PAY_CASH = Statement.of(
+    "WITH bill AS (UPDATE bills SET status = 'paid', paid_at = now(), channel = 'cash' "  # noqa: S608 (constants and a CTE's name)
+    "WHERE id = CAST(:bill_id AS uuid) AND status <> 'paid' "
+    "AND amount_fen = CAST(:amount_fen AS int) RETURNING id, amount_fen, paid_at), "
+    "payment AS (INSERT INTO payments (id, bill_id, amount_fen, channel, status, recorded_by, "
+    "trace_context, paid_at) SELECT CAST(:payment_id AS uuid), id, amount_fen, 'cash', 'paid', "
+    "CAST(:recorded_by AS uuid), CAST(:trace_context AS jsonb), paid_at FROM bill), "
+    f"event AS ({event_insert_from('bill')}), "
+    f"audited AS ({audit_insert_from('bill')}) "
+    f"SELECT paid_at, {NOTIFY_RELAY} FROM bill"
+)
+
+
+async def record_cash(where: AsyncSession | Reads, caller: Caller, bill_id: uuid.UUID) -> Payment:
+    """Cash handed to the branch: an admin over the bill's branch records it. Two statements,
+    alone on the driver (`Reads`) or in a session's transaction."""
+    found = await run(where, _BILL_FOR_CASH, bill_id=bill_id)
+    if not found:
+        raise bill_not_found()
+    bill = found[0]
     if not _admin_over_bill(caller, bill):
-        if caller.member_id == bill.member_id:
+        if caller.member_id == bill["member_id"]:
             raise Problem(
                 403,
                 "fee.cash_by_branch_only",
                 "Cash is recorded by the branch that received it; pay online instead.",
             )
         raise bill_not_found()
-    if bill.status == "paid":
+    if bill["status"] == "paid":
         raise already_paid()
-    payment_id, paid_at = await _new_payment(session, caller, bill, "cash", "paid")
-    assert paid_at is not None
-    await _announce_paid(session, bill, payment_id, "cash")
-    await audit(session, caller, "fee.cash_recorded", "bill", bill.id)
-    return Payment(payment_id, bill.id, bill.amount_fen, "cash", "paid", paid_at)
+    payment_id = uuid.uuid4()
+    paid = await run(
+        where,
+        _PAY_CASH,
+        bill_id=bill["id"],
+        amount_fen=bill["amount_fen"],
+        payment_id=payment_id,
+        recorded_by=caller.account_id,
+        trace_context=json.dumps(inject_context()),
+        **event_values(_fee_paid(bill, payment_id, "cash"), PRODUCER),
+        **audit_values(caller, "fee.cash_recorded", "bill", bill["id"]),
+    )
+    if not paid:
+        raise already_paid()
+    return Payment(payment_id, bill["id"], bill["amount_fen"], "cash", "paid", paid[0]["paid_at"])
 
 
 async def start_online(session: AsyncSession, caller: Caller, bill_id: uuid.UUID) -> Payment:
     """A member's own online payment, pending until the provider calls back."""
     bill = await _locked_bill(session, bill_id)
-    if caller.member_id != bill.member_id:
+    if caller.member_id != bill["member_id"]:
         if _admin_over_bill(caller, bill):
             raise Problem(
                 403,
@@ -149,10 +170,10 @@ async def start_online(session: AsyncSession, caller: Caller, bill_id: uuid.UUID
                 "Online payment is the member's own; the branch records cash.",
             )
         raise bill_not_found()
-    if bill.status == "paid":
+    if bill["status"] == "paid":
         raise already_paid()
-    payment_id, _ = await _new_payment(session, caller, bill, "online", "pending")
-    return Payment(payment_id, bill.id, bill.amount_fen, "online", "pending", None)
+    payment_id = await _new_pending_payment(session, caller, bill)
+    return Payment(payment_id, bill["id"], bill["amount_fen"], "online", "pending", None)
 
 
 async def provider_answered(
@@ -192,7 +213,7 @@ async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bo
         )
         return Payment(**{**payment._mapping, "status": "failed"})
     bill = await _locked_bill(session, payment.bill_id)
-    if bill.status == "paid":
+    if bill["status"] == "paid":
         await session.execute(
             text("UPDATE payments SET status = 'refund_due' WHERE id = :id"), {"id": payment_id}
         )
@@ -208,7 +229,7 @@ async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bo
     ).scalar_one()
     await session.execute(
         text("UPDATE bills SET status = 'paid', paid_at = :at, channel = 'online' WHERE id = :id"),
-        {"id": bill.id, "at": paid_at},
+        {"id": bill["id"], "at": paid_at},
     )
     await _announce_paid(session, bill, payment_id, "online")
     return Payment(**{**payment._mapping, "status": "paid", "paid_at": paid_at})

@@ -55,11 +55,13 @@ EventHandler = Callable[[Event, Envelope], Awaitable[None]]
 
 
 class Outgoing(NamedTuple):
-    """An event to publish: its envelope as JSON bytes, its type (the routing key) and id."""
+    """An event to publish: its envelope as JSON bytes, its type (the routing key) and id, and
+    its own headers (the trace context of its publish span) where they differ from the run's."""
 
     body: bytes
     event_type: str
     message_id: str
+    headers: dict[str, Any] | None = None
 
 
 def _forget_message_id(channel: aiormq.Channel, message_id: str, tag: int) -> Callable[[Any], None]:
@@ -162,9 +164,12 @@ class Bus:
         """Persistent, mandatory, and awaited until the broker confirms it."""
         await self.publish_events([Outgoing(body, event_type, message_id)], headers=headers)
 
-    async def publish_events(self, events: Sequence[Outgoing], *, headers: dict[str, Any]) -> None:
+    async def publish_events(
+        self, events: Sequence[Outgoing], *, headers: dict[str, Any] | None = None
+    ) -> None:
         """A run of events, each persistent and mandatory, written to the broker back to back;
-        returns once the broker confirmed every one, raises if it refused any.
+        returns once the broker confirmed every one, raises if it refused any. Each carries its
+        own headers, or else `headers`.
 
         aiormq's `basic_publish` takes the channel lock, a timeout, a write and a drain for each
         message, and a window in flight needs a task each: together more of the relay's CPU than
@@ -204,7 +209,7 @@ class Bus:
                                 message_type=event.event_type,
                                 content_type="application/json",
                                 delivery_mode=PERSISTENT,
-                                headers=headers,
+                                headers=event.headers if event.headers is not None else headers,
                             ),
                             body_size=len(event.body),
                         ),

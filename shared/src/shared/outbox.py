@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import asyncpg
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -240,7 +240,7 @@ class OutboxRelay:
             ]
             if not rows:
                 return 0
-            await asyncio.gather(*(self._publish_run(run) for run in runs_of(rows)))
+            await self._publish(rows)
             if self.exit_after_publish:
                 # Fault injection: die after the broker has the events but before they are marked.
                 log.warning("relay_fault_exit_after_publish", count=len(rows))
@@ -249,26 +249,40 @@ class OutboxRelay:
         log.info("relay_published", count=len(rows))
         return len(rows)
 
-    async def _publish_run(self, run: Sequence[Unsent]) -> None:
-        """One span for rows of one type written under one trace context, then each published
-        (persistent, mandatory, confirmed) with that span as their consumers' parent."""
-        first = run[0]
-        with tracer.start_as_current_span(
-            f"{first.type} publish",
-            context=extract_context(json.loads(first.trace_context)),
-            kind=SpanKind.PRODUCER,
-            attributes={
-                "messaging.system": "rabbitmq",
-                "messaging.destination.name": EVENTS_EXCHANGE,
-                "messaging.rabbitmq.destination.routing_key": first.type,
-                "messaging.batch.message_count": len(run),
-                "messaging.message.id": str(first.id),
-            },
-        ):
-            await self.bus.publish_events(
-                [Outgoing(r.body.encode(), r.type, str(r.id)) for r in run],
-                headers=inject_context(),
+    async def _publish(self, rows: Sequence[Unsent]) -> None:
+        """One publish span for rows of one type written under one trace context, each span the
+        parent of its events' consumers; then every row of the round in one write to the broker
+        (persistent, mandatory, confirmed), and the spans end when the last confirm is in. Cash
+        payments each have a trace of their own: a span and a write each cost more than the
+        event's share of the round."""
+        spans: list[Span] = []
+        outgoing: list[Outgoing] = []
+        for run in runs_of(rows):
+            first = run[0]
+            span = tracer.start_span(
+                f"{first.type} publish",
+                context=extract_context(json.loads(first.trace_context)),
+                kind=SpanKind.PRODUCER,
+                attributes={
+                    "messaging.system": "rabbitmq",
+                    "messaging.destination.name": EVENTS_EXCHANGE,
+                    "messaging.rabbitmq.destination.routing_key": first.type,
+                    "messaging.batch.message_count": len(run),
+                    "messaging.message.id": str(first.id),
+                },
             )
+            spans.append(span)
+            headers = inject_context(trace.set_span_in_context(span))
+            outgoing += [Outgoing(r.body.encode(), r.type, str(r.id), headers) for r in run]
+        try:
+            await self.bus.publish_events(outgoing)
+        except BaseException as exc:
+            for span in spans:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            for span in spans:
+                span.end()
 
     async def purge_sent(self) -> None:
         async with self.sessions() as session, session.begin():

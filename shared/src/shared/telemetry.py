@@ -127,10 +127,11 @@ def current_trace_id() -> str | None:
     return format(ctx.trace_id, "032x") if ctx.is_valid else None
 
 
-def inject_context() -> dict[str, str]:
-    """The current W3C trace context as a carrier dict (traceparent, tracestate)."""
+def inject_context(context: otel_context.Context | None = None) -> dict[str, str]:
+    """The W3C trace context (the current one, or `context`) as a carrier dict (traceparent,
+    tracestate)."""
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    propagate.inject(carrier, context=context)
     return carrier
 
 

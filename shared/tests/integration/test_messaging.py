@@ -295,6 +295,39 @@ async def test_the_consumer_span_continues_the_trace_of_the_writing_transaction(
     assert {"use case", "org.created publish", f"{consumer} process"} <= names
 
 
+async def test_events_of_two_requests_published_in_one_round_each_continue_their_own_trace(
+    sessions: async_sessionmaker[AsyncSession],
+    bus: Bus,
+    relay: OutboxRelay,
+    spans: InMemorySpanExporter,
+) -> None:
+    consumer = f"c.{uuid.uuid4().hex[:8]}"
+    await bus.consume(
+        Subscription(
+            consumer, {"org.created": with_inbox(sessions, consumer, recording_handler(consumer))}
+        )
+    )
+    tracer = trace.get_tracer("test")
+    trace_ids = []
+    for name in ("朝阳区团委", "海淀区团委"):
+        with tracer.start_as_current_span("use case") as span:
+            trace_ids.append(span.get_span_context().trace_id)
+            async with sessions() as session, session.begin():
+                await record_event(session, org_created(name), "test")
+    assert await relay.relay_once() == 2  # one round, one write to the broker
+
+    async def both_handled() -> list[str] | None:
+        done = await effects(sessions, consumer)
+        return done if len(done) == 2 else None
+
+    await eventually(both_handled)
+    for trace_id in trace_ids:
+        names = [s.name for s in spans.get_finished_spans() if s.context.trace_id == trace_id]
+        assert sorted(names) == sorted(
+            ["use case", "org.created publish", f"{consumer} process"]
+        ), names
+
+
 async def test_metrics_report_how_many_events_wait_in_a_queue_and_its_dlq(
     bus: Bus, platform: PlatformSettings
 ) -> None:

@@ -4,9 +4,10 @@ import, run on a pooled asyncpg connection.
 Why: a read through the ORM session (session, transaction state, result and identity map, then
 an object per row) cost ~0.75 ms of CPU where the same statement on the driver costs ~0.25 ms,
 the larger part of a service's `GET /orgs/{id}`. Routes that read what every screen reads (an
-organisation, its children) use this; everything that writes, and reads that are not hot, keep
-the session. The statement is still written against the mapped tables, so a renamed column fails
-at import, not in production.
+organisation, its children) use this; so does the one write hot enough to need it, a cash
+payment, whose write is whole in one statement (`Statement`, `run`). Everything else that
+writes, and reads that are not hot, keep the session. A `Query` is still written against the
+mapped tables, so a renamed column fails at import, not in production.
 
 The connection comes from the engine's own pool (one pool, one budget of connections per
 process) and in the same turn order as sessions (`Resources.db_turns`). Outside any transaction:

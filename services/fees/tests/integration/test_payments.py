@@ -88,6 +88,27 @@ async def test_twenty_simultaneous_payments_of_one_bill_make_one(
     assert len(await db("SELECT 1 FROM payments WHERE bill_id = :b", b=bill)) == 1
 
 
+async def test_a_bill_that_already_has_a_paid_payment_is_not_paid_again(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    """Should the bill's status ever lag behind its payments, the unique index on paid payments
+    still refuses a second one: 409, and nothing of the second is written."""
+    bill, _ = await a_bill(settings, tree, db)
+    await db(
+        "INSERT INTO payments (id, bill_id, amount_fen, channel, status, paid_at) "
+        "VALUES (gen_random_uuid(), :b, 1500, 'online', 'paid', now())",
+        b=bill,
+    )
+    for headers in (admin(tree.county_a), admin(tree.county_a) | {"Idempotency-Key": "k-1"}):
+        r = await client.post(f"/bills/{bill}/payments", json={"channel": "cash"}, headers=headers)
+        assert r.status_code == 409 and r.json()["code"] == "fee.already_paid", r.text
+    assert len(await db("SELECT 1 FROM payments WHERE bill_id = :b", b=bill)) == 1
+    assert not await db(
+        "SELECT 1 FROM outbox WHERE type = 'fee.paid' AND envelope->'data'->>'bill_id' = :b",
+        b=str(bill),
+    )
+
+
 async def test_a_repeat_with_the_same_key_gets_the_first_answer(
     client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
 ) -> None:

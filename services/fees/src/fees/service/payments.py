@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fees.domain.months import label
@@ -112,8 +114,9 @@ _BILL_FOR_CASH = Statement.of(
 # Bill, payment, event and audit row in one statement: on the driver it is its own transaction,
 # one round trip for the month start's peak. No row when the bill was paid meanwhile (the
 # partial unique index on paid payments stands behind the guard should anything ever skip it).
+# Built from constants and CTE names only:
 _PAY_CASH = Statement.of(
-    "WITH bill AS (UPDATE bills SET status = 'paid', paid_at = now(), channel = 'cash' "  # noqa: S608 (constants and a CTE's name)
+    "WITH bill AS (UPDATE bills SET status = 'paid', paid_at = now(), channel = 'cash' "  # noqa: S608
     "WHERE id = CAST(:bill_id AS uuid) AND status <> 'paid' "
     "AND amount_fen = CAST(:amount_fen AS int) RETURNING id, amount_fen, paid_at), "
     "payment AS (INSERT INTO payments (id, bill_id, amount_fen, channel, status, recorded_by, "
@@ -143,17 +146,20 @@ async def record_cash(where: AsyncSession | Reads, caller: Caller, bill_id: uuid
     if bill["status"] == "paid":
         raise already_paid()
     payment_id = uuid.uuid4()
-    paid = await run(
-        where,
-        _PAY_CASH,
-        bill_id=bill["id"],
-        amount_fen=bill["amount_fen"],
-        payment_id=payment_id,
-        recorded_by=caller.account_id,
-        trace_context=json.dumps(inject_context()),
-        **event_values(_fee_paid(bill, payment_id, "cash"), PRODUCER),
-        **audit_values(caller, "fee.cash_recorded", "bill", bill["id"]),
-    )
+    try:
+        paid = await run(
+            where,
+            _PAY_CASH,
+            bill_id=bill["id"],
+            amount_fen=bill["amount_fen"],
+            payment_id=payment_id,
+            recorded_by=caller.account_id,
+            trace_context=json.dumps(inject_context()),
+            **event_values(_fee_paid(bill, payment_id, "cash"), PRODUCER),
+            **audit_values(caller, "fee.cash_recorded", "bill", bill["id"]),
+        )
+    except (IntegrityError, asyncpg.UniqueViolationError) as exc:
+        raise already_paid() from exc  # the unique index's refusal: paid by another payment
     if not paid:
         raise already_paid()
     return Payment(payment_id, bill["id"], bill["amount_fen"], "cash", "paid", paid[0]["paid_at"])

@@ -56,12 +56,12 @@ EventHandler = Callable[[Event, Envelope], Awaitable[None]]
 
 class Outgoing(NamedTuple):
     """An event to publish: its envelope as JSON bytes, its type (the routing key) and id, and
-    its own headers (the trace context of its publish span) where they differ from the run's."""
+    its headers (the trace context of its publish span)."""
 
     body: bytes
     event_type: str
     message_id: str
-    headers: dict[str, Any] | None = None
+    headers: dict[str, Any]
 
 
 def _forget_message_id(channel: aiormq.Channel, message_id: str, tag: int) -> Callable[[Any], None]:
@@ -162,14 +162,11 @@ class Bus:
         self, body: bytes, *, event_type: str, message_id: str, headers: dict[str, Any]
     ) -> None:
         """Persistent, mandatory, and awaited until the broker confirms it."""
-        await self.publish_events([Outgoing(body, event_type, message_id)], headers=headers)
+        await self.publish_events([Outgoing(body, event_type, message_id, headers)])
 
-    async def publish_events(
-        self, events: Sequence[Outgoing], *, headers: dict[str, Any] | None = None
-    ) -> None:
+    async def publish_events(self, events: Sequence[Outgoing]) -> None:
         """A run of events, each persistent and mandatory, written to the broker back to back;
-        returns once the broker confirmed every one, raises if it refused any. Each carries its
-        own headers, or else `headers`.
+        returns once the broker confirmed every one, raises if it refused any.
 
         aiormq's `basic_publish` takes the channel lock, a timeout, a write and a drain for each
         message, and a window in flight needs a task each: together more of the relay's CPU than
@@ -209,7 +206,7 @@ class Bus:
                                 message_type=event.event_type,
                                 content_type="application/json",
                                 delivery_mode=PERSISTENT,
-                                headers=event.headers if event.headers is not None else headers,
+                                headers=event.headers,
                             ),
                             body_size=len(event.body),
                         ),

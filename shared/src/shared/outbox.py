@@ -48,14 +48,13 @@ async def record_events(session: AsyncSession, events: Sequence[Event], producer
     # produces an event); PostgreSQL delivers it at commit, never for a rolled-back transaction.
     await session.execute(
         text(
-            "WITH written AS (INSERT INTO outbox (id, type, version, envelope, trace_context) "
+            "WITH written AS (INSERT INTO outbox (id, type, version, envelope, trace_context) "  # noqa: S608
             "SELECT id, type, version, envelope::jsonb, CAST(:trace AS jsonb) "
             "FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:versions AS int[]), "
             "CAST(:envelopes AS text[])) AS e(id, type, version, envelope)) "
-            "SELECT pg_notify(:channel, '')"
+            f"SELECT {NOTIFY_RELAY}"
         ),
         {
-            "channel": NOTIFY_CHANNEL,
             "ids": [e.id for e in envelopes],
             "types": [e.type for e in envelopes],
             "versions": [e.version for e in envelopes],
@@ -70,7 +69,7 @@ def event_insert_from(source: str) -> str:
     """SQL that writes one event into the outbox for each row of `source` (a CTE of the same
     statement, so none when it has none), from the parameters `event_values` gives: for a write
     that is whole in one statement (a cash payment), so that its event is written with it or
-    not at all. The statement notifies the relay itself (`pg_notify('outbox', '')`)."""
+    not at all. The statement notifies the relay itself (`NOTIFY_RELAY`)."""
     return (
         "INSERT INTO outbox (id, type, version, envelope, trace_context) "  # noqa: S608 (constants and a CTE's name)
         "SELECT CAST(:event_id AS uuid), CAST(:event_type AS text), CAST(:event_version AS int), "

@@ -161,13 +161,15 @@ async def test_a_publish_that_fails_before_it_is_sent_leaves_the_channel_as_it_w
         Subscription(queue_name, {"org.created": recording_handler(queue_name)})
     )
     body = org_created().envelope("test").model_dump_json().encode()
-    unsendable = [Outgoing(body, "org.created", f"bad-{i}") for i in range(3)]
+    unsendable = [
+        Outgoing(body, "org.created", f"bad-{i}", {"traceparent": object()}) for i in range(3)
+    ]
     with pytest.raises(TypeError):  # pamqp cannot encode the header: nothing is sent
-        await bus.publish_events(unsendable, headers={"traceparent": object()})
+        await bus.publish_events(unsendable)
     channel = await bus.publish_channel.get_underlay_channel()
     assert (channel.confirmations, channel.message_id_delivery_tag) == ({}, {})  # type: ignore[attr-defined]
 
-    await bus.publish_events([Outgoing(body, "org.created", "good-1")], headers={})
+    await bus.publish_events([Outgoing(body, "org.created", "good-1", {})])
     message = await eventually(lambda: queue.get(no_ack=True, fail=False))
     assert isinstance(message, aio_pika.abc.AbstractIncomingMessage)
     assert message.message_id == "good-1"
@@ -272,18 +274,24 @@ async def test_a_malformed_message_is_dead_lettered_at_once(
     assert await effects(sessions, consumer) == []
 
 
-async def test_the_consumer_span_continues_the_trace_of_the_writing_transaction(
-    sessions: async_sessionmaker[AsyncSession],
-    bus: Bus,
-    relay: OutboxRelay,
-    spans: InMemorySpanExporter,
-) -> None:
+async def recording_consumer(sessions: async_sessionmaker[AsyncSession], bus: Bus) -> str:
+    """A new consumer of org.created, behind the inbox, recording what it handles (`effects`)."""
     consumer = f"c.{uuid.uuid4().hex[:8]}"
     await bus.consume(
         Subscription(
             consumer, {"org.created": with_inbox(sessions, consumer, recording_handler(consumer))}
         )
     )
+    return consumer
+
+
+async def test_the_consumer_span_continues_the_trace_of_the_writing_transaction(
+    sessions: async_sessionmaker[AsyncSession],
+    bus: Bus,
+    relay: OutboxRelay,
+    spans: InMemorySpanExporter,
+) -> None:
+    consumer = await recording_consumer(sessions, bus)
     tracer = trace.get_tracer("test")
     with tracer.start_as_current_span("use case") as span:
         trace_id = span.get_span_context().trace_id
@@ -301,12 +309,7 @@ async def test_events_of_two_requests_published_in_one_round_each_continue_their
     relay: OutboxRelay,
     spans: InMemorySpanExporter,
 ) -> None:
-    consumer = f"c.{uuid.uuid4().hex[:8]}"
-    await bus.consume(
-        Subscription(
-            consumer, {"org.created": with_inbox(sessions, consumer, recording_handler(consumer))}
-        )
-    )
+    consumer = await recording_consumer(sessions, bus)
     tracer = trace.get_tracer("test")
     trace_ids = []
     for name in ("朝阳区团委", "海淀区团委"):

@@ -44,20 +44,20 @@ def already_paid() -> Problem:
     return Problem(409, "fee.already_paid", "This bill is paid already.")
 
 
+# A bill with its branch's path, for the scope check.
+_BILL = (
+    "SELECT b.id, b.member_id, b.branch_id, b.month, b.amount_fen, b.status, "
+    "o.path AS branch_path FROM bills b LEFT JOIN org_replica o ON o.id = b.branch_id "
+    "WHERE b.id = :bill_id"
+)
+# The row lock orders an online payment's steps on one bill; the partial unique index on paid
+# payments is what guarantees one, should anything ever skip the lock.
+_LOCKED_BILL = text(f"{_BILL} FOR UPDATE OF b")
+
+
 async def _locked_bill(session: AsyncSession, bill_id: uuid.UUID) -> Any:
-    """The bill, locked, with its branch's path for the scope check (`bill["column"]`)."""
-    # The row lock orders an online payment's steps on one bill; the partial unique index on
-    # paid payments is what guarantees one, should anything ever skip the lock.
-    bill = (
-        await session.execute(
-            text(
-                "SELECT b.id, b.member_id, b.branch_id, b.month, b.amount_fen, b.status, "
-                "o.path AS branch_path FROM bills b LEFT JOIN org_replica o ON o.id = b.branch_id "
-                "WHERE b.id = :id FOR UPDATE OF b"
-            ),
-            {"id": bill_id},
-        )
-    ).first()
+    """The bill, locked (`bill["column"]`)."""
+    bill = (await session.execute(_LOCKED_BILL, {"bill_id": bill_id})).first()
     if bill is None:
         raise bill_not_found()
     return bill._mapping
@@ -106,11 +106,7 @@ async def _announce_paid(
 
 # The bill as a cash payment needs it, unlocked: the write below changes it only while it is
 # still unpaid, so of two racing payments one writes and the other finds nothing to write.
-_BILL_FOR_CASH = Statement.of(
-    "SELECT b.id, b.member_id, b.branch_id, b.month, b.amount_fen, b.status, "
-    "o.path AS branch_path FROM bills b LEFT JOIN org_replica o ON o.id = b.branch_id "
-    "WHERE b.id = :bill_id"
-)
+_BILL_FOR_CASH = Statement.of(_BILL)
 # Bill, payment, event and audit row in one statement: on the driver it is its own transaction,
 # one round trip for the month start's peak. No row when the bill was paid meanwhile (the
 # partial unique index on paid payments stands behind the guard should anything ever skip it).

@@ -285,6 +285,14 @@ async def recording_consumer(sessions: async_sessionmaker[AsyncSession], bus: Bu
     return consumer
 
 
+async def created_in_a_use_case(sessions: async_sessionmaker[AsyncSession], name: str) -> int:
+    """An org.created written in the transaction of a traced use case; the trace's id."""
+    with trace.get_tracer("test").start_as_current_span("use case") as span:
+        async with sessions() as session, session.begin():
+            await record_event(session, org_created(name), "test")
+        return span.get_span_context().trace_id
+
+
 async def test_the_consumer_span_continues_the_trace_of_the_writing_transaction(
     sessions: async_sessionmaker[AsyncSession],
     bus: Bus,
@@ -292,11 +300,7 @@ async def test_the_consumer_span_continues_the_trace_of_the_writing_transaction(
     spans: InMemorySpanExporter,
 ) -> None:
     consumer = await recording_consumer(sessions, bus)
-    tracer = trace.get_tracer("test")
-    with tracer.start_as_current_span("use case") as span:
-        trace_id = span.get_span_context().trace_id
-        async with sessions() as session, session.begin():
-            await record_event(session, org_created("丰台区团委"), "test")
+    trace_id = await created_in_a_use_case(sessions, "丰台区团委")
     await relay.relay_once()
     await eventually(lambda: effects(sessions, consumer))
     names = {s.name for s in spans.get_finished_spans() if s.context.trace_id == trace_id}
@@ -310,13 +314,7 @@ async def test_events_of_two_requests_published_in_one_round_each_continue_their
     spans: InMemorySpanExporter,
 ) -> None:
     consumer = await recording_consumer(sessions, bus)
-    tracer = trace.get_tracer("test")
-    trace_ids = []
-    for name in ("朝阳区团委", "海淀区团委"):
-        with tracer.start_as_current_span("use case") as span:
-            trace_ids.append(span.get_span_context().trace_id)
-            async with sessions() as session, session.begin():
-                await record_event(session, org_created(name), "test")
+    trace_ids = [await created_in_a_use_case(sessions, n) for n in ("朝阳区团委", "海淀区团委")]
     assert await relay.relay_once() == 2  # one round, one write to the broker
 
     async def both_handled() -> list[str] | None:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.routing import Match, Route
-from starlette.types import ASGIApp, Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from gateway import compose
@@ -28,6 +26,7 @@ from gateway.routes import Policy, RouteCatalog
 from gateway.scope import FrozenAccounts, Scope
 from gateway.settings import GatewaySettings
 from shared.caller import Caller
+from shared.lane import PlainRoute
 from shared.problems import Problem
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -140,51 +139,10 @@ class ProxyRoute(Route):
 
 PROXY_ROUTE = ProxyRoute(PREFIX + "/{path:path}", forward, methods=METHODS)
 
-ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
-
-
-class ForwardFirst:
-    """Forwarded requests go straight to `forward`, past FastAPI's middleware stack and router
-    (error middleware, exception middleware, exit stack, then every route matched before the
-    proxy's): a third of the gateway's CPU per request, for a route that uses none of it. The
-    app's own exception handlers still answer its refusals, as they would inside the stack.
-    Everything else (operations routes, a method the proxy does not take) goes to the app."""
-
-    def __init__(self, app: ASGIApp, handlers: Mapping[Any, ExceptionHandler]) -> None:
-        self.app = app
-        self.handlers = handlers
-
-    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            match, child_scope = PROXY_ROUTE.matches(scope)
-            if match is Match.FULL:
-                scope.update(child_scope)
-                request = Request(scope, receive)
-                try:
-                    response = await forward(request)
-                except Exception as exc:
-                    response = await self._handler_of(exc)(request, exc)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-    def _handler_of(self, exc: Exception) -> ExceptionHandler:
-        """The app's handler for the exception's nearest class, as Starlette looks it up."""
-        for cls in type(exc).__mro__:
-            if cls in self.handlers:
-                return self.handlers[cls]
-        raise exc  # no handler at all: the server's own error answer
-
-
-def forward_first(app: FastAPI) -> None:
-    """Put `ForwardFirst` in front of the app's middleware stack (inside whatever wraps the
-    stack later, the request observer included, so forwarded requests are traced as before)."""
-    build = app.build_middleware_stack
-
-    def build_with_forward_first() -> ASGIApp:
-        return ForwardFirst(build(), dict(app.exception_handlers))
-
-    app.build_middleware_stack = build_with_forward_first  # type: ignore[method-assign]
+# Forwarded requests go straight to `forward`, past FastAPI's middleware stack and router (error
+# middleware, exception middleware, exit stack, then every route matched before the proxy's): a
+# third of the gateway's CPU per request, for a route that uses none of it (shared.lane).
+FORWARD_FIRST = [PlainRoute(PROXY_ROUTE)]
 
 
 @router.get("/readyz", include_in_schema=False)

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 
-from gateway.api import PROXY_ROUTE, Gateway, forward_first, router
+from gateway.api import FORWARD_FIRST, PROXY_ROUTE, Gateway, router
 from gateway.auth import PublicKeyFile, TokenVerifier
 from gateway.console import console_mount
 from gateway.handlers import BusFactory, StateFeed
@@ -24,6 +24,7 @@ from gateway.scope import FrozenAccounts, Scope, org_lookup
 from gateway.settings import GatewaySettings
 from shared.bus import Bus
 from shared.heap import settle_heap
+from shared.lane import lane_first
 from shared.logging import configure_logging, get_logger
 from shared.observe import FASTAPI_TELEMETRY_OFF
 from shared.operations import install_observability, warn_if_default_secret
@@ -128,7 +129,8 @@ def create_app(
     )
     app.state.settings = settings
     install_problem_handlers(app, database=False)
-    forward_first(app)  # before the observer wraps the stack: forwarded requests are observed
+    # Before the observer wraps the stack: forwarded requests are observed.
+    lane_first(app, FORWARD_FIRST)
     install_observability(app, tracer_provider)
     app.include_router(router)
     # Also in the router (last, after the routes above): what the fast lane does not take, a

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from shared.contract import document_problems
 from shared.heap import settle_heap
+from shared.lane import Lane
 from shared.logging import configure_logging, get_logger
 from shared.observe import FASTAPI_TELEMETRY_OFF
 from shared.operations import install_observability, warn_if_default_secret
@@ -72,6 +73,8 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     app.state.settings = settings
     app.state.on_scrape = spec.on_scrape
     install_problem_handlers(app)
+    # The `@fast_lane` routes (shared.lane), inside the retry below.
+    app.add_middleware(Lane)
     # A request whose database connection was lost is tried once more before it answers 503.
     app.add_middleware(RetryWhenTheDatabaseIsLost)
     install_observability(app)

@@ -48,6 +48,7 @@ from shared.http import (
     session_for,
 )
 from shared.idempotency import remember, replay, request_hash
+from shared.lane import fast_lane
 from shared.orgtree import replica_node_in_scope
 from shared.problems import Problem
 from shared.report_sheet import Figure, percent, report_export, xlsx_answer
@@ -278,6 +279,7 @@ def _payment_answer(payment: payments.Payment) -> dict[str, object]:
     openapi_extra=route_policy(allow="admin_or_member"),
     responses=problems(409),  # fee.already_paid
 )
+@fast_lane  # the month start's peak
 async def pay_bill(
     bill_id: uuid.UUID,
     body: PaymentIn,

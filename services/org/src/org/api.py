@@ -35,6 +35,7 @@ from shared.http import (
     read_cursor,
     route_policy,
 )
+from shared.lane import fast_lane
 from shared.orgtree import require_admin_over
 from shared.problems import Problem
 
@@ -187,6 +188,7 @@ async def create_org(
     response_model=OrgOut,
     openapi_extra=route_policy(org_param="org_id", allow="admin_or_member"),
 )
+@fast_lane  # what every screen reads
 async def read_org(org_id: uuid.UUID, reads: ReadsDep, caller: CallerDep) -> OrgOut:
     return OrgOut.of(await org_reads.viewable_org(reads, caller, org_id))
 

@@ -29,7 +29,7 @@ import asyncpg
 from common import running_system, traced_as_operators_run
 from loadgen import load, percentile
 
-PORT_BASE = 37000
+PORT_BASE = 28000  # below the ephemeral range: a health probe cannot meet itself
 SINK_PORT = PORT_BASE + 191
 BRANCH_SIZE = 20
 INBOX = 10_000

@@ -40,7 +40,7 @@ from loadgen import OpenFigures, open_load, prepare
 
 from deploy.launcher import System
 
-PORT_BASE = 35000
+PORT_BASE = 30000  # below the ephemeral range: a health probe cannot meet itself
 BARE_PORT = PORT_BASE + 190
 SINK_PORT = PORT_BASE + 191
 P99_LIMIT_MS = 50.0

@@ -31,7 +31,7 @@ from shared.caller import Caller, sign_caller
 
 CONCURRENT = 32
 ROUNDS = 3
-PORT_BASE = 31000
+PORT_BASE = 31000  # below the ephemeral range: a health probe cannot meet itself
 BARE_PORT = PORT_BASE + 190
 SINK_PORT = PORT_BASE + 191
 

@@ -33,7 +33,7 @@ from seed_members import seed as seed_members
 
 from deploy.launcher import System
 
-PORT_BASE = 36000
+PORT_BASE = 27000  # below the ephemeral range: a health probe cannot meet itself
 SINK_PORT = PORT_BASE + 191
 CITIES = 20
 BRANCH_SIZE = 20

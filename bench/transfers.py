@@ -45,7 +45,7 @@ from loadgen import Connection, percentile, prepare
 
 from members.fakes import as_csv, people
 
-PORT_BASE = 36000
+PORT_BASE = 26000  # below the ephemeral range: a health probe cannot meet itself
 BARE_PORT = PORT_BASE + 190
 SINK_PORT = PORT_BASE + 191
 # Where each copy says a member's branch is; one query a database, for all the members.

@@ -317,7 +317,11 @@ async def import_members(
                 "member_ids": [str(m["id"]) for m in outcome.members],
             }
             await remember(session, caller.account_id, idempotency_key, fingerprint, 200, summary)
-    return _import_answer(dry_run, outcome.valid_rows, outcome.members)
+        # Written before the commit: from the commit on, the members relay and every consumer
+        # of the import's events share the machine with this answer (5 MB for 10,000 rows);
+        # built after it, it took 0.55 s where it takes 0.15 s alone.
+        answer = _import_answer(dry_run, outcome.valid_rows, outcome.members)
+    return answer
 
 
 def _import_answer(

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import String, any_, bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.db import Member
@@ -44,10 +45,11 @@ class Registered:
 async def find_registered(
     session: AsyncSession, caller: Caller, hashes: Sequence[str]
 ) -> list[Registered]:
+    # One array parameter: an IN list is a parameter per hash, and an import's 10,000 of them
+    # cost more to render, send and parse than the lookup itself.
+    wanted = bindparam("hashes", list(set(hashes)), type_=ARRAY(String))
     rows = await session.execute(
-        select(Member.id_number_hash, Member.org_path).where(
-            Member.id_number_hash.in_(list(set(hashes)))
-        )
+        select(Member.id_number_hash, Member.org_path).where(Member.id_number_hash == any_(wanted))
     )
     where = {r.id_number_hash: r.org_path for r in rows}
     return [

@@ -223,6 +223,33 @@ def background(argv: list[str], ready_url: str | None = None) -> Iterator[subpro
         proc.wait(10)
 
 
+def machine_busy(window: float = 0.5) -> float:
+    """The share of the machine's CPU time in use over the next `window` seconds (all cores)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields), idle
+
+    total_before, idle_before = sample()
+    time.sleep(window)
+    total_after, idle_after = sample()
+    spent = total_after - total_before
+    return 1 - (idle_after - idle_before) / spent if spent else 0.0
+
+
+def settle(max_busy: float = 0.2, timeout: float = 30.0) -> tuple[float, float]:
+    """Wait until the machine is quiet (under `max_busy` of its CPU for half a second), at most
+    `timeout` seconds: what a stage just before left running (a broker deleting queues, a
+    database vacuuming, processes starting up) must not be counted in the next stage's time.
+    The seconds waited, and the last share of CPU in use seen."""
+    started = time.monotonic()
+    busy = machine_busy()
+    while busy > max_busy and time.monotonic() - started < timeout:
+        busy = machine_busy()
+    return time.monotonic() - started, busy
+
+
 def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
     """CPU time (user + system) each named group of processes has used so far."""
     tick = os.sysconf("SC_CLK_TCK")

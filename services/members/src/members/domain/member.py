@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -45,6 +44,8 @@ _MOBILE = re.compile(r"1[3-9]\d{9}")
 _PHONE_SEPARATORS = re.compile(r"[\s\-]+")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 # What Excel or a CSV export makes of a long number: 1.10101E+17, 110101199003071000.0
+# Unicode's control characters (category Cc): C0, DEL and C1.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _NUMBER_LOOK = re.compile(r"\d+(?:\.\d*)?[eE][-+]?\d+|\d+\.\d*")
 
 
@@ -190,7 +191,7 @@ class _Check:
                 f"At most {max_length} characters; this has {len(text)}",
             )
             return None
-        if any(unicodedata.category(c) == "Cc" for c in text):
+        if _CONTROL.search(text):
             self.invalid(
                 field,
                 "包含换行或其他控制字符，请删除",

@@ -19,8 +19,18 @@ def halfwidth(text: str) -> str:
 
 def clean(text: str) -> str:
     """Surrounding whitespace and invisible characters removed; the inside left as typed."""
+    # Most cells need nothing: both ends already show a character (an import's 10,000 rows
+    # call this 200,000 times).
+    if text and _shows(text[0]) and _shows(text[-1]):
+        return text
     return text.strip().strip(_INVISIBLE).strip()
 
 
+def _shows(character: str) -> bool:
+    return not character.isspace() and character not in _INVISIBLE
+
+
 def is_blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and clean(value) == "")
+    if value is None:
+        return True
+    return isinstance(value, str) and clean(value) == ""

@@ -91,7 +91,7 @@ def setup_tracing(
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
     ):
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from shared.span_export import WireSpanExporter
 
         # Small batches: encoding a batch holds the GIL, and a default batch of 512 spans took
         # ~16 ms here, a stall every request in flight would wait out.
@@ -101,7 +101,7 @@ def setup_tracing(
         queue = int(os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE", "16384"))
         provider.add_span_processor(
             BatchSpanProcessor(
-                OTLPSpanExporter(), max_queue_size=queue, max_export_batch_size=batch
+                WireSpanExporter(), max_queue_size=queue, max_export_batch_size=batch
             )
         )
     if platform.span_file is not None:

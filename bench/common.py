@@ -238,16 +238,13 @@ def machine_busy(window: float = 0.5) -> float:
     return 1 - (idle_after - idle_before) / spent if spent else 0.0
 
 
-def settle(max_busy: float = 0.2, timeout: float = 30.0) -> tuple[float, float]:
+def settle(max_busy: float = 0.2, timeout: float = 30.0) -> None:
     """Wait until the machine is quiet (under `max_busy` of its CPU for half a second), at most
     `timeout` seconds: what a stage just before left running (a broker deleting queues, a
-    database vacuuming, processes starting up) must not be counted in the next stage's time.
-    The seconds waited, and the last share of CPU in use seen."""
+    database vacuuming, processes starting up) must not be counted in the next stage's time."""
     started = time.monotonic()
-    busy = machine_busy()
-    while busy > max_busy and time.monotonic() - started < timeout:
-        busy = machine_busy()
-    return time.monotonic() - started, busy
+    while machine_busy() > max_busy and time.monotonic() - started < timeout:
+        pass
 
 
 def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:

@@ -79,8 +79,16 @@ class EndpointRoute:
         self._endpoint = route.endpoint
         self._status = route.status_code or 200
         self._model = route.response_model
-        if route.response_model_exclude_unset or route.response_model_exclude_none:
-            raise TypeError(f"{route.path}: the lane answers whole models only")
+        shaped = (
+            route.response_model_include,
+            route.response_model_exclude,
+            route.response_model_exclude_unset,
+            route.response_model_exclude_defaults,
+            route.response_model_exclude_none,
+            not route.response_model_by_alias,
+        )
+        if any(shaped):
+            raise TypeError(f"{route.path}: the lane answers whole models only, by alias")
         hints = get_type_hints(route.endpoint, include_extras=True)
         path_names = set(route.param_convertors)
         template = route.path

@@ -43,9 +43,9 @@ _GENDER_ZH = {"male": "男", "female": "女"}
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 _PHONE_SEPARATORS = re.compile(r"[\s\-]+")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
-# What Excel or a CSV export makes of a long number: 1.10101E+17, 110101199003071000.0
 # Unicode's control characters (category Cc): C0, DEL and C1.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What Excel or a CSV export makes of a long number: 1.10101E+17, 110101199003071000.0
 _NUMBER_LOOK = re.compile(r"\d+(?:\.\d*)?[eE][-+]?\d+|\d+\.\d*")
 
 

@@ -31,6 +31,4 @@ def _shows(character: str) -> bool:
 
 
 def is_blank(value: object) -> bool:
-    if value is None:
-        return True
-    return isinstance(value, str) and clean(value) == ""
+    return value is None or (isinstance(value, str) and clean(value) == "")

@@ -17,6 +17,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from members.fakes import as_csv, people
+from shared.calendar import beijing_today
 
 from .conftest import (
     MEMBER_PASSWORD,
@@ -616,7 +617,9 @@ def test_a_county_spot_checks_its_branches_records_and_appoints_an_admin(
     county = root_admin.create_org(city, f"抽查县委{tag}").json()["id"]
     branch = root_admin.create_org(county, f"被抽查支部{tag}", "branch").json()["id"]
     people_of_branch = import_members(root_admin, branch, 2, seed=2121)
-    today = datetime.now(UTC).date().isoformat()  # the records were written today
+    # The records were written today, as the spot check counts days: in Beijing time (from 16:00
+    # UTC the UTC date is a day behind, and the period would hold nothing).
+    today = beijing_today().isoformat()
 
     page.goto(f"{base}/login?next=/orgs/{county}%3Ftab%3Dspot-checks")
     sign_in(page, "admin", STRONG)

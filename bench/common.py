@@ -223,17 +223,24 @@ def background(argv: list[str], ready_url: str | None = None) -> Iterator[subpro
         proc.wait(10)
 
 
+def _cpu_ticks() -> tuple[int, int]:
+    """All cores' CPU time so far in clock ticks: in total, and idle (idle + iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields), fields[3] + fields[4]
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine has used so far, all cores and processes, the kernel's too:
+    what a process group's figure leaves out (the broker, interrupts) shows beside it."""
+    total, idle = _cpu_ticks()
+    return (total - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def machine_busy(window: float = 0.5) -> float:
     """The share of the machine's CPU time in use over the next `window` seconds (all cores)."""
-
-    def sample() -> tuple[int, int]:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = fields[3] + fields[4]  # idle + iowait
-        return sum(fields), idle
-
-    total_before, idle_before = sample()
+    total_before, idle_before = _cpu_ticks()
     time.sleep(window)
-    total_after, idle_after = sample()
+    total_after, idle_after = _cpu_ticks()
     spent = total_after - total_before
     return 1 - (idle_after - idle_before) / spent if spent else 0.0
 

@@ -34,6 +34,7 @@ from common import (
     REPO,
     background,
     cpu_seconds,
+    machine_cpu_seconds,
     postgres_pids,
     process_tree,
     profiled,
@@ -169,12 +170,14 @@ def main() -> None:
                 recorders = profiled(processes_of(bench.system, args.api_workers), profile)
                 groups = groups_of(bench.system, bare_app.pid)  # backends opened since count
                 before = cpu_seconds(groups)
+                machine_before = machine_cpu_seconds()
                 figures = open_load(
                     label, host, port, [raw for _, _, raw in prepared], rate, warmup=warmup
                 )
                 spent = cpu_seconds(groups)
                 cpu[label].append(
                     {name: (spent[name] - before[name]) * 1000 / count for name in groups}
+                    | {"whole machine": (machine_cpu_seconds() - machine_before) * 1000 / count}
                 )
                 for recorder in recorders:
                     recorder.wait()
@@ -206,7 +209,7 @@ def main() -> None:
         for label_runs in runs.values():
             for figures in label_runs:
                 print(row(figures))
-        print("\nCPU ms per request, by process")
+        print("\nCPU ms per request, by process, and the whole machine's (all its processes)")
         for label, per_run in cpu.items():
             for figures, spent in zip(runs[label], per_run, strict=True):
                 parts = ", ".join(f"{name} {ms:.2f}" for name, ms in spent.items() if ms >= 0.05)

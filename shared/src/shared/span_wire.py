@@ -90,22 +90,24 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
 
 # Most attributes repeat from span to span (a method, a route, a statement's text): their
 # encoding is kept. Bounded: values that never repeat (a path with an id in it) only pass through.
-_KEY_VALUES: dict[tuple[str, Any], bytes] = {}
+# Keyed by type too: True == 1 and hashes alike, but is written as another value.
+_KEY_VALUES: dict[tuple[str, type, Any], bytes] = {}
 _KEY_VALUES_KEPT = 4096
 
 
 def _key_value(key: str, value: Any) -> bytes:
     """common.proto KeyValue."""
-    cacheable = type(value) in (str, int, bool)
+    kind = type(value)
+    cacheable = kind in (str, int, bool)
     if cacheable:
-        found = _KEY_VALUES.get((key, value))
+        found = _KEY_VALUES.get((key, kind, value))
         if found is not None:
             return found
     encoded = _text(b"\x0a", str(key)) + _field(b"\x12", _any_value(value))
     if cacheable:
         if len(_KEY_VALUES) >= _KEY_VALUES_KEPT:
             _KEY_VALUES.clear()
-        _KEY_VALUES[(key, value)] = encoded
+        _KEY_VALUES[(key, kind, value)] = encoded
     return encoded
 
 

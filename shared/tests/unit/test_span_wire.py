@@ -133,3 +133,24 @@ def test_a_batch_arrives_as_the_sdk_would_send_it(collector: str) -> None:
 def test_a_collector_that_is_away_fails_the_batch_not_the_process() -> None:
     exporter = WireSpanExporter(endpoint="http://127.0.0.1:9/v1/traces", timeout=1)
     assert exporter.export(spans_of_every_kind()) is SpanExportResult.FAILURE
+
+
+def test_a_value_keeps_its_type_when_an_equal_one_of_another_type_came_first() -> None:
+    # True == 1 and hashes alike: an attribute 1 after an attribute True is still an int.
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("shared.reads")
+    for value in (True, 1, False, 0):
+        with tracer.start_as_current_span("statement", attributes={"db.rows": value}):
+            pass
+    spans = list(exporter.get_finished_spans())
+    ours = ExportTraceServiceRequest.FromString(encode_request(spans))
+    assert ours == encode_spans(spans)
+    values = [s.attributes[0].value for s in ours.resource_spans[0].scope_spans[0].spans]
+    assert [v.WhichOneof("value") for v in values] == [
+        "bool_value",
+        "int_value",
+        "bool_value",
+        "int_value",
+    ]

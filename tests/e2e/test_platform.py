@@ -9,7 +9,16 @@ from datetime import date
 
 import httpx
 
-from .conftest import STRONG, Api, Running, Tree, eventually, first_login, login
+from .conftest import (
+    STRONG,
+    Api,
+    Running,
+    Tree,
+    eventually,
+    first_login,
+    login,
+    not_yet_known,
+)
 
 
 def test_bootstrap_admin_builds_city_counties_and_branches(
@@ -38,15 +47,22 @@ def test_a_restricted_token_only_reaches_the_password_change(
 
 
 def approve_admin(approver: Api, org_id: str, username: str) -> dict[str, str]:
-    recorded = approver.post(
-        f"/orgs/{org_id}/admin-applications",
-        json={
-            "responsible_name": "李四",
-            "responsible_phone": "13700137000",
-            "requested_username": username,
-            "form_document_id": approver.upload(),
-        },
-    )
+    form = approver.upload()
+
+    def record() -> httpx.Response | None:
+        # Identity learns a new organisation by event, some milliseconds after it was created.
+        answer = approver.post(
+            f"/orgs/{org_id}/admin-applications",
+            json={
+                "responsible_name": "李四",
+                "responsible_phone": "13700137000",
+                "requested_username": username,
+                "form_document_id": form,
+            },
+        )
+        return None if not_yet_known(answer) else answer
+
+    recorded = eventually(record, within=10)
     assert recorded.status_code == 201, recorded.text
     assert recorded.json()["status"] == "pending"
     approved = approver.post(f"/admin-applications/{recorded.json()['id']}/approve")

@@ -33,13 +33,21 @@ class Event(BaseModel):
     version: ClassVar[int] = 1
 
     def envelope(self, producer: str, event_id: uuid.UUID | None = None) -> Envelope:
+        return self.envelope_of(producer, self.model_dump(mode="json"), event_id)
+
+    @classmethod
+    def envelope_of(
+        cls, producer: str, data: dict[str, Any], event_id: uuid.UUID | None = None
+    ) -> Envelope:
+        """An envelope of this type around `data`: `{}` for one whose data a statement writes
+        from the row it changes (shared.outbox.event_insert_from)."""
         return Envelope(
             id=event_id or uuid.uuid4(),
-            type=self.type,
-            version=self.version,
+            type=cls.type,
+            version=cls.version,
             occurred_at=datetime.now(UTC),
             producer=producer,
-            data=self.model_dump(mode="json"),
+            data=data,
         )
 
 

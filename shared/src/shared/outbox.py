@@ -65,22 +65,25 @@ async def record_events(session: AsyncSession, events: Sequence[Event], producer
     return [str(e.id) for e in envelopes]
 
 
-def event_insert_from(source: str) -> str:
+def event_insert_from(source: str, data: str) -> str:
     """SQL that writes one event into the outbox for each row of `source` (a CTE of the same
-    statement, so none when it has none), from the parameters `event_values` gives: for a write
-    that is whole in one statement (a cash payment), so that its event is written with it or
-    not at all. The statement notifies the relay itself (`NOTIFY_RELAY`)."""
+    statement, so none when it has none): for a write that is whole in one statement (a cash
+    payment), so that its event is written with it or not at all. The event's data is `data`,
+    SQL that builds it from that row as a JSON object (the statement learns the fields as it
+    writes them); the rest of the envelope, and the trace context, are the parameters
+    `event_values` gives. The statement notifies the relay itself (`NOTIFY_RELAY`)."""
     return (
         "INSERT INTO outbox (id, type, version, envelope, trace_context) "  # noqa: S608 (constants and a CTE's name)
         "SELECT CAST(:event_id AS uuid), CAST(:event_type AS text), CAST(:event_version AS int), "
-        "CAST(:event_envelope AS jsonb), CAST(:event_trace AS jsonb) "
-        f"FROM {source}"
+        f"jsonb_set(CAST(:event_envelope AS jsonb), '{{data}}', {data}), "
+        f"CAST(:event_trace AS jsonb) FROM {source}"
     )
 
 
-def event_values(event: Event, producer: str) -> dict[str, object]:
-    """The parameters of `event_insert_from`: the envelope and the current trace context."""
-    envelope = event.envelope(producer)
+def event_values(event_type: type[Event], producer: str) -> dict[str, object]:
+    """The parameters of `event_insert_from`: an envelope of `event_type` without its data, and
+    the current trace context."""
+    envelope = event_type.envelope_of(producer, {})
     return {
         "event_id": envelope.id,
         "event_type": envelope.type,

@@ -13,6 +13,7 @@ import httpx
 from fees.provider import SIGNATURE_HEADER, FakeProvider, callback_signature
 from fees.settings import FeesSettings
 from shared.crypto import derive_key
+from shared.events import Envelope, FeePaid, parse_event
 
 from .conftest import Tree
 from .test_profiles import new_members
@@ -51,10 +52,20 @@ async def test_the_branch_records_cash_once_and_tells_by_an_event(
         b=str(bill),
     )
     assert event.kind == "object"  # a document the relay publishes as it is, not a string
-    data = (event.envelope if isinstance(event.envelope, dict) else json.loads(event.envelope))[
-        "data"
-    ]
-    assert data["member_id"] == str(member) and data["amount_fen"] == 1_500
+    envelope = Envelope.model_validate(
+        event.envelope if isinstance(event.envelope, dict) else json.loads(event.envelope)
+    )
+    # The statement writes the event's data from the bill: it is the contract's, field for field.
+    assert parse_event(envelope) == FeePaid(
+        bill_id=bill,
+        payment_id=paid.json()["id"],
+        member_id=member,
+        branch_id=tree.branch_a,
+        month="2025-03",
+        amount_fen=1_500,
+        channel="cash",
+    )
+    assert envelope.producer == "fees"
     [payment] = await db(
         "SELECT trace_context->>'traceparent' AS traceparent FROM payments WHERE bill_id = :b",
         b=bill,

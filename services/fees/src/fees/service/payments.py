@@ -19,7 +19,7 @@ from fees.service import PRODUCER
 from shared.audit import audit_insert_from, audit_values
 from shared.caller import Caller
 from shared.events import FeePaid
-from shared.orgtree import is_admin_over
+from shared.orgtree import admin_over_sql, admin_over_values, is_admin_over
 from shared.outbox import NOTIFY_RELAY, event_insert_from, event_values, record_event
 from shared.problems import Problem
 from shared.reads import Reads, Statement, run
@@ -86,52 +86,74 @@ async def _new_pending_payment(session: AsyncSession, caller: Caller, bill: Any)
     return payment_id
 
 
-def _fee_paid(bill: Any, payment_id: uuid.UUID, channel: str) -> FeePaid:
-    return FeePaid(
+async def _announce_paid_online(session: AsyncSession, bill: Any, payment_id: uuid.UUID) -> None:
+    paid = FeePaid(
         bill_id=bill["id"],
         payment_id=payment_id,
         member_id=bill["member_id"],
         branch_id=bill["branch_id"],
         month=label(bill["month"]),
         amount_fen=bill["amount_fen"],
-        channel="cash" if channel == "cash" else "online",
+        channel="online",
     )
+    await record_event(session, paid, PRODUCER)
 
 
-async def _announce_paid(
-    session: AsyncSession, bill: Any, payment_id: uuid.UUID, channel: str
-) -> None:
-    await record_event(session, _fee_paid(bill, payment_id, channel), PRODUCER)
-
-
-# The bill as a cash payment needs it, unlocked: the write below changes it only while it is
-# still unpaid, so of two racing payments one writes and the other finds nothing to write.
-_BILL_FOR_CASH = Statement.of(_BILL)
-# Bill, payment, event and audit row in one statement: on the driver it is its own transaction,
-# one round trip for the month start's peak. No row when the bill was paid meanwhile (the
-# partial unique index on paid payments stands behind the guard should anything ever skip it).
-# Built from constants and CTE names only:
+# fee.paid's data (shared.events.FeePaid) from the bill the statement below pays; the
+# integration tests read the written event back through the contract.
+_FEE_PAID_DATA = (
+    "jsonb_build_object('bill_id', id, 'payment_id', CAST(:payment_id AS uuid), "
+    "'member_id', member_id, 'branch_id', branch_id, 'month', to_char(month, 'YYYY-MM'), "
+    "'amount_fen', amount_fen, 'channel', 'cash')"
+)
+# A cash payment whole in one statement, one round trip for the month start's peak: the bill
+# and the caller's scope over its branch (`target`, unlocked), then, in scope and still unpaid,
+# bill, payment, event and audit row. Two racing payments: the second's UPDATE waits for the
+# first's row lock, then finds the bill paid and writes nothing (and the partial unique index
+# on paid payments stands behind the guard should anything ever skip it). Its row says why
+# nothing was written; no row, no such bill. Built from constants and CTE names only:
 _PAY_CASH = Statement.of(
-    "WITH bill AS (UPDATE bills SET status = 'paid', paid_at = now(), channel = 'cash' "  # noqa: S608
-    "WHERE id = CAST(:bill_id AS uuid) AND status <> 'paid' "
-    "AND amount_fen = CAST(:amount_fen AS int) RETURNING id, amount_fen, paid_at), "
+    "WITH target AS (SELECT b.id, b.member_id, b.status, "  # noqa: S608
+    f"o.path IS NOT NULL AND {admin_over_sql('o.path')} AS in_scope "
+    "FROM bills b LEFT JOIN org_replica o ON o.id = b.branch_id "
+    "WHERE b.id = CAST(:bill_id AS uuid)), "
+    "bill AS (UPDATE bills SET status = 'paid', paid_at = now(), channel = 'cash' FROM target "
+    "WHERE bills.id = target.id AND target.in_scope AND bills.status <> 'paid' "
+    "RETURNING bills.id, bills.member_id, bills.branch_id, bills.month, bills.amount_fen, "
+    "bills.paid_at), "
     "payment AS (INSERT INTO payments (id, bill_id, amount_fen, channel, status, recorded_by, "
     "trace_context, paid_at) SELECT CAST(:payment_id AS uuid), id, amount_fen, 'cash', 'paid', "
     "CAST(:recorded_by AS uuid), CAST(:trace_context AS jsonb), paid_at FROM bill), "
-    f"event AS ({event_insert_from('bill')}), "
+    f"event AS ({event_insert_from('bill', _FEE_PAID_DATA)}), "
     f"audited AS ({audit_insert_from('bill')}) "
-    f"SELECT paid_at, {NOTIFY_RELAY} FROM bill"
+    "SELECT target.member_id, target.in_scope, bill.amount_fen, bill.paid_at, "
+    f"CASE WHEN bill.id IS NOT NULL THEN {NOTIFY_RELAY} END AS relay_notified "
+    "FROM target LEFT JOIN bill ON true"
 )
 
 
 async def record_cash(where: AsyncSession | Reads, caller: Caller, bill_id: uuid.UUID) -> Payment:
-    """Cash handed to the branch: an admin over the bill's branch records it. Two statements,
+    """Cash handed to the branch: an admin over the bill's branch records it. One statement,
     alone on the driver (`Reads`) or in a session's transaction."""
-    found = await run(where, _BILL_FOR_CASH, bill_id=bill_id)
+    payment_id = uuid.uuid4()
+    try:
+        found = await run(
+            where,
+            _PAY_CASH,
+            bill_id=bill_id,
+            payment_id=payment_id,
+            recorded_by=caller.account_id,
+            trace_context=json.dumps(inject_context()),
+            **admin_over_values(caller),
+            **event_values(FeePaid, PRODUCER),
+            **audit_values(caller, "fee.cash_recorded", "bill", bill_id),
+        )
+    except (IntegrityError, asyncpg.UniqueViolationError) as exc:
+        raise already_paid() from exc  # the unique index's refusal: paid by another payment
     if not found:
         raise bill_not_found()
     bill = found[0]
-    if not _admin_over_bill(caller, bill):
+    if not bill["in_scope"]:
         if caller.member_id == bill["member_id"]:
             raise Problem(
                 403,
@@ -139,26 +161,9 @@ async def record_cash(where: AsyncSession | Reads, caller: Caller, bill_id: uuid
                 "Cash is recorded by the branch that received it; pay online instead.",
             )
         raise bill_not_found()
-    if bill["status"] == "paid":
-        raise already_paid()
-    payment_id = uuid.uuid4()
-    try:
-        paid = await run(
-            where,
-            _PAY_CASH,
-            bill_id=bill["id"],
-            amount_fen=bill["amount_fen"],
-            payment_id=payment_id,
-            recorded_by=caller.account_id,
-            trace_context=json.dumps(inject_context()),
-            **event_values(_fee_paid(bill, payment_id, "cash"), PRODUCER),
-            **audit_values(caller, "fee.cash_recorded", "bill", bill["id"]),
-        )
-    except (IntegrityError, asyncpg.UniqueViolationError) as exc:
-        raise already_paid() from exc  # the unique index's refusal: paid by another payment
-    if not paid:
-        raise already_paid()
-    return Payment(payment_id, bill["id"], bill["amount_fen"], "cash", "paid", paid[0]["paid_at"])
+    if bill["paid_at"] is None:
+        raise already_paid()  # paid before, or by another payment meanwhile
+    return Payment(payment_id, bill_id, bill["amount_fen"], "cash", "paid", bill["paid_at"])
 
 
 async def start_online(session: AsyncSession, caller: Caller, bill_id: uuid.UUID) -> Payment:
@@ -233,7 +238,7 @@ async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bo
         text("UPDATE bills SET status = 'paid', paid_at = :at, channel = 'online' WHERE id = :id"),
         {"id": bill["id"], "at": paid_at},
     )
-    await _announce_paid(session, bill, payment_id, "online")
+    await _announce_paid_online(session, bill, payment_id)
     return Payment(**{**payment._mapping, "status": "paid", "paid_at": paid_at})
 
 

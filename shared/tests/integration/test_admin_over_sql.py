@@ -22,7 +22,10 @@ PATHS = [
 CALLERS = [
     SYSTEM_CALLER,
     OPERATOR_CALLER,
-    *(Caller(account_id=uuid.uuid4(), role="admin", org_id=org) for org in (ROOT, COUNTY_A, BRANCH)),
+    *(
+        Caller(account_id=uuid.uuid4(), role="admin", org_id=org)
+        for org in (ROOT, COUNTY_A, BRANCH)
+    ),
     Caller(account_id=uuid.uuid4(), role="admin", org_id=None),
     # A member of the branch is on its path, and still no admin over it.
     Caller(account_id=uuid.uuid4(), role="member", org_id=BRANCH, member_id=uuid.uuid4()),

@@ -9,11 +9,14 @@ from collections.abc import Callable
 from datetime import date
 
 import httpx
+from sqlalchemy import text
 
 from fees.provider import SIGNATURE_HEADER, FakeProvider, callback_signature
+from fees.service.payments import MEMBER_BILLS
 from fees.settings import FeesSettings
 from shared.crypto import derive_key
 from shared.events import Envelope, FeePaid, parse_event
+from shared.process import build_resources
 
 from .conftest import Tree
 from .test_profiles import new_members
@@ -80,6 +83,27 @@ async def test_the_branch_records_cash_once_and_tells_by_an_event(
     mine = await client.get(f"/members/{member}/bills", headers=admin(tree.branch_a))
     [line] = mine.json()["items"]
     assert (line["month"], line["status"], line["channel"]) == ("2025-03", "paid", "cash")
+
+
+async def test_a_members_bills_page_reads_one_index_without_sorting(
+    settings: FeesSettings,
+) -> None:
+    """The page every member opens: its plan walks the (member_id, month) index backwards,
+    newest first: no sort (ordering by the `month` label rather than the column sorted every
+    page)."""
+    resources = build_resources(settings)
+    try:
+        async with resources.sessions() as session, session.begin():
+            # As on a table of millions, where reading the index in order is what pays.
+            await session.execute(text("SET LOCAL enable_seqscan = off"))
+            await session.execute(text("SET LOCAL enable_bitmapscan = off"))
+            explain = text("EXPLAIN (FORMAT JSON) " + MEMBER_BILLS.text)
+            values = {"m": uuid.uuid4(), "before": None, "limit": 21}
+            plan = json.dumps((await session.execute(explain, values)).scalar_one())
+    finally:
+        await resources.engine.dispose()
+    assert "bills_member_id_month_key" in plan and '"Backward"' in plan, plan
+    assert '"Sort"' not in plan, plan
 
 
 async def test_twenty_simultaneous_payments_of_one_bill_make_one(

@@ -252,17 +252,17 @@ class MemberBill:
     channel: str | None
 
 
+# Newest first through the (member_id, month) unique index, read backwards: no sort.
+MEMBER_BILLS = text(
+    "SELECT id, to_char(month, 'YYYY-MM') AS month, amount_fen, status, paid_at, channel "
+    "FROM bills WHERE member_id = :m AND (CAST(:before AS date) IS NULL OR month < :before) "
+    "ORDER BY bills.month DESC LIMIT :limit"
+)
+
+
 async def member_bills(
     session: AsyncSession, member_id: uuid.UUID, before: date | None, limit: int
 ) -> list[MemberBill]:
     """A member's bills, newest month first, before the month `before` (a page's cursor)."""
-    rows = await session.execute(
-        text(
-            "SELECT id, to_char(month, 'YYYY-MM') AS month, amount_fen, status, paid_at, channel "
-            "FROM bills WHERE member_id = :m "
-            "AND (CAST(:before AS date) IS NULL OR month < :before) "
-            "ORDER BY month DESC LIMIT :limit"
-        ),
-        {"m": member_id, "before": before, "limit": limit},
-    )
+    rows = await session.execute(MEMBER_BILLS, {"m": member_id, "before": before, "limit": limit})
     return [MemberBill(**row._mapping) for row in rows]

@@ -129,10 +129,10 @@ class Reads:
 @dataclass(frozen=True)
 class Statement:
     """One SQL text, for a session's transaction and, compiled once, for the driver: a use case
-    that runs alone on the driver when it is whole in one statement per step (a cash payment: read
-    the bill, then write payment, bill, event and audit row in one statement, each its own
-    transaction) and inside a session's transaction when it is part of more (an Idempotency-Key
-    stored with its answer)."""
+    that runs alone on the driver when it is whole in one statement (a cash payment: the bill,
+    the caller's scope, then bill, payment, event and audit row, its own transaction) and inside
+    a session's transaction when it is part of more (an Idempotency-Key stored with its
+    answer)."""
 
     text: TextClause
     query: Query

@@ -12,8 +12,8 @@ members in N/20 branches with fee profiles (COPY, as bench/seed_members.py does)
 3. the same two steps for the next month, with two workers;
 
 so that each bound writes the same bills into the same table as the system after it (the months
-before included), and prints bills/s of each with its ratio to its bound, and when the relay had published the
-last fee.bills_generated (nothing consumes it yet).
+before included), and prints bills/s of each with its ratio to its bound, and when the relay
+had published the last fee.bills_generated (nothing consumes it yet).
 
     .venv/bin/python bench/month_start.py [--members 1000000]
 """

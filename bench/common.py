@@ -189,9 +189,13 @@ def profiled(
 
 
 @contextlib.contextmanager
-def traced_as_operators_run(port: int) -> Iterator[dict[str, str]]:
+def traced_as_operators_run(port: int, *, traced: bool = True) -> Iterator[dict[str, str]]:
     """A stand-in OTLP collector (bench/otlp_sink.py) on `port`, and the environment that sends
-    every span to it with INFO logs: what a system under measurement runs with."""
+    every span to it with INFO logs: what a system under measurement runs with. `traced=False`
+    leaves the spans unexported (INFO logs still), to tell what tracing itself costs."""
+    if not traced:
+        yield {"LEAGUE_LOG_LEVEL": "INFO"}
+        return
     sink = subprocess.Popen(
         [sys.executable, str(REPO / "bench" / "otlp_sink.py"), "--port", str(port)],
         stdout=subprocess.DEVNULL,

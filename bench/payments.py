@@ -3,11 +3,13 @@ endpoint doing one INSERT, at the same rates in the same run.
 
 Brings up a throw-away system as operators run it (spans exported over OTLP to a stand-in
 collector, INFO logs; `--api-workers N` fees API processes, default 1: on 2 cores a second one
-only adds contention), creates
-a branch through the API, seeds its bills in the fees database (one INSERT ... SELECT), then for
+only adds contention; `--untraced` leaves the spans unexported, to tell what tracing costs, but
+the targets are judged traced), creates a branch through the API, seeds its bills in the fees database (one INSERT ... SELECT), then for
 each rate sends that many `POST /bills/{id}/payments {"channel": "cash"}` a second for
 `--seconds`, each to its own bill, whatever the answers took (open model: latency counts from
 when a request was due, so a server falling behind shows as queueing, not as a slower client).
+Each step starts with the relay's backlog sent and the database checkpointed, so that it does not
+pay for the one before.
 The lower bound gets the same requests: FastAPI + asyncpg, one INSERT each
 (bench/bare_endpoint.py --payments). Prints achieved rate, p50/p99 and errors for each, the
 highest rate each held with p99 <= 50 ms, and the targets. After the rates given, each side's
@@ -16,7 +18,7 @@ tenth): the target compares ceilings, and a bare endpoint that held every rate g
 that its own is higher.
 
     .venv/bin/python bench/payments.py [--rates 100,300,500] [--seconds 30] [--no-ceilings]
-        [--api-workers 1]
+        [--api-workers 1] [--untraced]
 """
 
 from __future__ import annotations
@@ -124,11 +126,16 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="py-spy profiles of the first gateway run here"
     )
+    parser.add_argument(
+        "--untraced",
+        action="store_true",
+        help="spans not exported, to tell what tracing costs (the targets are judged traced)",
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
 
     with (
-        traced_as_operators_run(SINK_PORT) as tracing,
+        traced_as_operators_run(SINK_PORT, traced=not args.untraced) as tracing,
         running_system(PORT_BASE, FEES_API_WORKERS=str(args.api_workers), **tracing) as bench,
     ):
         branch = bench.create_org(bench.boot["root_org_id"], "基准测试团支部", "branch")
@@ -158,6 +165,7 @@ def main() -> None:
                 warmup = int(rate * WARMUP_SECONDS)
                 count = warmup + int(rate * args.seconds)
                 bills = asyncio.run(seed_bills(fees_db, branch, count))
+                asyncio.run(quiesce(fees_db))
                 settle()  # the seeding's writes are not the step's
                 base, headers = sides[label]
                 if label == "through the gateway":
@@ -202,8 +210,9 @@ def main() -> None:
                         measure(label, probe)
 
         print(
-            f"cash payments, open model, {args.seconds:.0f} s a rate; tracing exported over OTLP, "
-            f"INFO logs; {args.api_workers} fees-api processes ({os.cpu_count()} cores)"
+            f"cash payments, open model, {args.seconds:.0f} s a rate; "
+            + ("spans NOT exported" if args.untraced else "tracing exported over OTLP")
+            + f", INFO logs; {args.api_workers} fees-api processes ({os.cpu_count()} cores)"
         )
         print(f"{'':22}{'offered':>9}{'achieved':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
         for label_runs in runs.values():
@@ -276,6 +285,22 @@ def processes_of(system: System, api_workers: int) -> dict[str, tuple[int | None
         "fees-events": (system.pid("fees-events"), seconds),
         **{f"fees-api-{n}": (pid, seconds) for n, pid in enumerate(workers, start=1)},
     }
+
+
+async def quiesce(db_url: str) -> None:
+    """What one step leaves must not land on the next: the relay's backlog (an overloaded step
+    leaves thousands of events unsent, more than settle()'s 30 s may drain) and the WAL since the
+    last checkpoint (a checkpoint forced by WAL volume mid-step slows every commit while it
+    writes). Waits for the outbox to empty, then checkpoints; both sides get the same."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        for _ in range(240):  # two minutes at most: a relay that is away does not stop the run
+            if not await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"):
+                break
+            await asyncio.sleep(0.5)
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
 
 
 async def count_paid(db_url: str) -> int:

@@ -4,13 +4,13 @@ endpoint doing one INSERT, at the same rates in the same run.
 Brings up a throw-away system as operators run it (spans exported over OTLP to a stand-in
 collector, INFO logs; `--api-workers N` fees API processes, default 1: on 2 cores a second one
 only adds contention; `--untraced` leaves the spans unexported, to tell what tracing costs, but
-the targets are judged traced), creates a branch through the API, seeds its bills in the fees database (one INSERT ... SELECT), then for
-each rate sends that many `POST /bills/{id}/payments {"channel": "cash"}` a second for
-`--seconds`, each to its own bill, whatever the answers took (open model: latency counts from
-when a request was due, so a server falling behind shows as queueing, not as a slower client).
-Each step starts with the relay's backlog sent and the database checkpointed, so that it does not
-pay for the one before.
-The lower bound gets the same requests: FastAPI + asyncpg, one INSERT each
+the targets are judged traced), creates a branch through the API, seeds its bills in the fees
+database (one INSERT ... SELECT), then for each rate sends that many
+`POST /bills/{id}/payments {"channel": "cash"}` a second for `--seconds`, each to its own bill,
+whatever the answers took (open model: latency counts from when a request was due, so a server
+falling behind shows as queueing, not as a slower client). Each step starts with the relay's
+backlog sent and the database checkpointed, so that it does not pay for the one before. The
+lower bound gets the same requests: FastAPI + asyncpg, one INSERT each
 (bench/bare_endpoint.py --payments). Prints achieved rate, p50/p99 and errors for each, the
 highest rate each held with p99 <= 50 ms, and the targets. After the rates given, each side's
 ceiling is searched for (up by half at a time until a rate fails, then halving the gap to a

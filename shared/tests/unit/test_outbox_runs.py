@@ -1,12 +1,13 @@
-"""The relay traces rows written together as one publish: runs of one type and one trace."""
+"""The relay traces rows written together as one publish (runs of one type and one trace), and
+waits for more rows to come only as long as the load calls for."""
 
 from __future__ import annotations
 
 import json
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
-from shared.outbox import runs_of
+from shared.outbox import OutboxRelay, runs_of
 
 # As the relay claims them: the stored trace context as JSON text.
 IMPORT = json.dumps({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
@@ -33,3 +34,15 @@ def test_rows_of_one_request_and_type_are_one_run_in_their_order() -> None:
 
 def test_no_rows_no_runs() -> None:
     assert runs_of([]) == []
+
+
+def test_the_relay_waits_longer_for_a_round_only_while_rounds_are_large() -> None:
+    relay = OutboxRelay(
+        cast(Any, None), cast(Any, None), "", linger_seconds=0.02, busy_linger_seconds=0.1
+    )
+    # A lone event, out of a peak: the short wait, so a client's next request finds it applied.
+    assert relay.linger_after(0) == relay.linger_after(1) == 0.02
+    # A peak's round (the month start's payments): a longer wait, fewer rounds for the events.
+    assert relay.linger_after(relay.busy_round) == relay.linger_after(500) == 0.1
+    # The peak over: short again.
+    assert relay.linger_after(relay.busy_round - 1) == 0.02

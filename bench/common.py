@@ -258,18 +258,33 @@ def settle(max_busy: float = 0.2, timeout: float = 30.0) -> None:
         pass
 
 
-def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
-    """CPU time (user + system) each named group of processes has used so far."""
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) each running process of `pids` has used so far."""
     tick = os.sysconf("SC_CLK_TCK")
     used = {}
-    for name, group in pids.items():
-        total = 0
-        for pid in group:
-            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])
-        used[name] = total / tick
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used[pid] = (int(fields[11]) + int(fields[12])) / tick
     return used
+
+
+class CpuMeter:
+    """CPU seconds each named group of processes spends from now until `spent()`. The groups
+    are listed again at the end, and a process that started meanwhile counts from its start: a
+    pool opens PostgreSQL backends as the load rises, and most of the load's statements run on
+    them (listed only at the start, PostgreSQL's share read a fifth of what it was)."""
+
+    def __init__(self, groups: Callable[[], dict[str, list[int]]]) -> None:
+        self._groups = groups
+        self._before = {name: _cpu_by_pid(pids) for name, pids in groups().items()}
+
+    def spent(self) -> dict[str, float]:
+        spent = {}
+        for name, pids in self._groups().items():
+            before = self._before.get(name, {})
+            spent[name] = sum(cpu - before.get(pid, 0.0) for pid, cpu in _cpu_by_pid(pids).items())
+        return spent
 
 
 def process_tree(pid: int | None) -> list[int]:
@@ -293,6 +308,6 @@ def postgres_pids() -> list[int]:
 
 def system_groups(system: System) -> dict[str, list[int]]:
     """Every process of the system by name, PostgreSQL, and this load generator: where a
-    request's CPU goes, for cpu_seconds."""
+    request's CPU goes, for CpuMeter."""
     groups = {name: process_tree(system.pid(name)) for name in system.process_names}
     return {**groups, "postgres": postgres_pids(), "load generator": [os.getpid()]}

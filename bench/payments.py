@@ -34,8 +34,8 @@ from pathlib import Path
 import asyncpg
 from common import (
     REPO,
+    CpuMeter,
     background,
-    cpu_seconds,
     machine_cpu_seconds,
     postgres_pids,
     process_tree,
@@ -176,15 +176,13 @@ def main() -> None:
                 ]
                 host, port = prepared[0][0], prepared[0][1]
                 recorders = profiled(processes_of(bench.system, args.api_workers), profile)
-                groups = groups_of(bench.system, bare_app.pid)  # backends opened since count
-                before = cpu_seconds(groups)
+                meter = CpuMeter(lambda: groups_of(bench.system, bare_app.pid))
                 machine_before = machine_cpu_seconds()
                 figures = open_load(
                     label, host, port, [raw for _, _, raw in prepared], rate, warmup=warmup
                 )
-                spent = cpu_seconds(groups)
                 cpu[label].append(
-                    {name: (spent[name] - before[name]) * 1000 / count for name in groups}
+                    {name: ms * 1000 / count for name, ms in meter.spent().items()}
                     | {"whole machine": (machine_cpu_seconds() - machine_before) * 1000 / count}
                 )
                 for recorder in recorders:

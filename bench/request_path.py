@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from common import REPO, background, cpu_seconds, profiled, running_system
+from common import REPO, CpuMeter, background, profiled, running_system
 from loadgen import Figures, load
 
 from shared.caller import Caller, sign_caller
@@ -63,13 +63,12 @@ def interleaved(
         for label, url, headers in targets:
             last = round_number == ROUNDS - 1
             recorders = around_gateway() if around_gateway and last and "gateway" in label else []
-            before = cpu_seconds(processes or {})
+            meter = CpuMeter(lambda: processes or {})
             figures = load(label, url, headers=headers(), clients=clients, requests=requests)
             if cpu is not None:
-                spent = cpu_seconds(processes or {})
-                for name in spent:
+                for name, seconds in meter.spent().items():
                     cpu.setdefault(label, {}).setdefault(name, 0.0)
-                    cpu[label][name] += spent[name] - before[name]
+                    cpu[label][name] += seconds
             for recorder in recorders:
                 recorder.wait()
             if label in merged:

@@ -34,8 +34,8 @@ import httpx
 from common import (
     REPO,
     Bench,
+    CpuMeter,
     background,
-    cpu_seconds,
     profiled,
     running_system,
     system_groups,
@@ -229,7 +229,6 @@ def main() -> None:
         ]
         with background(bare_argv, ready_url=f"{bare_url}/docs"):
             bare_burst = asyncio.run(_burst("bare FastAPI+INSERT", bare, args.concurrency))
-        groups = system_groups(bench.system)
         recorders = profiled(
             {
                 name: (bench.system.pid(name), 6)
@@ -237,13 +236,12 @@ def main() -> None:
             },
             args.profile,
         )
-        before = cpu_seconds(groups)
+        meter = CpuMeter(lambda: system_groups(bench.system))
         burst = asyncio.run(_burst("POST /transfers", asked, args.concurrency))
         for recorder in recorders:
             recorder.wait()
         time.sleep(3)  # the events the requests sent are consumed: their CPU counts too
-        spent = cpu_seconds(groups)
-        cpu = {name: (spent[name] - before[name]) * 1000 / len(asked) for name in groups}
+        cpu = {name: seconds * 1000 / len(asked) for name, seconds in meter.spent().items()}
 
         listed = bench.api.get(
             "/transfers", params={"org_id": branch_a, "status": "pending_out", "limit": 200}

@@ -17,7 +17,8 @@ from gateway.api import FORWARD_FIRST, PROXY_ROUTE, Gateway, router
 from gateway.auth import PublicKeyFile, TokenVerifier
 from gateway.console import console_mount
 from gateway.handlers import BusFactory, StateFeed
-from gateway.proxy import AiohttpForwarder, Forwarder, HttpxForwarder, Upstreams
+from gateway.http1 import Http1Forwarder
+from gateway.proxy import Forwarder, HttpxForwarder, Upstreams
 from gateway.ratelimit import RateLimiter
 from gateway.routes import RouteCatalog
 from gateway.scope import FrozenAccounts, Scope, org_lookup
@@ -96,7 +97,7 @@ def create_app(
         # Clients' requests go through their own lean client (the one above serves the
         # gateway's own calls); tests standing in for the services keep to their transport.
         forwarder: Forwarder = (
-            AiohttpForwarder(settings.upstream_timeout_seconds, settings.upstream_max_connections)
+            Http1Forwarder(settings.upstream_timeout_seconds, settings.upstream_max_connections)
             if transport is None
             else HttpxForwarder(httpx.AsyncClient(transport=transport))
         )

@@ -11,9 +11,7 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiohttp
 import httpx
-import yarl
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from opentelemetry import propagate, trace
@@ -33,7 +31,6 @@ FORWARDED_REQUEST_HEADERS = (
     "x-provider-signature",
 )
 RETURNED_RESPONSE_HEADERS = ("retry-after", "location", "content-disposition")
-STREAM_CHUNK_BYTES = 64 * 1024
 
 
 def service_unavailable(service: str) -> Problem:
@@ -115,76 +112,6 @@ class Forwarder(Protocol):
     async def send(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Answer: ...
 
     async def close(self) -> None: ...
-
-
-class AiohttpForwarder:
-    """The forwarding client in production: aiohttp spends about a fifth of the CPU httpx does
-    per call, and on the request path that is most of what the gateway adds."""
-
-    def __init__(self, timeout_seconds: float, max_connections: int) -> None:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=max_connections,
-                # Below the services' keep-alive (75 s): the gateway drops an idle connection
-                # before the service does, so a request never lands on one being closed.
-                keepalive_timeout=30,
-            ),
-            # A burst beyond the pool waits for a pooled connection (`connect`) as long as an
-            # answer may take, rather than being refused after a few seconds: 1,000 transfer
-            # requests at once were 18% 503s with a 5 s wait. Opening a new connection to a
-            # service that is away still fails fast (`sock_connect`). Either way nothing was
-            # sent, so the client may retry.
-            timeout=aiohttp.ClientTimeout(
-                total=None, connect=timeout_seconds, sock_connect=5.0, sock_read=timeout_seconds
-            ),
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-        )
-
-    async def send(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Answer:
-        try:
-            target = yarl.URL(url, encoded=True)
-        except ValueError as exc:
-            raise BadTarget(str(exc)) from exc
-        # A GET may meet a connection the service closed a moment before: it is safe to repeat.
-        attempts = 2 if method == "GET" else 1
-        for attempt in range(attempts):
-            try:
-                response = await self._session.request(
-                    method, target, headers=headers, data=body or None, allow_redirects=False
-                )
-                if response.content_length is None and response.status == 200:
-                    return Answer(
-                        response.status, list(response.raw_headers), b"", _chunks(response)
-                    )
-                async with response:
-                    return Answer(
-                        response.status, list(response.raw_headers), await response.read()
-                    )
-            except aiohttp.ServerDisconnectedError as exc:
-                if attempt + 1 == attempts:
-                    raise NoUsableAnswer(type(exc).__name__) from exc
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-                raise Unreachable(type(exc).__name__) from exc
-            except (aiohttp.SocketTimeoutError, TimeoutError) as exc:
-                raise TimedOut(type(exc).__name__) from exc
-            except aiohttp.InvalidURL as exc:
-                raise BadTarget(str(exc)) from exc
-            except aiohttp.ClientError as exc:
-                raise NoUsableAnswer(type(exc).__name__) from exc
-        raise AssertionError("unreachable")
-
-    async def close(self) -> None:
-        await self._session.close()
-
-
-async def _chunks(response: aiohttp.ClientResponse) -> AsyncGenerator[bytes, None]:
-    """A streamed answer's body as it arrives; its connection goes back when it ends."""
-    try:
-        async for chunk in response.content.iter_chunked(STREAM_CHUNK_BYTES):
-            yield chunk
-    finally:
-        response.release()
 
 
 class HttpxForwarder:

@@ -407,6 +407,49 @@ async def test_the_relay_publishes_on_commit_and_listens_again_after_losing_its_
         await asyncio.wait_for(running, timeout=10)
 
 
+async def test_in_a_peak_the_relay_publishes_events_no_notification_announced(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, relay: OutboxRelay
+) -> None:
+    """Writers at a peak notify at most once a window (RelayWakeups): the relay's rounds then
+    come by themselves until the peak ends."""
+    import asyncio
+
+    queue_name = f"q.{uuid.uuid4().hex[:8]}"
+    queue = await bus.declare(
+        Subscription(queue_name, {"org.created": recording_handler(queue_name)})
+    )
+    relay.poll_seconds = 60  # the poll would come too late: only the relay's own round is in time
+    relay.busy_round = 3
+    relay.busy_linger_seconds = 1.0  # the silent event below is written well within it
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(0.5)
+        async with sessions() as session, session.begin():  # a peak's round, notified
+            await record_events(session, [org_created(f"高峰{i}") for i in range(4)], "test")
+        for _ in range(4):
+            assert await eventually(lambda: queue.get(no_ack=True, fail=False), within=5)
+        silent = org_created("未通知").envelope("test")
+        async with sessions() as session, session.begin():  # written without a notification
+            await session.execute(
+                text(
+                    "INSERT INTO outbox (id, type, version, envelope) "
+                    "VALUES (:id, :type, :version, CAST(:envelope AS jsonb))"
+                ),
+                {
+                    "id": silent.id,
+                    "type": silent.type,
+                    "version": silent.version,
+                    "envelope": silent.model_dump_json(),
+                },
+            )
+        message = await eventually(lambda: queue.get(no_ack=True, fail=False), within=5)
+        assert message is not None and "未通知" in message.body.decode()
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)
+
+
 async def test_the_relay_publishes_again_after_every_connection_was_terminated(
     sessions: async_sessionmaker[AsyncSession], bus: Bus, relay: OutboxRelay
 ) -> None:

@@ -4,10 +4,11 @@ waits for more rows to come only as long as the load calls for."""
 from __future__ import annotations
 
 import json
+import time
 from types import SimpleNamespace
 from typing import Any, cast
 
-from shared.outbox import OutboxRelay, runs_of
+from shared.outbox import OutboxRelay, RelayWakeups, runs_of
 
 # As the relay claims them: the stored trace context as JSON text.
 IMPORT = json.dumps({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
@@ -46,3 +47,15 @@ def test_the_relay_waits_longer_for_a_round_only_while_rounds_are_large() -> Non
     assert relay.linger_after(relay.busy_round) == relay.linger_after(500) == 0.1
     # The peak over: short again.
     assert relay.linger_after(relay.busy_round - 1) == 0.02
+
+
+def test_a_writer_wakes_the_relay_once_a_window_and_again_after_it() -> None:
+    wakeups = RelayWakeups(window_seconds=60)
+    assert wakeups.due()  # nothing notified yet
+    wakeups.woke()
+    assert not wakeups.due()  # a payment a moment later goes in the round already coming
+    assert RelayWakeups(window_seconds=0).due()
+    passed = RelayWakeups(window_seconds=0.001)
+    passed.woke()
+    time.sleep(0.002)
+    assert passed.due()

@@ -20,7 +20,13 @@ from shared.audit import audit_insert_from, audit_values
 from shared.caller import Caller
 from shared.events import FeePaid
 from shared.orgtree import admin_over_sql, admin_over_values, is_admin_over
-from shared.outbox import NOTIFY_RELAY, event_insert_from, event_values, record_event
+from shared.outbox import (
+    NOTIFY_RELAY,
+    RelayWakeups,
+    event_insert_from,
+    event_values,
+    record_event,
+)
 from shared.problems import Problem
 from shared.reads import Reads, Statement, run
 from shared.telemetry import inject_context
@@ -111,7 +117,9 @@ _FEE_PAID_DATA = (
 # bill, payment, event and audit row. Two racing payments: the second's UPDATE waits for the
 # first's row lock, then finds the bill paid and writes nothing (and the partial unique index
 # on paid payments stands behind the guard should anything ever skip it). Its row says why
-# nothing was written; no row, no such bill. Built from constants and CTE names only:
+# nothing was written; no row, no such bill. A payment written wakes the relay when
+# `_RELAY_WAKEUPS` says it is due (the others go in the round it starts: RelayWakeups). Built
+# from constants and CTE names only:
 _PAY_CASH = Statement.of(
     "WITH target AS (SELECT b.id, b.member_id, b.status, "  # noqa: S608
     f"o.path IS NOT NULL AND {admin_over_sql('o.path')} AS in_scope "
@@ -127,9 +135,12 @@ _PAY_CASH = Statement.of(
     f"event AS ({event_insert_from('bill', _FEE_PAID_DATA)}), "
     f"audited AS ({audit_insert_from('bill')}) "
     "SELECT target.member_id, target.in_scope, bill.amount_fen, bill.paid_at, "
-    f"CASE WHEN bill.id IS NOT NULL THEN {NOTIFY_RELAY} END AS relay_notified "
+    f"CASE WHEN bill.id IS NOT NULL AND CAST(:wake_relay AS boolean) THEN {NOTIFY_RELAY} END "
+    "AS notify, bill.id IS NOT NULL AND CAST(:wake_relay AS boolean) AS woke_relay "
     "FROM target LEFT JOIN bill ON true"
 )
+# The month start's payments wake the relay at most every 10 ms from each process.
+_RELAY_WAKEUPS = RelayWakeups()
 
 
 async def record_cash(where: AsyncSession | Reads, caller: Caller, bill_id: uuid.UUID) -> Payment:
@@ -144,6 +155,7 @@ async def record_cash(where: AsyncSession | Reads, caller: Caller, bill_id: uuid
             payment_id=payment_id,
             recorded_by=caller.account_id,
             trace_context=json.dumps(inject_context()),
+            wake_relay=_RELAY_WAKEUPS.due(),
             **admin_over_values(caller),
             **event_values(FeePaid, PRODUCER),
             **audit_values(caller, "fee.cash_recorded", "bill", bill_id),
@@ -153,6 +165,8 @@ async def record_cash(where: AsyncSession | Reads, caller: Caller, bill_id: uuid
     if not found:
         raise bill_not_found()
     bill = found[0]
+    if bill["woke_relay"]:
+        _RELAY_WAKEUPS.woke()
     if not bill["in_scope"]:
         if caller.member_id == bill["member_id"]:
             raise Problem(

@@ -248,3 +248,22 @@ async def test_a_line_break_from_the_client_is_refused_not_sent(
             await client.send("GET", f"{service.url}{target}", headers, b"")
         await asyncio.sleep(0.05)
     assert service.requests == []
+
+
+async def test_a_request_that_gives_up_waiting_leaves_its_turn_to_the_next() -> None:
+    held = asyncio.Event()
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes) -> bool:
+        await held.wait()
+        return await answer()(reader, writer, body)
+
+    async with running(hold, answer()) as service, forwarder(max_connections=1) as client:
+        first = asyncio.create_task(client.send("GET", f"{service.url}/orgs", {}, b""))
+        await asyncio.sleep(0.05)
+        impatient = asyncio.create_task(client.send("GET", f"{service.url}/orgs", {}, b""))
+        patient = asyncio.create_task(client.send("GET", f"{service.url}/orgs", {}, b""))
+        await asyncio.sleep(0.05)
+        impatient.cancel()  # its client went away while it waited for a connection
+        held.set()
+        assert (await first).status == 200
+        assert (await asyncio.wait_for(patient, 5)).status == 200

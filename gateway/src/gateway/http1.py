@@ -173,12 +173,14 @@ class _Pool:
             self._waiters.append(turn)
             try:
                 await asyncio.wait_for(turn, self._wait_seconds)
-            except TimeoutError as exc:
-                self._pass_a_turn_on()  # one given as the wait ran out goes to the next
-                raise Unreachable("PoolTimeout") from exc
-            finally:
-                if not turn.done():
-                    turn.cancel()
+            except BaseException as exc:
+                # Given up (no turn in time, or the request was cancelled): a turn granted
+                # meanwhile goes to the next request waiting.
+                turn.cancel()
+                self._pass_a_turn_on()
+                if isinstance(exc, TimeoutError):
+                    raise Unreachable("PoolTimeout") from exc
+                raise
 
     async def _open(self, loop: asyncio.AbstractEventLoop, origin: Origin) -> _Connection:
         try:

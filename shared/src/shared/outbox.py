@@ -108,16 +108,18 @@ def event_insert_from(source: str, data: str) -> str:
     )
 
 
-def event_values(event_type: type[Event], producer: str) -> dict[str, object]:
+def event_values(
+    event_type: type[Event], producer: str, trace_context: str | None = None
+) -> dict[str, object]:
     """The parameters of `event_insert_from`: an envelope of `event_type` without its data, and
-    the current trace context."""
+    the trace context (the current one as JSON, unless the caller has it already)."""
     envelope = event_type.envelope_of(producer, {})
     return {
         "event_id": envelope.id,
         "event_type": envelope.type,
         "event_version": envelope.version,
         "event_envelope": envelope.model_dump_json(),
-        "event_trace": json.dumps(inject_context()),
+        "event_trace": trace_context if trace_context is not None else json.dumps(inject_context()),
     }
 
 

@@ -147,6 +147,7 @@ async def record_cash(where: AsyncSession | Reads, caller: Caller, bill_id: uuid
     """Cash handed to the branch: an admin over the bill's branch records it. One statement,
     alone on the driver (`Reads`) or in a session's transaction."""
     payment_id = uuid.uuid4()
+    trace_context = json.dumps(inject_context())  # the payment's and its event's
     try:
         found = await run(
             where,
@@ -154,10 +155,10 @@ async def record_cash(where: AsyncSession | Reads, caller: Caller, bill_id: uuid
             bill_id=bill_id,
             payment_id=payment_id,
             recorded_by=caller.account_id,
-            trace_context=json.dumps(inject_context()),
+            trace_context=trace_context,
             wake_relay=_RELAY_WAKEUPS.due(),
             **admin_over_values(caller),
-            **event_values(FeePaid, PRODUCER),
+            **event_values(FeePaid, PRODUCER, trace_context),
             **audit_values(caller, "fee.cash_recorded", "bill", bill_id),
         )
     except (IntegrityError, asyncpg.UniqueViolationError) as exc:

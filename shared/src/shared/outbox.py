@@ -37,7 +37,7 @@ class RelayWakeups:
     A notification cost more than the event it announced: one NOTIFY a transaction cost the
     writing backend ~70 µs, the relay's listening backend ~48 µs and the relay ~35 µs, and
     commits that notify take turns on PostgreSQL's notification queue (4,500 small inserts a
-    second fell to 2,700; /tmp probe, 2026-12-07). An event written within the window of a
+    second fell to 2,700; bench/notify_cost.py, 2026-12-07). An event written within the window of a
     notification is committed before the round that notification starts (the relay waits
     `linger_seconds`, 20 ms, before it claims) unless its statement took longer than the rest
     of that wait; then the next round takes it: in a peak the relay arms its own rounds

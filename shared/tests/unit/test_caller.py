@@ -39,9 +39,30 @@ def test_a_caller_header_edited_to_claim_another_org_is_refused() -> None:
 
 
 def test_a_replayed_old_caller_header_is_refused() -> None:
-    headers = sign_caller(ADMIN, SECRET, now=1000)
+    headers = sign_caller(ADMIN, SECRET, now=2000)
     with pytest.raises(BadCallerHeader):
-        verify_caller(headers[CALLER_HEADER], headers[SIGNATURE_HEADER], SECRET, now=1000 + 3600)
+        verify_caller(headers[CALLER_HEADER], headers[SIGNATURE_HEADER], SECRET, now=2000 + 3600)
+
+
+def test_a_header_accepted_once_is_refused_when_replayed_later() -> None:
+    # Verified headers are remembered (a peak sends the same one many times a second); the
+    # remembered one must go stale all the same.
+    headers = sign_caller(ADMIN, SECRET, now=3000)
+    raw, signature = headers[CALLER_HEADER], headers[SIGNATURE_HEADER]
+    assert verify_caller(raw, signature, SECRET, now=3000) == ADMIN
+    with pytest.raises(BadCallerHeader):
+        verify_caller(raw, signature, SECRET, now=3000 + 301)
+
+
+def test_the_same_caller_in_the_same_second_gets_the_same_header_and_another_second_a_new_one() -> (
+    None
+):
+    first = sign_caller(ADMIN, SECRET, now=4000.2)
+    assert sign_caller(ADMIN, SECRET, now=4000.9) == first
+    assert sign_caller(ADMIN, SECRET, now=4001)[CALLER_HEADER] != first[CALLER_HEADER]
+    # What the caller adds to its headers is not remembered for the next request.
+    first["x-extra"] = "1"
+    assert "x-extra" not in sign_caller(ADMIN, SECRET, now=4000)
 
 
 def test_a_signature_with_characters_outside_ascii_is_simply_wrong() -> None:

@@ -135,6 +135,34 @@ def test_a_collector_that_is_away_fails_the_batch_not_the_process() -> None:
     assert exporter.export(spans_of_every_kind()) is SpanExportResult.FAILURE
 
 
+def _proxy_environment(monkeypatch: pytest.MonkeyPatch, proxy: str, no_proxy: str) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+
+
+def test_an_operators_proxy_carries_the_spans(
+    collector: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The environment is read once, at start; the proxy it names is used for every export.
+    _proxy_environment(monkeypatch, proxy=collector.removesuffix("/v1/traces"), no_proxy="")
+    exporter = WireSpanExporter(endpoint="http://collector.invalid:4318/v1/traces", timeout=2)
+    assert exporter.export(spans_of_every_kind()) is SpanExportResult.SUCCESS
+    [(path, _, _)] = Collector.received
+    assert path == "http://collector.invalid:4318/v1/traces"  # a request for the proxy to pass on
+
+
+def test_a_collector_named_in_no_proxy_is_reached_directly(
+    collector: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _proxy_environment(monkeypatch, proxy="http://127.0.0.1:9", no_proxy="127.0.0.1")
+    exporter = WireSpanExporter(endpoint=collector, timeout=2)
+    assert exporter.export(spans_of_every_kind()) is SpanExportResult.SUCCESS
+    [(path, _, _)] = Collector.received
+    assert path == "/v1/traces"
+
+
 def test_a_value_keeps_its_type_when_an_equal_one_of_another_type_came_first() -> None:
     # True == 1 and hashes alike: an attribute 1 after an attribute True is still an int.
     exporter = InMemorySpanExporter()

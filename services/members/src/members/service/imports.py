@@ -69,9 +69,8 @@ async def import_checked(
 ) -> ImportOutcome:
     """The database part: the province-wide duplicate rule, then one set-based insert."""
     numbered, problems = checked.numbered, list(checked.problems)
-    registered = await find_registered(
-        session, caller, [protection.digest(p.id_number) for _, p in numbered]
-    )
+    digests = [protection.digest(p.id_number) for _, p in numbered]
+    registered = await find_registered(session, caller, digests)
     for r in registered:
         where = (
             "在你的管理范围内 / inside your scope"
@@ -91,7 +90,13 @@ async def import_checked(
     if dry_run:
         return ImportOutcome(len(numbered), [])
     members = await insert_members(
-        session, caller, branch, [p for _, p in numbered], protection, imported=True
+        session,
+        caller,
+        branch,
+        [p for _, p in numbered],
+        protection,
+        digests=digests,
+        imported=True,
     )
     await audit(session, caller, "member.import", "org", branch.id)
     return ImportOutcome(len(members), members)

@@ -78,13 +78,15 @@ async def insert_members(
     people: Sequence[MemberFields],
     protection: IdProtection,
     *,
+    digests: Sequence[str],
     imported: bool,
 ) -> list[dict[str, Any]]:
     """Create the records in one statement, with their member.created events in one more; the
     rows written, column by column (`hobbies`, never set here, is NULL).
 
-    The caller has checked the ID numbers are not registered; a concurrent import of the same
-    person still fails here on the unique keyed hash, and nothing is written.
+    The caller has checked the ID numbers are not registered, by their keyed hashes (`digests`,
+    one a person, in order: computed once for the check and the rows); a concurrent import of
+    the same person still fails here on the unique keyed hash, and nothing is written.
     """
     count = len(people)
     numbers = (
@@ -100,7 +102,7 @@ async def insert_members(
     now = datetime.now(UTC)
     org_path = path_text(branch.path)
     rows: list[dict[str, Any]] = []
-    for person, number in zip(people, numbers, strict=True):
+    for person, number, digest in zip(people, numbers, digests, strict=True):
         member_id = uuid.uuid4()
         rows.append(
             {
@@ -113,7 +115,7 @@ async def insert_members(
                 "ethnicity": person.ethnicity,
                 "birth_date": person.birth_date,
                 "id_number_sealed": protection.seal(person.id_number, member_id.bytes),
-                "id_number_hash": protection.digest(person.id_number),
+                "id_number_hash": digest,
                 "id_number_masked": mask(person.id_number),
                 "joined_on": person.joined_on,
                 "joined_place": person.joined_place,
@@ -164,10 +166,13 @@ async def create_member(
     person: MemberFields,
     protection: IdProtection,
 ) -> Member:
-    registered = await find_registered(session, caller, [protection.digest(person.id_number)])
+    digest = protection.digest(person.id_number)
+    registered = await find_registered(session, caller, [digest])
     if registered:
         raise duplicate_problem(registered[0])
-    [row] = await insert_members(session, caller, branch, [person], protection, imported=False)
+    [row] = await insert_members(
+        session, caller, branch, [person], protection, digests=[digest], imported=False
+    )
     await audit(session, caller, "member.create", "member", row["id"])
     return await session.get_one(Member, row["id"])
 

@@ -17,6 +17,7 @@ from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from shared.span_wire import encode_request
 
@@ -38,9 +39,9 @@ class WireSpanExporter(OTLPSpanExporter):
     (`REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, when no `OTEL_EXPORTER_OTLP_*CERTIFICATE` names one)
     are taken at start; `.netrc` is not read. Where no proxy stands between it and the
     collector (the usual case), it posts through the SDK's own urllib3 transport, with the same
-    TLS settings: an export of 64 spans cost ~1.2-1.9 ms of CPU against ~2.7 ms through
-    `requests`. A credential provider configured for the exporter brings its own session,
-    which is left as it is.
+    TLS settings (the CA bundle `requests` trusts, not the system's store): an export of 64
+    spans cost ~1.2-1.9 ms of CPU against ~2.7 ms through `requests`. A credential provider
+    configured for the exporter brings its own session, which is left as it is.
     """
 
     def __init__(self, **options: Any) -> None:
@@ -62,9 +63,10 @@ class WireSpanExporter(OTLPSpanExporter):
             if not session.proxies and self.uses_wire_encoding():
                 client = self._client
                 if hasattr(client, "_transport"):
-                    client._transport = Urllib3HTTPTransport(
-                        verify=session.verify, cert=session.cert
-                    )
+                    # requests' `verify=True` means certifi's bundle; urllib3's would mean
+                    # the system's store: the same bundle keeps the same collectors trusted.
+                    verify = DEFAULT_CA_BUNDLE_PATH if session.verify is True else session.verify
+                    client._transport = Urllib3HTTPTransport(verify=verify, cert=session.cert)
 
     def transport(self) -> str:
         """What posts the batches: `urllib3` or `requests` (a proxy, a credential provider, or

@@ -44,8 +44,12 @@ RUN uv sync --frozen --no-dev --no-install-workspace --package "zhtj-${SERVICE}"
 # Then shared and this service only: nothing of the other services is in the image.
 COPY shared/ shared/
 COPY ${SOURCE}/ ${SOURCE}/
+# UV_COMPILE_BYTECODE compiles what is installed, not the workspace's own (editable) sources:
+# compiled here, checked by hash (a copy may not keep the mtimes), since the image's Python
+# writes no bytecode and would compile them at every start.
 RUN uv sync --frozen --no-dev --package "zhtj-${SERVICE}" \
-    && ln -s "zhtj-${SERVICE}" /app/.venv/bin/zhtj
+    && ln -s "zhtj-${SERVICE}" /app/.venv/bin/zhtj \
+    && .venv/bin/python -m compileall -q --invalidation-mode checked-hash shared/src "${SOURCE}/src"
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG SERVICE

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against for unknown usernames so a miss costs as long as a hit.
-_DUMMY_HASH = _hasher.hash("no such account: timing equaliser")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against for unknown usernames so a miss costs as long as a hit. Made when first
+    needed: a hash is ~150 ms and 64 MiB, and most identity processes (the events role, every
+    operator command) never log anyone in."""
+    return _hasher.hash("no such account: timing equaliser")
 
 
 async def hash_password(password: str) -> str:
@@ -20,7 +27,8 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
     def check() -> bool:
         try:
             return (
-                _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+                _hasher.verify(password_hash or _dummy_hash(), password)
+                and password_hash is not None
             )
         except (VerificationError, InvalidHashError):
             return False

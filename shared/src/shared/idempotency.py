@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -86,3 +87,33 @@ async def remember(
             "r": json.dumps(body, default=str),
         },
     )
+
+
+async def forget(session: AsyncSession, account_id: uuid.UUID, key: str) -> None:
+    """The key's stored answer is dropped: what it answered did not happen after all (a payment
+    the provider never took), so a retry with the same key must run again, not replay it."""
+    await session.execute(
+        text("DELETE FROM idempotency_keys WHERE account_id = :a AND key = :k"),
+        {"a": account_id, "k": key},
+    )
+
+
+async def answered_once(
+    session: AsyncSession,
+    account_id: uuid.UUID | None,
+    key: str | None,
+    fingerprint: str,
+    status_code: int,
+    write: Callable[[], Awaitable[Any]],
+) -> Stored:
+    """`write`'s answer (JSON-ready), in the session's transaction, kept under the caller's
+    `Idempotency-Key` when there is one; a repeat gets the first answer and writes nothing.
+    Without a key (or an account to scope it to) the write simply runs."""
+    if account_id is None or not key:
+        return Stored(status_code, await write())
+    stored = await replay(session, account_id, key, fingerprint)
+    if stored is not None:
+        return stored
+    answer = await write()
+    await remember(session, account_id, key, fingerprint, status_code, answer)
+    return Stored(status_code, answer)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -47,13 +47,17 @@ from shared.http import (
     route_policy,
     session_for,
 )
-from shared.idempotency import remember, replay, request_hash
+from shared.idempotency import answered_once, forget, remember, replay, request_hash
 from shared.lane import fast_lane
 from shared.orgtree import replica_node_in_scope
 from shared.problems import Problem
 from shared.report_sheet import Figure, percent, report_export, xlsx_answer
 
 router = APIRouter()
+# API.md: POSTs that move money take an `Idempotency-Key`; a repeat with the same key gets the
+# first answer and changes nothing (shared.idempotency), even when the first commit's answer was
+# lost with its connection and the request ran again (shared.retry).
+IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 
 class FeeProfileIn(BaseModel):
@@ -286,7 +290,7 @@ async def pay_bill(
     request: Request,
     reads: ReadsDep,
     caller: CallerDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """`cash`: the branch's admin records money handed over; paid at once. `online`: the member
     pays through the payment provider; pending until the provider's signed callback. A repeat
@@ -326,7 +330,14 @@ async def pay_bill(
         except ProviderUnavailable:
             reference = None
         async with session_for(request) as session, session.begin():
-            await payments.provider_answered(session, payment.id, reference)
+            settled = await payments.provider_answered(session, payment.id, reference)
+            if settled is not None and settled.status == "paid":
+                # The provider's callback came before its own answer did: paid, whatever the
+                # answer said.
+                return JSONResponse(_payment_answer(settled), status_code=201)
+            if reference is None and account is not None and key is not None:
+                # Nothing happened after all: a retry with the same key must pay, not replay.
+                await forget(session, account, key)
         if reference is None:
             raise Problem(
                 503,
@@ -452,12 +463,18 @@ class RemittanceOut(BaseModel):
     responses=problems(409),  # fee.nothing_to_remit, fee.unreceived_child_remittance
 )
 async def remit(
-    org_id: uuid.UUID, body: RemittanceIn, request: Request, session: SessionDep, caller: CallerDep
-) -> RemittanceOut:
+    org_id: uuid.UUID,
+    body: RemittanceIn,
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """Everything the organisation holds of the month and has not remitted (paid bills for a
     branch, received remittances above), less the share it keeps, goes to its parent."""
     month = month_of(body.month)
-    async with session.begin():
+
+    async def send() -> dict[str, Any]:
         done = await remittances.remit(
             session,
             caller,
@@ -466,7 +483,14 @@ async def remit(
             org_id,
             month,
         )
-    return RemittanceOut.of(done)
+        return RemittanceOut.of(done).model_dump(mode="json")
+
+    fingerprint = request_hash("remit", str(org_id), label(month))
+    async with session.begin():
+        answer = await answered_once(
+            session, caller.account_id, idempotency_key, fingerprint, 201, send
+        )
+    return JSONResponse(answer.body, status_code=answer.status_code)
 
 
 @router.post(
@@ -476,10 +500,21 @@ async def remit(
     responses=problems(409),  # fee.already_received
 )
 async def confirm_receipt(
-    remittance_id: uuid.UUID, session: SessionDep, caller: CallerDep
-) -> RemittanceOut:
+    remittance_id: uuid.UUID,
+    session: SessionDep,
+    caller: CallerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def receive() -> dict[str, Any]:
+        received = await remittances.receive(session, caller, remittance_id)
+        return RemittanceOut.of(received).model_dump(mode="json")
+
+    fingerprint = request_hash("receipt", str(remittance_id))
     async with session.begin():
-        return RemittanceOut.of(await remittances.receive(session, caller, remittance_id))
+        answer = await answered_once(
+            session, caller.account_id, idempotency_key, fingerprint, 200, receive
+        )
+    return JSONResponse(answer.body, status_code=answer.status_code)
 
 
 class RemittancePage(BaseModel):
@@ -581,8 +616,12 @@ class UsagePage(BaseModel):
     responses=problems(409),  # fee.insufficient_balance
 )
 async def record_usage(
-    org_id: uuid.UUID, body: UsageIn, session: SessionDep, caller: CallerDep
-) -> UsageOut:
+    org_id: uuid.UUID,
+    body: UsageIn,
+    session: SessionDep,
+    caller: CallerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """A use of the organisation's retained dues, never more than it has kept."""
     if body.decided_on > beijing_today():
         raise Problem(
@@ -591,7 +630,8 @@ async def record_usage(
             "A decision cannot be dated in the future.",
             errors=[{"field": "decided_on", "message": "must not be in the future"}],
         )
-    async with session.begin():
+
+    async def spend() -> dict[str, Any]:
         done = await usages.record_usage(
             session,
             caller,
@@ -600,7 +640,14 @@ async def record_usage(
                 body.amount_fen, body.purpose, body.decided_on, body.decision_ref, body.document_id
             ),
         )
-    return UsageOut.model_validate(done, from_attributes=True)
+        return UsageOut.model_validate(done, from_attributes=True).model_dump(mode="json")
+
+    fingerprint = request_hash("fee-usage", str(org_id), body.model_dump_json())
+    async with session.begin():
+        answer = await answered_once(
+            session, caller.account_id, idempotency_key, fingerprint, 201, spend
+        )
+    return JSONResponse(answer.body, status_code=answer.status_code)
 
 
 @router.get(

@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import hmac
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Literal, Protocol
 
 SIGNATURE_HEADER = "X-Provider-Signature"
@@ -31,8 +32,13 @@ class FakeProvider:
         self.mode: FakeMode = mode
         self.time_limit = time_limit
         self.created: list[uuid.UUID] = []
+        # What the provider does before its answer reaches us (a test's callback that comes
+        # first: providers call back from elsewhere, whenever they like).
+        self.before_answering: Callable[[uuid.UUID], Awaitable[None]] | None = None
 
     async def create(self, payment_id: uuid.UUID, amount_fen: int) -> str:
+        if self.before_answering is not None:
+            await self.before_answering(payment_id)
         if self.mode == "fail":
             raise ProviderUnavailable("refused")
         if self.mode == "time_out":
@@ -50,4 +56,9 @@ def callback_signature(key: bytes, body: bytes) -> str:
 
 
 def signed_by_provider(key: bytes, body: bytes, signature: str | None) -> bool:
-    return signature is not None and hmac.compare_digest(callback_signature(key, body), signature)
+    """Compared as bytes: `compare_digest` refuses a str with a letter outside ASCII (a
+    TypeError, a 500), and a header's bytes are whatever the sender put there."""
+    if signature is None:
+        return False
+    expected = callback_signature(key, body).encode("ascii")
+    return hmac.compare_digest(expected, signature.encode("latin-1", errors="replace"))

@@ -68,6 +68,7 @@ def provider(app: FastAPI, client: httpx.AsyncClient) -> Iterator[FakeProvider]:
     assert isinstance(fake, FakeProvider)
     yield fake
     fake.mode = "succeed"
+    fake.before_answering = None
 
 
 @pytest.fixture(scope="session")

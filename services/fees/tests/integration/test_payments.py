@@ -271,6 +271,10 @@ async def test_callbacks_that_are_not_the_providers_change_nothing(
     forged = signed(settings, body) | {"headers": {SIGNATURE_HEADER: "0" * 64}}
     r = await client.post("/payments/callback", **forged)
     assert r.status_code == 401 and r.json()["code"] == "fee.bad_signature"
+    # A signature of letters outside ASCII (Starlette reads header bytes as latin-1).
+    odd = signed(settings, body) | {"headers": [(SIGNATURE_HEADER.encode(), "签名".encode())]}
+    r = await client.post("/payments/callback", **odd)
+    assert r.status_code == 401 and r.json()["code"] == "fee.bad_signature"
     r = await client.post("/payments/callback", **signed(settings, body))
     assert r.status_code == 404 and r.json()["code"] == "fee.payment_not_found"
 
@@ -327,3 +331,80 @@ async def test_money_for_a_bill_paid_in_cash_meanwhile_is_kept_for_a_refund(
         "SELECT channel, status FROM payments WHERE bill_id = :b ORDER BY channel", b=bill
     )
     assert [(p.channel, p.status) for p in rows] == [("cash", "paid"), ("online", "refund_due")]
+
+
+async def test_a_payment_the_provider_never_took_is_tried_again_under_its_key(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    tree: Tree,
+    member_caller: Callable,
+    provider: FakeProvider,
+    db,
+) -> None:
+    bill, member = await a_bill(settings, tree, db)
+    url = f"/bills/{bill}/payments"
+    own = member_caller(tree.branch_a, member) | {"Idempotency-Key": f"online-{bill}"}
+    provider.mode = "fail"
+    refused = await client.post(url, json={"channel": "online"}, headers=own)
+    assert refused.status_code == 503 and refused.json()["code"] == "fee.provider_unavailable"
+    # The member (or the app, told to retry) tries again with the same key: a new payment the
+    # provider takes, not a replay of one that never happened.
+    provider.mode = "succeed"
+    retried = await client.post(url, json={"channel": "online"}, headers=own)
+    assert retried.status_code == 201 and retried.json()["status"] == "pending", retried.text
+    assert uuid.UUID(retried.json()["id"]) in provider.created
+    # From here the key replays the payment the provider has.
+    again = await client.post(url, json={"channel": "online"}, headers=own)
+    assert again.status_code == 201 and again.json() == retried.json()
+    rows = await db("SELECT status FROM payments WHERE bill_id = :b ORDER BY created_at", b=bill)
+    assert [p.status for p in rows] == ["failed", "pending"]
+
+
+async def test_money_the_provider_took_after_all_pays_the_bill(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    tree: Tree,
+    member_caller: Callable,
+    provider: FakeProvider,
+    db,
+) -> None:
+    """A time-out does not say nothing was taken: a late "paid" callback pays the bill, and a
+    callback that comes before the provider's own answer is not answered "nothing charged"."""
+    late, member = await a_bill(settings, tree, db)
+    own = member_caller(tree.branch_a, member)
+    provider.mode = "time_out"
+    r = await client.post(f"/bills/{late}/payments", json={"channel": "online"}, headers=own)
+    assert r.status_code == 503
+    [payment] = await db("SELECT id, status FROM payments WHERE bill_id = :b", b=late)
+    assert payment.status == "failed"
+    told = {"payment_id": str(payment.id), "status": "paid"}
+    r = await client.post("/payments/callback", **signed(settings, told))
+    assert r.status_code == 200 and r.json()["status"] == "paid", r.text
+    # A replayed "failed" for it changes nothing now.
+    failed = {"payment_id": str(payment.id), "status": "failed"}
+    r = await client.post("/payments/callback", **signed(settings, failed))
+    assert r.status_code == 200 and r.json()["status"] == "paid"
+    [row] = await db("SELECT status, channel FROM bills WHERE id = :b", b=late)
+    assert (row.status, row.channel) == ("paid", "online")
+    events = await db(
+        "SELECT 1 FROM outbox WHERE type = 'fee.paid' AND envelope->'data'->>'bill_id' = :b",
+        b=str(late),
+    )
+    assert len(events) == 1
+
+    early, member = await a_bill(settings, tree, db)
+
+    async def calls_back_first(payment_id: uuid.UUID) -> None:
+        told = {"payment_id": str(payment_id), "status": "paid"}
+        r = await client.post("/payments/callback", **signed(settings, told))
+        assert r.status_code == 200, r.text
+
+    provider.before_answering = calls_back_first
+    r = await client.post(
+        f"/bills/{early}/payments",
+        json={"channel": "online"},
+        headers=member_caller(tree.branch_a, member),
+    )
+    assert r.status_code == 201 and r.json()["status"] == "paid", r.text
+    [row] = await db("SELECT status FROM bills WHERE id = :b", b=early)
+    assert row.status == "paid"

@@ -200,22 +200,40 @@ async def start_online(session: AsyncSession, caller: Caller, bill_id: uuid.UUID
 
 async def provider_answered(
     session: AsyncSession, payment_id: uuid.UUID, provider_ref: str | None
-) -> None:
-    """The provider's reference of a created payment, or None: it refused, nothing charged."""
-    await session.execute(
+) -> Payment | None:
+    """The provider's reference of a created payment, or None: it refused or did not answer in
+    time, and the payment is `failed`. Returns the payment when the provider's callback settled
+    it meanwhile (it called back before its own answer reached us), else None."""
+    pending = await session.scalar(
         text(
             "UPDATE payments SET provider_ref = :ref, "
             "status = CASE WHEN CAST(:ref AS text) IS NULL THEN 'failed' ELSE status END "
-            "WHERE id = :id AND status = 'pending'"
+            "WHERE id = :id AND status = 'pending' RETURNING id"
         ),
         {"id": payment_id, "ref": provider_ref},
     )
+    if pending is not None:
+        return None
+    settled = (
+        await session.execute(
+            text(
+                "SELECT id, bill_id, amount_fen, channel, status, paid_at FROM payments "
+                "WHERE id = :id"
+            ),
+            {"id": payment_id},
+        )
+    ).one()
+    return Payment(**settled._mapping)
 
 
 async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bool) -> Payment:
     """The provider says how a payment ended. Told twice, the second changes nothing. Paid
     for a bill that was paid another way meanwhile, the money is the member's to get back
-    (`refund_due`) and the caller hears 409 `fee.already_paid` after that is recorded."""
+    (`refund_due`) and the caller hears 409 `fee.already_paid` after that is recorded.
+
+    Paid after we marked it `failed` (the provider did not answer in time, or said failed
+    first) is paid all the same: a time-out does not mean nothing was taken, and money the
+    provider took must pay the bill or be owed back, never vanish."""
     payment = (
         await session.execute(
             text(
@@ -227,7 +245,7 @@ async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bo
     ).first()
     if payment is None:
         raise Problem(404, "fee.payment_not_found", "No online payment has this id.")
-    if payment.status != "pending":
+    if payment.status not in ("pending", "failed") or (payment.status == "failed" and not paid):
         return Payment(**payment._mapping)
     if not paid:
         await session.execute(

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fees.service.cycles import bill_members_moved_while_generating
 from shared.bus import Subscription
+from shared.events import Envelope, Event, MemberTransferred
 from shared.member_copy import MemberCopy
 from shared.orgtree import replica_handlers
 from shared.process import Resources
@@ -18,5 +25,16 @@ MEMBER_COPY = MemberCopy(members="fee_members", waiting="fee_member_updates")
 def subscriptions(resources: Resources) -> list[Subscription]:
     return [
         Subscription(ORG_TREE_QUEUE, replica_handlers(resources.sessions, ORG_TREE_QUEUE)),
-        MEMBER_COPY.subscription(resources.sessions, MEMBERS_QUEUE),
+        MEMBER_COPY.subscription(resources.sessions, MEMBERS_QUEUE, then=_bill_the_moved),
     ]
+
+
+async def _bill_the_moved(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
+    """Transfers applied while a month start runs: see bill_members_moved_while_generating."""
+    moved: dict[uuid.UUID, uuid.UUID] = {
+        event.member_id: event.to_branch_id
+        for event, _ in batch
+        if isinstance(event, MemberTransferred)
+    }
+    if moved:
+        await bill_members_moved_while_generating(session, moved)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
 
 import httpx
 
 from fees.commands import GENERATE_BILLS_QUEUE, GenerateBills
 from fees.domain.months import label, next_month
+from fees.service.cycles import generate_bills
 from fees.settings import FeesSettings
 from fees.worker import open_cycles_on_time, work
 from shared.calendar import beijing_today
@@ -217,3 +220,64 @@ async def test_the_workers_open_this_months_cycle_by_themselves_once(
     assert r.status_code == 200, r.text
     commands = await commands_of(db, label(this_month))
     assert len(commands) == r.json()["chunks_total"]  # opened once, not twice
+
+
+async def test_a_member_moved_while_the_chunks_run_is_billed_once(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    """A cycle whose chunk of branch B has run and whose chunk of branch A has not: a member
+    moved from A to B would be billed by neither chunk, one moved from B to A by A's."""
+    month = date(2022, 1, 1)  # a month of its own: its cycle is made here, chunk by chunk
+    [to_b] = await new_members(settings, tree.branch_a)
+    [to_a] = await new_members(settings, tree.branch_b)
+    for member in (to_b, to_a):
+        r = await client.put(
+            f"/members/{member}/fee-profile", json={"category": "student"}, headers=admin(tree.root)
+        )
+        assert r.status_code == 200, r.text
+    await db(
+        "UPDATE fee_members SET copied_at = '2021-12-01' WHERE member_id = ANY(:ids)",
+        ids=[to_b, to_a],
+    )
+    await db("INSERT INTO fee_cycles (month, chunks_total, chunks_done) VALUES (:m, 2, 1)", m=month)
+    await db(
+        "INSERT INTO fee_cycle_chunks (month, chunk_no, branch_ids, done_at) VALUES "
+        "(:m, 1, ARRAY[CAST(:b AS uuid)], now()), (:m, 2, ARRAY[CAST(:a AS uuid)], NULL)",
+        m=month,
+        a=tree.branch_a,
+        b=tree.branch_b,
+    )
+    for member, old, new in (
+        (to_b, tree.branch_a, tree.branch_b),
+        (to_a, tree.branch_b, tree.branch_a),
+    ):
+        await deliver(
+            settings,
+            MemberTransferred(
+                member_id=member,
+                transfer_id=uuid.uuid4(),
+                from_branch_id=old,
+                to_branch_id=new,
+                from_path=[old],
+                to_path=[new],
+            ),
+        )
+
+    def bills_of() -> Awaitable[list[Any]]:
+        return db(
+            "SELECT member_id, branch_id FROM bills WHERE month = :m ORDER BY member_id", m=month
+        )
+
+    # The one B's chunk (done) would miss is billed with the transfer; A's waits for its chunk.
+    assert [(b.member_id, b.branch_id) for b in await bills_of()] == [(to_b, tree.branch_b)]
+    [progress] = await db("SELECT bills FROM fee_cycles WHERE month = :m", m=month)
+    assert progress.bills == 1  # the cycle's count of bills so far includes it
+    resources = build_resources(settings)
+    try:
+        async with resources.sessions() as session, session.begin():
+            await generate_bills(session, month, 2)
+    finally:
+        await resources.engine.dispose()
+    assert sorted((b.member_id, b.branch_id) for b in await bills_of()) == sorted(
+        [(to_b, tree.branch_b), (to_a, tree.branch_a)]
+    )

@@ -8,6 +8,7 @@ uniqueness per member and month is a constraint: a chunk done twice bills nobody
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -151,6 +152,48 @@ async def cycle_state(session: AsyncSession, month: date) -> CycleState:
             404, "fee.cycle_not_found", f"No dues cycle has been opened for {label(month)}."
         )
     return _state(cycle)
+
+
+# A cycle's chunks hold the branches as they were when it opened, and a chunk bills the members
+# in its branches when it runs: a member moved while they run, from a branch whose chunk has not
+# run to one whose chunk has (or to one in no chunk), would be billed by neither. Locking the
+# chunks of the new branches waits for one that is running; then a member whose new branch no
+# chunk still has to bill is billed here, in the transfer's transaction, once (the unique bill
+# of a month), as a chunk would have.
+_CHUNKS_OF_NEW_BRANCHES = text(
+    "SELECT c.month, c.chunk_no FROM fee_cycle_chunks c JOIN fee_cycles f USING (month) "
+    "WHERE f.finished_at IS NULL AND c.branch_ids && CAST(:branches AS uuid[]) "
+    "ORDER BY c.month, c.chunk_no FOR UPDATE OF c"
+)
+_BILL_MOVED = text(
+    "WITH made AS ("
+    "  INSERT INTO bills (member_id, branch_id, month, amount_fen) "
+    "  SELECT m.member_id, m.branch_id, f.month, p.monthly_fee_fen "
+    "  FROM fee_cycles f CROSS JOIN fee_members m JOIN fee_profiles p USING (member_id) "
+    "  WHERE f.finished_at IS NULL AND m.member_id = ANY(:moved) AND m.status = 'active' "
+    "    AND m.copied_at < CAST(f.month AS timestamp) AT TIME ZONE 'Asia/Shanghai' "
+    "    AND NOT EXISTS (SELECT 1 FROM fee_cycle_chunks c WHERE c.month = f.month "
+    "      AND c.done_at IS NULL AND m.branch_id = ANY(c.branch_ids)) "
+    "  ON CONFLICT (member_id, month) DO NOTHING "
+    "  RETURNING month"
+    ") UPDATE fee_cycles f SET bills = f.bills + made.n "
+    "FROM (SELECT month, count(*) AS n FROM made GROUP BY month) made "
+    "WHERE f.month = made.month"
+)
+
+
+async def bill_members_moved_while_generating(
+    session: AsyncSession, moved: dict[uuid.UUID, uuid.UUID]
+) -> None:
+    """Members (id → new branch) just moved in the copy: billed for a cycle still generating
+    whose chunks would now miss them. Nothing to do while no cycle is generating."""
+    generating = await session.scalar(
+        text("SELECT EXISTS (SELECT 1 FROM fee_cycles WHERE finished_at IS NULL)")
+    )
+    if not generating:
+        return
+    await session.execute(_CHUNKS_OF_NEW_BRANCHES, {"branches": list(set(moved.values()))})
+    await session.execute(_BILL_MOVED, {"moved": list(moved)})
 
 
 async def generate_bills(session: AsyncSession, month: date, chunk_no: int) -> ChunkDone | None:

@@ -404,3 +404,25 @@ async def test_the_assessment_counts_bills_paid_and_remittances_on_time_per_chil
         headers=admin(tree.city),
     )
     assert refused.status_code == 403
+
+
+async def test_holding_nothing_is_never_overdue(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    """0-fen bills paid a month ago: nothing to remit, so nothing sits overdue."""
+    month, label = date(2022, 7, 1), "2022-07"
+    await paid_bills(client, settings, db, admin, tree.branch_a, month, [0, 0])
+    await db(
+        "UPDATE bills SET paid_at = paid_at - interval '30 days' "
+        "WHERE branch_id = :b AND month = :m",
+        b=tree.branch_a,
+        m=month,
+    )
+    listed = await client.get(
+        f"/orgs/{tree.city}/overdue-holdings", params={"month": label}, headers=admin(tree.city)
+    )
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    r = await client.post(
+        f"/orgs/{tree.branch_a}/remittances", json={"month": label}, headers=admin(tree.branch_a)
+    )
+    assert r.status_code == 409 and r.json()["code"] == "fee.nothing_to_remit"

@@ -20,7 +20,9 @@ from shared.events import RemittanceOverdue
 from shared.outbox import record_events
 
 # One row per organisation of the subtree and month holding money since on or before its
-# cutoff, over the partial indexes of what is held (bills_held, remittances_held).
+# cutoff, over the partial indexes of what is held (bills_held, remittances_held). Holding 0
+# fen (0-fen bills paid, a remittance all of which its sender kept) is holding nothing: it
+# cannot be remitted (fee.nothing_to_remit), so it must not stand overdue for ever.
 OVERDUE_SQL = """
 WITH subtree AS (
   SELECT id, name, org_type FROM org_replica WHERE path @> ARRAY[CAST(:org AS uuid)]
@@ -31,6 +33,7 @@ WITH subtree AS (
     AND (CAST(:month AS date) IS NULL OR month = :month)
   GROUP BY branch_id, month
   HAVING (min(paid_at) AT TIME ZONE 'Asia/Shanghai')::date <= :branch_cutoff
+    AND sum(amount_fen) > 0
   UNION ALL
   SELECT to_org_id, month, sum(amount_fen), min(received_at)
   FROM remittances
@@ -38,6 +41,7 @@ WITH subtree AS (
     AND (CAST(:month AS date) IS NULL OR month = :month)
   GROUP BY to_org_id, month
   HAVING (min(received_at) AT TIME ZONE 'Asia/Shanghai')::date <= :higher_cutoff
+    AND sum(amount_fen) > 0
 )
 """
 LIST_SQL = (

@@ -354,6 +354,27 @@ async def test_money_held_past_its_due_date_is_listed_and_counted_up_the_tree(
     assert late.status_code == 201
     assert [h["org_id"] for h in (await overdue(tree.city)).json()["items"]] == [str(tree.county_b)]
 
+    # Money of that month comes to branch_a again (a member paying late) and sits there past
+    # its due date too: a new holding, told again; the one told before is not.
+    await paid_bills(client, settings, db, admin, tree.branch_a, month, [400])
+    await db(
+        "UPDATE bills SET paid_at = paid_at - interval '20 days' "
+        "WHERE branch_id = :b AND month = :m AND remittance_id IS NULL",
+        b=tree.branch_a,
+        m=month,
+    )
+    async with resources_of(settings) as resources:
+        for _ in range(2):
+            async with resources.sessions() as session, session.begin():
+                await tell_newly_overdue(session, calendar, beijing_today())
+    told = await db(
+        "SELECT envelope->'data' AS data FROM outbox WHERE type = 'fee.remittance_overdue' "
+        "AND envelope->'data'->>'month' = :m AND envelope->'data'->>'org_id' = :o",
+        m=label,
+        o=str(tree.branch_a),
+    )
+    assert sorted(t.data["held_fen"] for t in told) == [400, 750]
+
 
 async def test_the_assessment_counts_bills_paid_and_remittances_on_time_per_child(
     client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db

@@ -139,13 +139,13 @@ NEWLY_OVERDUE_SQL = (
     OVERDUE_SQL  # noqa: S608 (constants only)
     + """
 , told AS (
-  INSERT INTO overdue_notices (org_id, month)
-  SELECT org_id, month FROM held
+  INSERT INTO overdue_notices (org_id, month, since)
+  SELECT org_id, month, since FROM held
   ON CONFLICT DO NOTHING
-  RETURNING org_id, month
+  RETURNING org_id, month, since
 )
 SELECT held.*, s.org_type, o.parent_id FROM held
-JOIN told USING (org_id, month)
+JOIN told USING (org_id, month, since)
 JOIN subtree s ON s.id = held.org_id
 JOIN org_replica o ON o.id = held.org_id
 """
@@ -156,7 +156,8 @@ async def tell_newly_overdue(
     session: AsyncSession, calendar: WorkingDayCalendar, today: date
 ) -> int:
     """`fee.remittance_overdue` for every holding that became overdue since the last look, once
-    per organisation and month however many workers look at once (the notice's primary key)."""
+    per holding however many workers look at once (the notice's primary key): an organisation
+    that remitted late and then sits on money of the same month again is told again."""
     root = await session.scalar(text("SELECT id FROM org_replica WHERE parent_id IS NULL"))
     if root is None:
         return 0

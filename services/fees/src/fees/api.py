@@ -47,7 +47,7 @@ from shared.http import (
     route_policy,
     session_for,
 )
-from shared.idempotency import answered_once, forget, remember, replay, request_hash
+from shared.idempotency import answered_once, forget, request_hash
 from shared.lane import fast_lane
 from shared.orgtree import replica_node_in_scope
 from shared.problems import Problem
@@ -309,19 +309,21 @@ async def pay_bill(
         # The month start's peak: two statements alone on the driver, no session.
         payment = await payments.record_cash(reads, caller, bill_id)
         return JSONResponse(_payment_answer(payment), status_code=201)
+    made: list[payments.Payment] = []  # none when the key replays the first answer
     fingerprint = request_hash(str(bill_id), body.channel)
     async with session_for(request) as session, session.begin():
-        if account is not None and key is not None:
-            stored = await replay(session, account, key, fingerprint)
-            if stored is not None:
-                return JSONResponse(stored.body, status_code=stored.status_code)
-        if body.channel == "cash":
-            payment = await payments.record_cash(session, caller, bill_id)
-        else:
-            payment = await payments.start_online(session, caller, bill_id)
-        answer = _payment_answer(payment)
-        if account is not None and key is not None:
-            await remember(session, account, key, fingerprint, 201, answer)
+
+        async def pay() -> dict[str, object]:
+            if body.channel == "cash":
+                made.append(await payments.record_cash(session, caller, bill_id))
+            else:
+                made.append(await payments.start_online(session, caller, bill_id))
+            return _payment_answer(made[0])
+
+        answer = await answered_once(session, account, key, fingerprint, 201, pay)
+    if not made:
+        return JSONResponse(answer.body, status_code=answer.status_code)
+    payment = made[0]
     if body.channel == "online":
         # After the commit: the pending payment exists before the provider hears of it, so a
         # callback can never arrive for a payment we do not know.
@@ -345,7 +347,7 @@ async def pay_bill(
                 "The payment provider did not take the payment; nothing was charged. Try again.",
                 headers={"Retry-After": "30"},
             )
-    return JSONResponse(answer, status_code=201)
+    return JSONResponse(answer.body, status_code=answer.status_code)
 
 
 class ProviderCallback(BaseModel):

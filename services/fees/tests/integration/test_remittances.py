@@ -276,6 +276,14 @@ async def test_a_subtree_summary_adds_up_its_branches_and_remittances(
     assert other.status_code == 403
 
 
+async def look_twice_for_the_newly_overdue(settings: FeesSettings) -> None:
+    """The workers' quarter-hourly look, twice (as two workers would)."""
+    async with resources_of(settings) as resources:
+        for _ in range(2):
+            async with resources.sessions() as session, session.begin():
+                await tell_newly_overdue(session, default_calendar(), beijing_today())
+
+
 async def test_money_held_past_its_due_date_is_listed_and_counted_up_the_tree(
     client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
 ) -> None:
@@ -332,10 +340,7 @@ async def test_money_held_past_its_due_date_is_listed_and_counted_up_the_tree(
     )
     assert summary.json()["overdue_holdings"] == 2
     # The workers tell each of them once (fee.remittance_overdue), however often they look.
-    async with resources_of(settings) as resources:
-        for _ in range(2):
-            async with resources.sessions() as session, session.begin():
-                await tell_newly_overdue(session, calendar, beijing_today())
+    await look_twice_for_the_newly_overdue(settings)
     told = await db(
         "SELECT envelope->'data' AS data FROM outbox WHERE type = 'fee.remittance_overdue' "
         "AND envelope->'data'->>'month' = :m",
@@ -363,10 +368,7 @@ async def test_money_held_past_its_due_date_is_listed_and_counted_up_the_tree(
         b=tree.branch_a,
         m=month,
     )
-    async with resources_of(settings) as resources:
-        for _ in range(2):
-            async with resources.sessions() as session, session.begin():
-                await tell_newly_overdue(session, calendar, beijing_today())
+    await look_twice_for_the_newly_overdue(settings)
     told = await db(
         "SELECT envelope->'data' AS data FROM outbox WHERE type = 'fee.remittance_overdue' "
         "AND envelope->'data'->>'month' = :m AND envelope->'data'->>'org_id' = :o",

@@ -198,6 +198,10 @@ async def start_online(session: AsyncSession, caller: Caller, bill_id: uuid.UUID
     return Payment(payment_id, bill["id"], bill["amount_fen"], "online", "pending", None)
 
 
+# One payment (`Payment`'s fields).
+_PAYMENT = "SELECT id, bill_id, amount_fen, channel, status, paid_at FROM payments WHERE id = :id"
+
+
 async def provider_answered(
     session: AsyncSession, payment_id: uuid.UUID, provider_ref: str | None
 ) -> Payment | None:
@@ -214,15 +218,7 @@ async def provider_answered(
     )
     if pending is not None:
         return None
-    settled = (
-        await session.execute(
-            text(
-                "SELECT id, bill_id, amount_fen, channel, status, paid_at FROM payments "
-                "WHERE id = :id"
-            ),
-            {"id": payment_id},
-        )
-    ).one()
+    settled = (await session.execute(text(_PAYMENT), {"id": payment_id})).one()
     return Payment(**settled._mapping)
 
 
@@ -236,17 +232,13 @@ async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bo
     provider took must pay the bill or be owed back, never vanish."""
     payment = (
         await session.execute(
-            text(
-                "SELECT id, bill_id, amount_fen, channel, status, paid_at FROM payments "
-                "WHERE id = :id AND channel = 'online' FOR UPDATE"
-            ),
-            {"id": payment_id},
+            text(f"{_PAYMENT} AND channel = 'online' FOR UPDATE"), {"id": payment_id}
         )
     ).first()
     if payment is None:
         raise Problem(404, "fee.payment_not_found", "No online payment has this id.")
-    if payment.status not in ("pending", "failed") or (payment.status == "failed" and not paid):
-        return Payment(**payment._mapping)
+    if payment.status in ("paid", "refund_due") or (payment.status == "failed" and not paid):
+        return Payment(**payment._mapping)  # told already
     if not paid:
         await session.execute(
             text("UPDATE payments SET status = 'failed' WHERE id = :id"), {"id": payment_id}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import text
@@ -22,6 +22,7 @@ from fees.db import FeeCycle
 from fees.domain.cycles import CHUNK_MEMBERS
 from fees.domain.months import check_openable, label
 from fees.service import PRODUCER
+from shared.calendar import BEIJING
 from shared.caller import Caller
 from shared.chunks import chunks_of
 from shared.events import BillsGenerated, BranchBills
@@ -153,14 +154,12 @@ async def cycle_state(session: AsyncSession, month: date) -> CycleState:
     return _state(cycle)
 
 
-def billable(month: str) -> str:
-    """SQL: member `m` of the copy is billed for `month` (SQL of a date, its 1st) when active
-    and copied before the month began in Beijing (who joins or transfers in mid-month is billed
-    from the next cycle). The chunks and the transfers made while they run bill by it alike."""
-    return (
-        "m.status = 'active' "
-        f"AND m.copied_at < CAST({month} AS timestamp) AT TIME ZONE 'Asia/Shanghai'"
-    )
+def billable(began: str) -> str:
+    """SQL: member `m` of the copy is billed for a month when active and copied before the
+    month began (`began`: SQL of that instant, midnight of the 1st in Beijing): who joins or
+    transfers in mid-month is billed from the next cycle. The chunks and the transfers made
+    while they run bill by it alike."""
+    return f"m.status = 'active' AND m.copied_at < {began}"
 
 
 # A cycle's chunks hold the branches as they were when it opened, and a chunk bills the members
@@ -174,12 +173,14 @@ _CHUNKS_OF_NEW_BRANCHES = text(
     "WHERE f.finished_at IS NULL AND c.branch_ids && CAST(:branches AS uuid[]) "
     "ORDER BY c.month, c.chunk_no FOR UPDATE OF c"
 )
+# When cycle `f`'s month began: midnight of its 1st in Beijing.
+_CYCLE_BEGAN = "CAST(f.month AS timestamp) AT TIME ZONE 'Asia/Shanghai'"
 _BILL_MOVED = text(
     "WITH made AS ("  # noqa: S608 (constants and `billable`'s SQL only)
     "  INSERT INTO bills (member_id, branch_id, month, amount_fen) "
     "  SELECT m.member_id, m.branch_id, f.month, p.monthly_fee_fen "
     "  FROM fee_cycles f CROSS JOIN fee_members m JOIN fee_profiles p USING (member_id) "
-    f"  WHERE f.finished_at IS NULL AND m.member_id = ANY(:moved) AND {billable('f.month')} "
+    f"  WHERE f.finished_at IS NULL AND m.member_id = ANY(:moved) AND {billable(_CYCLE_BEGAN)} "
     "    AND NOT EXISTS (SELECT 1 FROM fee_cycle_chunks c WHERE c.month = f.month "
     "      AND c.done_at IS NULL AND m.branch_id = ANY(c.branch_ids)) "
     "  ON CONFLICT (member_id, month) DO NOTHING "
@@ -224,13 +225,19 @@ async def generate_bills(session: AsyncSession, month: date, chunk_no: int) -> C
                 "  INSERT INTO bills (member_id, branch_id, month, amount_fen) "
                 "  SELECT m.member_id, m.branch_id, :month, p.monthly_fee_fen "
                 "  FROM fee_members m JOIN fee_profiles p USING (member_id) "
-                f"  WHERE m.branch_id = ANY(:branches) AND {billable('CAST(:month AS date)')} "
+                f"  WHERE m.branch_id = ANY(:branches) AND {billable(':began')} "
                 "  ON CONFLICT (member_id, month) DO NOTHING "
                 "  RETURNING branch_id, amount_fen"
                 ") SELECT branch_id, count(*) AS bills, sum(amount_fen) AS due_fen "
                 "FROM made GROUP BY branch_id ORDER BY branch_id"
             ),
-            {"month": month, "branches": list(branch_ids)},
+            # The instant as a value: as SQL over the month's parameter it was worked out again
+            # for every member under a generic plan (1.8x the lower bound instead of 1.4x).
+            {
+                "month": month,
+                "branches": list(branch_ids),
+                "began": datetime.combine(month, time(), BEIJING),
+            },
         )
     ).all()
     written = int(sum(row.bills for row in made))

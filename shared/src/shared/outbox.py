@@ -43,19 +43,34 @@ class RelayWakeups:
     of that wait; then the next round takes it: in a peak the relay arms its own rounds
     (`OutboxRelay`), and out of one the next notification or the poll (`poll_seconds`) does.
     Late by at most that, never lost.
+
+    The window is taken when a write is told to notify, not when its statement returns: the
+    writes that start while it runs must not notify too. They did, and notifying commits hold
+    the notification queue's lock through their WAL flush, so they commit one by one: when one
+    commit's flush stalled for 60 ms (the disk), the payments queued behind that lock (16 at
+    once seen in pg_stat_activity, wait event `Lock/object`) each waited for the one before.
+    A write told to notify that ends up not notifying (it wrote nothing, or failed) gives the
+    window back (`missed`), so that the next write notifies in its place.
     """
 
     def __init__(self, window_seconds: float = 0.01) -> None:
         self.window_seconds = window_seconds
         self._last = -window_seconds
 
-    def due(self) -> bool:
-        """Whether the next write should notify the relay."""
-        return time.monotonic() - self._last >= self.window_seconds
+    def take(self) -> float | None:
+        """Whether the next write should notify the relay: when it should, the window from now
+        is the write's (the time it was taken, for `missed`), else None."""
+        now = time.monotonic()
+        if now - self._last < self.window_seconds:
+            return None
+        self._last = now
+        return now
 
-    def woke(self) -> None:
-        """A write notified the relay (its statement said so)."""
-        self._last = time.monotonic()
+    def missed(self, taken: float) -> None:
+        """The write that took the window at `taken` did not notify: the next write may, unless
+        another has taken a later window meanwhile."""
+        if self._last == taken:
+            self._last = taken - self.window_seconds
 
 
 async def record_event(session: AsyncSession, event: Event, producer: str) -> str:

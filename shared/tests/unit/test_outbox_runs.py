@@ -51,11 +51,30 @@ def test_the_relay_waits_longer_for_a_round_only_while_rounds_are_large() -> Non
 
 def test_a_writer_wakes_the_relay_once_a_window_and_again_after_it() -> None:
     wakeups = RelayWakeups(window_seconds=60)
-    assert wakeups.due()  # nothing notified yet
-    wakeups.woke()
-    assert not wakeups.due()  # a payment a moment later goes in the round already coming
-    assert RelayWakeups(window_seconds=0).due()
+    first = wakeups.take()
+    assert first is not None  # nothing notified yet
+    # A payment that starts while the first is still running goes in the round already coming.
+    assert wakeups.take() is None
+    assert RelayWakeups(window_seconds=0).take() is not None
     passed = RelayWakeups(window_seconds=0.001)
-    passed.woke()
+    assert passed.take() is not None
     time.sleep(0.002)
-    assert passed.due()
+    assert passed.take() is not None
+
+
+def test_a_window_taken_by_a_write_that_did_not_notify_goes_to_the_next_write() -> None:
+    wakeups = RelayWakeups(window_seconds=60)
+    refused = wakeups.take()  # a payment of a bill paid already: its statement writes nothing
+    assert refused is not None
+    wakeups.missed(refused)
+    assert wakeups.take() is not None  # the next payment notifies in its place
+
+
+def test_a_window_given_back_late_leaves_a_later_one_alone() -> None:
+    wakeups = RelayWakeups(window_seconds=0.5)
+    slow = wakeups.take()
+    assert slow is not None
+    time.sleep(0.6)
+    assert wakeups.take() is not None  # a later write took the next window and notifies
+    wakeups.missed(slow)  # the slow one's statement ends without notifying
+    assert wakeups.take() is None  # the later write's window still stands

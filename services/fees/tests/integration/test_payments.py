@@ -128,6 +128,20 @@ async def test_twenty_simultaneous_payments_of_one_bill_make_one(
     assert len(await db("SELECT 1 FROM payments WHERE bill_id = :b", b=bill)) == 1
 
 
+async def heard_wakeups(settings: FeesSettings, pay: Callable) -> list[str]:
+    """The relay's notifications sent while `pay()` runs (and just after)."""
+    listener = await asyncpg.connect(asyncpg_dsn(settings.resolved_database_url()))
+    heard: list[str] = []
+    await listener.add_listener(NOTIFY_CHANNEL, lambda *args: heard.append(args[2]))
+    try:
+        await pay()
+        await asyncio.sleep(0.3)
+    finally:
+        await listener.close()
+    return heard
+
+
+@pytest.mark.parametrize("at_once", [False, True], ids=["one-by-one", "at-once"])
 async def test_a_burst_of_payments_wakes_the_relay_once_and_writes_every_event(
     client: httpx.AsyncClient,
     settings: FeesSettings,
@@ -135,30 +149,66 @@ async def test_a_burst_of_payments_wakes_the_relay_once_and_writes_every_event(
     admin: Callable,
     db,
     monkeypatch: pytest.MonkeyPatch,
+    at_once: bool,
 ) -> None:
     # The month start: a notification each cost the database and the relay more than the
     # event; within the window the relay's round (or, in a peak, its own next one) takes them.
+    # Payments in flight together must not all notify either: notifying commits take turns on
+    # PostgreSQL's notification lock through their WAL flush, so one slow flush held up all.
     monkeypatch.setattr(payments, "_RELAY_WAKEUPS", RelayWakeups(window_seconds=60))
-    bills = [(await a_bill(settings, tree, db))[0] for _ in range(4)]
-    listener = await asyncpg.connect(asyncpg_dsn(settings.resolved_database_url()))
-    heard: list[str] = []
-    await listener.add_listener(NOTIFY_CHANNEL, lambda *args: heard.append(args[2]))
-    try:
-        for bill in bills:
-            paid = await client.post(
-                f"/bills/{bill}/payments", json={"channel": "cash"}, headers=admin(tree.county_a)
-            )
-            assert paid.status_code == 201, paid.text
-        await asyncio.sleep(0.3)
-    finally:
-        await listener.close()
-    assert len(heard) == 1
+    bills = [(await a_bill(settings, tree, db))[0] for _ in range(8)]
+
+    async def pay(bill: uuid.UUID) -> httpx.Response:
+        return await client.post(
+            f"/bills/{bill}/payments", json={"channel": "cash"}, headers=admin(tree.county_a)
+        )
+
+    async def pay_all() -> None:
+        if at_once:
+            answers = await asyncio.gather(*(pay(bill) for bill in bills))
+        else:
+            answers = [await pay(bill) for bill in bills]
+        assert [a.status_code for a in answers] == [201] * len(bills)
+
+    assert len(await heard_wakeups(settings, pay_all)) == 1
     written = await db(
         "SELECT envelope->'data'->>'bill_id' AS bill FROM outbox WHERE type = 'fee.paid' "
         "AND envelope->'data'->>'bill_id' = ANY(:bills)",
         bills=[str(b) for b in bills],
     )
     assert sorted(r.bill for r in written) == sorted(str(b) for b in bills)
+
+
+async def test_a_refused_payment_leaves_the_wakeup_to_the_next_one(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    tree: Tree,
+    admin: Callable,
+    db,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A payment told to notify that writes nothing (its bill is paid already) notifies no one:
+    # the next payment must, not wait for the relay's poll.
+    paid, _ = await a_bill(settings, tree, db)
+    due, _ = await a_bill(settings, tree, db)
+    first = await client.post(
+        f"/bills/{paid}/payments", json={"channel": "cash"}, headers=admin(tree.county_a)
+    )
+    assert first.status_code == 201, first.text
+    monkeypatch.setattr(payments, "_RELAY_WAKEUPS", RelayWakeups(window_seconds=60))
+
+    async def refused_then_paid() -> None:
+        again = await client.post(
+            f"/bills/{paid}/payments", json={"channel": "cash"}, headers=admin(tree.county_a)
+        )
+        assert again.status_code == 409, again.text
+        assert again.json()["code"] == "fee.already_paid"
+        then = await client.post(
+            f"/bills/{due}/payments", json={"channel": "cash"}, headers=admin(tree.county_a)
+        )
+        assert then.status_code == 201, then.text
+
+    assert len(await heard_wakeups(settings, refused_then_paid)) == 1
 
 
 async def test_a_bill_that_already_has_a_paid_payment_is_not_paid_again(

@@ -73,38 +73,56 @@ class RelayWakeups:
             self._last = taken - self.window_seconds
 
 
-async def record_event(session: AsyncSession, event: Event, producer: str) -> str:
+async def record_event(
+    session: AsyncSession, event: Event, producer: str, wakeups: RelayWakeups | None = None
+) -> str:
     """Add an event to the outbox inside the caller's transaction; returns the event id.
 
     The current trace context is stored with the row so the relay's publish continues this trace.
     """
-    return (await record_events(session, [event], producer))[0]
+    return (await record_events(session, [event], producer, wakeups))[0]
 
 
-async def record_events(session: AsyncSession, events: Sequence[Event], producer: str) -> list[str]:
-    """Add many events in one statement (a batch import writes thousands)."""
+async def record_events(
+    session: AsyncSession,
+    events: Sequence[Event],
+    producer: str,
+    wakeups: RelayWakeups | None = None,
+) -> list[str]:
+    """Add many events in one statement (a batch import writes thousands). The relay is
+    notified every time, or at most once a window of `wakeups` (a peak's writer: a transaction
+    that rolls back after it keeps its window, and the events of that window go in the relay's
+    next round or poll)."""
     if not events:
         return []
     envelopes = [event.envelope(producer) for event in events]
     trace_context = json.dumps(inject_context())
+    wakeup = wakeups.take() if wakeups is not None else None
     # The relay is notified in the same statement (one round trip less on every write that
     # produces an event); PostgreSQL delivers it at commit, never for a rolled-back transaction.
-    await session.execute(
-        text(
-            "WITH written AS (INSERT INTO outbox (id, type, version, envelope, trace_context) "  # noqa: S608
-            "SELECT id, type, version, envelope::jsonb, CAST(:trace AS jsonb) "
-            "FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:versions AS int[]), "
-            "CAST(:envelopes AS text[])) AS e(id, type, version, envelope)) "
-            f"SELECT {NOTIFY_RELAY}"
-        ),
-        {
-            "ids": [e.id for e in envelopes],
-            "types": [e.type for e in envelopes],
-            "versions": [e.version for e in envelopes],
-            "envelopes": [e.model_dump_json() for e in envelopes],
-            "trace": trace_context,
-        },
-    )
+    try:
+        await session.execute(
+            text(
+                "WITH written AS (INSERT INTO outbox (id, type, version, envelope, trace_context) "  # noqa: S608
+                "SELECT id, type, version, envelope::jsonb, CAST(:trace AS jsonb) "
+                "FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), "
+                "CAST(:versions AS int[]), CAST(:envelopes AS text[])) "
+                "AS e(id, type, version, envelope)) "
+                f"SELECT CASE WHEN CAST(:notify AS boolean) THEN {NOTIFY_RELAY} END"
+            ),
+            {
+                "ids": [e.id for e in envelopes],
+                "types": [e.type for e in envelopes],
+                "versions": [e.version for e in envelopes],
+                "envelopes": [e.model_dump_json() for e in envelopes],
+                "trace": trace_context,
+                "notify": wakeups is None or wakeup is not None,
+            },
+        )
+    except BaseException:
+        if wakeups is not None and wakeup is not None:
+            wakeups.missed(wakeup)
+        raise
     return [str(e.id) for e in envelopes]
 
 

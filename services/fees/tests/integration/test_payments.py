@@ -314,6 +314,49 @@ async def test_a_member_pays_online_and_the_providers_callback_settles_it_once(
     assert len(events) == 1
 
 
+async def test_callbacks_arriving_together_wake_the_relay_once(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    tree: Tree,
+    member_caller: Callable,
+    db,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Most of a month start's payments are online: their callbacks must not all notify and
+    # commit one by one behind the notification lock, any more than cash payments.
+    started = []
+    for _ in range(6):
+        bill, member = await a_bill(settings, tree, db)
+        r = await client.post(
+            f"/bills/{bill}/payments",
+            json={"channel": "online"},
+            headers=member_caller(tree.branch_a, member),
+        )
+        assert r.status_code == 201, r.text
+        started.append((bill, r.json()["id"]))
+    monkeypatch.setattr(payments, "_RELAY_WAKEUPS", RelayWakeups(window_seconds=60))
+
+    async def called_back() -> None:
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    "/payments/callback",
+                    **signed(settings, {"payment_id": payment, "status": "paid"}),
+                )
+                for _, payment in started
+            )
+        )
+        assert [a.json()["status"] for a in answers] == ["paid"] * len(started)
+
+    assert len(await heard_wakeups(settings, called_back)) == 1
+    written = await db(
+        "SELECT count(*) AS n FROM outbox WHERE type = 'fee.paid' "
+        "AND envelope->'data'->>'bill_id' = ANY(:bills)",
+        bills=[str(bill) for bill, _ in started],
+    )
+    assert written[0].n == len(started)
+
+
 async def test_callbacks_that_are_not_the_providers_change_nothing(
     client: httpx.AsyncClient, settings: FeesSettings
 ) -> None:

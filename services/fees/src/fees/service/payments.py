@@ -92,6 +92,11 @@ async def _new_pending_payment(session: AsyncSession, caller: Caller, bill: Any)
     return payment_id
 
 
+# The month start's payments, cash or online, wake the relay at most every 10 ms from each
+# process.
+_RELAY_WAKEUPS = RelayWakeups()
+
+
 async def _announce_paid_online(session: AsyncSession, bill: Any, payment_id: uuid.UUID) -> None:
     paid = FeePaid(
         bill_id=bill["id"],
@@ -102,7 +107,7 @@ async def _announce_paid_online(session: AsyncSession, bill: Any, payment_id: uu
         amount_fen=bill["amount_fen"],
         channel="online",
     )
-    await record_event(session, paid, PRODUCER)
+    await record_event(session, paid, PRODUCER, _RELAY_WAKEUPS)
 
 
 # fee.paid's data (shared.events.FeePaid) from the bill the statement below pays; the
@@ -139,8 +144,6 @@ _PAY_CASH = Statement.of(
     "AS notify, bill.id IS NOT NULL AND CAST(:wake_relay AS boolean) AS woke_relay "
     "FROM target LEFT JOIN bill ON true"
 )
-# The month start's payments wake the relay at most every 10 ms from each process.
-_RELAY_WAKEUPS = RelayWakeups()
 
 
 async def record_cash(where: AsyncSession | Reads, caller: Caller, bill_id: uuid.UUID) -> Payment:

@@ -8,7 +8,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import NamedTuple
 
@@ -72,6 +72,30 @@ class RelayWakeups:
         if self._last == taken:
             self._last = taken - self.window_seconds
 
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[Wakeup]:
+        """One write's turn: `due` says whether it should notify; unless it says `notified()`
+        before the block ends (it wrote nothing, or failed), the window goes to the next write."""
+        taken = self.take()
+        wakeup = Wakeup(due=taken is not None)
+        try:
+            yield wakeup
+        finally:
+            if taken is not None and not wakeup.done:
+                self.missed(taken)
+
+
+class Wakeup:
+    """A write's turn at waking the relay (`RelayWakeups.turn`)."""
+
+    def __init__(self, due: bool) -> None:
+        self.due = due
+        self.done = False
+
+    def notified(self) -> None:
+        """The write's statement notified (it is delivered at commit)."""
+        self.done = True
+
 
 async def record_event(
     session: AsyncSession, event: Event, producer: str, wakeups: RelayWakeups | None = None
@@ -97,10 +121,10 @@ async def record_events(
         return []
     envelopes = [event.envelope(producer) for event in events]
     trace_context = json.dumps(inject_context())
-    wakeup = wakeups.take() if wakeups is not None else None
+    turn = wakeups.turn() if wakeups is not None else contextlib.nullcontext(Wakeup(due=True))
     # The relay is notified in the same statement (one round trip less on every write that
     # produces an event); PostgreSQL delivers it at commit, never for a rolled-back transaction.
-    try:
+    with turn as wakeup:
         await session.execute(
             text(
                 "WITH written AS (INSERT INTO outbox (id, type, version, envelope, trace_context) "  # noqa: S608
@@ -116,13 +140,10 @@ async def record_events(
                 "versions": [e.version for e in envelopes],
                 "envelopes": [e.model_dump_json() for e in envelopes],
                 "trace": trace_context,
-                "notify": wakeups is None or wakeup is not None,
+                "notify": wakeup.due,
             },
         )
-    except BaseException:
-        if wakeups is not None and wakeup is not None:
-            wakeups.missed(wakeup)
-        raise
+        wakeup.notified()
     return [str(e.id) for e in envelopes]
 
 

@@ -78,3 +78,14 @@ def test_a_window_given_back_late_leaves_a_later_one_alone() -> None:
     assert wakeups.take() is not None  # a later write took the next window and notifies
     wakeups.missed(slow)  # the slow one's statement ends without notifying
     assert wakeups.take() is None  # the later write's window still stands
+
+
+def test_a_turn_keeps_the_window_only_when_its_write_notified() -> None:
+    wakeups = RelayWakeups(window_seconds=60)
+    with wakeups.turn() as refused:  # its statement wrote nothing: no notification
+        assert refused.due
+    with wakeups.turn() as paid:  # so the next write is due, and notifies
+        assert paid.due
+        paid.notified()
+    with wakeups.turn() as later:  # inside the window of one that did
+        assert not later.due

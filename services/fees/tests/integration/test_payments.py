@@ -281,6 +281,20 @@ def signed(settings: FeesSettings, body: dict[str, str]) -> dict[str, object]:
     }
 
 
+async def a_pending_online_payment(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, member_caller: Callable, db
+) -> tuple[uuid.UUID, dict]:  # type: ignore[no-untyped-def]
+    """A due bill of a new member of branch_a, and the online payment the member started."""
+    bill, member = await a_bill(settings, tree, db)
+    started = await client.post(
+        f"/bills/{bill}/payments",
+        json={"channel": "online"},
+        headers=member_caller(tree.branch_a, member),
+    )
+    assert started.status_code == 201, started.text
+    return bill, started.json()
+
+
 async def test_a_member_pays_online_and_the_providers_callback_settles_it_once(
     client: httpx.AsyncClient,
     settings: FeesSettings,
@@ -289,14 +303,7 @@ async def test_a_member_pays_online_and_the_providers_callback_settles_it_once(
     provider: FakeProvider,
     db,
 ) -> None:
-    bill, member = await a_bill(settings, tree, db)
-    started = await client.post(
-        f"/bills/{bill}/payments",
-        json={"channel": "online"},
-        headers=member_caller(tree.branch_a, member),
-    )
-    assert started.status_code == 201, started.text
-    payment = started.json()
+    bill, payment = await a_pending_online_payment(client, settings, tree, member_caller, db)
     assert payment["status"] == "pending" and payment["paid_at"] is None
     assert uuid.UUID(payment["id"]) in provider.created
 
@@ -324,16 +331,9 @@ async def test_callbacks_arriving_together_wake_the_relay_once(
 ) -> None:
     # Most of a month start's payments are online: their callbacks must not all notify and
     # commit one by one behind the notification lock, any more than cash payments.
-    started = []
-    for _ in range(6):
-        bill, member = await a_bill(settings, tree, db)
-        r = await client.post(
-            f"/bills/{bill}/payments",
-            json={"channel": "online"},
-            headers=member_caller(tree.branch_a, member),
-        )
-        assert r.status_code == 201, r.text
-        started.append((bill, r.json()["id"]))
+    started = [
+        await a_pending_online_payment(client, settings, tree, member_caller, db) for _ in range(6)
+    ]
     monkeypatch.setattr(payments, "_RELAY_WAKEUPS", RelayWakeups(window_seconds=60))
 
     async def called_back() -> None:
@@ -341,7 +341,7 @@ async def test_callbacks_arriving_together_wake_the_relay_once(
             *(
                 client.post(
                     "/payments/callback",
-                    **signed(settings, {"payment_id": payment, "status": "paid"}),
+                    **signed(settings, {"payment_id": payment["id"], "status": "paid"}),
                 )
                 for _, payment in started
             )
@@ -405,19 +405,14 @@ async def test_money_for_a_bill_paid_in_cash_meanwhile_is_kept_for_a_refund(
     provider: FakeProvider,
     db,
 ) -> None:
-    bill, member = await a_bill(settings, tree, db)
-    online = await client.post(
-        f"/bills/{bill}/payments",
-        json={"channel": "online"},
-        headers=member_caller(tree.branch_a, member),
-    )
+    bill, online = await a_pending_online_payment(client, settings, tree, member_caller, db)
     cash = await client.post(
         f"/bills/{bill}/payments", json={"channel": "cash"}, headers=admin(tree.branch_a)
     )
-    assert online.status_code == cash.status_code == 201
+    assert cash.status_code == 201
     r = await client.post(
         "/payments/callback",
-        **signed(settings, {"payment_id": online.json()["id"], "status": "paid"}),
+        **signed(settings, {"payment_id": online["id"], "status": "paid"}),
     )
     assert r.status_code == 409 and r.json()["code"] == "fee.already_paid", r.text
     rows = await db(

@@ -276,6 +276,17 @@ async def test_a_subtree_summary_adds_up_its_branches_and_remittances(
     assert other.status_code == 403
 
 
+async def paid_days_ago(db, branch: uuid.UUID, month: date, days: int) -> None:  # type: ignore[no-untyped-def]
+    """The branch's paid bills of the month not yet remitted were paid `days` earlier."""
+    await db(
+        "UPDATE bills SET paid_at = paid_at - make_interval(days => :days) "
+        "WHERE branch_id = :b AND month = :m AND remittance_id IS NULL",
+        b=branch,
+        m=month,
+        days=days,
+    )
+
+
 async def look_twice_for_the_newly_overdue(settings: FeesSettings) -> None:
     """The workers' quarter-hourly look, twice (as two workers would)."""
     async with resources_of(settings) as resources:
@@ -292,12 +303,7 @@ async def test_money_held_past_its_due_date_is_listed_and_counted_up_the_tree(
     await paid_bills(client, settings, db, admin, tree.branch_a, month, [500, 250])
     await paid_bills(client, settings, db, admin, tree.branch_b, month, [300])
     # branch_a's money came in a month ago; branch_b's today (not due yet).
-    await db(
-        "UPDATE bills SET paid_at = paid_at - interval '30 days' "
-        "WHERE branch_id = :b AND month = :m",
-        b=tree.branch_a,
-        m=month,
-    )
+    await paid_days_ago(db, tree.branch_a, month, 30)
 
     def overdue(org: uuid.UUID, **params: object) -> object:
         return client.get(
@@ -362,12 +368,7 @@ async def test_money_held_past_its_due_date_is_listed_and_counted_up_the_tree(
     # Money of that month comes to branch_a again (a member paying late) and sits there past
     # its due date too: a new holding, told again; the one told before is not.
     await paid_bills(client, settings, db, admin, tree.branch_a, month, [400])
-    await db(
-        "UPDATE bills SET paid_at = paid_at - interval '20 days' "
-        "WHERE branch_id = :b AND month = :m AND remittance_id IS NULL",
-        b=tree.branch_a,
-        m=month,
-    )
+    await paid_days_ago(db, tree.branch_a, month, 20)
     await look_twice_for_the_newly_overdue(settings)
     told = await db(
         "SELECT envelope->'data' AS data FROM outbox WHERE type = 'fee.remittance_overdue' "
@@ -435,12 +436,7 @@ async def test_holding_nothing_is_never_overdue(
     """0-fen bills paid a month ago: nothing to remit, so nothing sits overdue."""
     month, label = date(2022, 7, 1), "2022-07"
     await paid_bills(client, settings, db, admin, tree.branch_a, month, [0, 0])
-    await db(
-        "UPDATE bills SET paid_at = paid_at - interval '30 days' "
-        "WHERE branch_id = :b AND month = :m",
-        b=tree.branch_a,
-        m=month,
-    )
+    await paid_days_ago(db, tree.branch_a, month, 30)
     listed = await client.get(
         f"/orgs/{tree.city}/overdue-holdings", params={"month": label}, headers=admin(tree.city)
     )

@@ -151,27 +151,24 @@ async def record_cash(where: AsyncSession | Reads, caller: Caller, bill_id: uuid
     alone on the driver (`Reads`) or in a session's transaction."""
     payment_id = uuid.uuid4()
     trace_context = json.dumps(inject_context())  # the payment's and its event's
-    wakeup = _RELAY_WAKEUPS.take()
-    woke_relay = False
     try:
-        found = await run(
-            where,
-            _PAY_CASH,
-            bill_id=bill_id,
-            payment_id=payment_id,
-            recorded_by=caller.account_id,
-            trace_context=trace_context,
-            wake_relay=wakeup is not None,
-            **admin_over_values(caller),
-            **event_values(FeePaid, PRODUCER, trace_context),
-            **audit_values(caller, "fee.cash_recorded", "bill", bill_id),
-        )
-        woke_relay = bool(found) and found[0]["woke_relay"]
+        with _RELAY_WAKEUPS.turn() as wakeup:
+            found = await run(
+                where,
+                _PAY_CASH,
+                bill_id=bill_id,
+                payment_id=payment_id,
+                recorded_by=caller.account_id,
+                trace_context=trace_context,
+                wake_relay=wakeup.due,
+                **admin_over_values(caller),
+                **event_values(FeePaid, PRODUCER, trace_context),
+                **audit_values(caller, "fee.cash_recorded", "bill", bill_id),
+            )
+            if found and found[0]["woke_relay"]:
+                wakeup.notified()
     except (IntegrityError, asyncpg.UniqueViolationError) as exc:
         raise already_paid() from exc  # the unique index's refusal: paid by another payment
-    finally:
-        if wakeup is not None and not woke_relay:
-            _RELAY_WAKEUPS.missed(wakeup)
     if not found:
         raise bill_not_found()
     bill = found[0]

@@ -98,6 +98,7 @@ def database_gone(exc: BaseException) -> bool:
     Takes SQLAlchemy's errors and asyncpg's own: a refusal while connecting (the server starting
     up, too many clients) comes unwrapped.
     """
+    from asyncpg import InternalClientError
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
     error: BaseException | None = exc
@@ -107,6 +108,15 @@ def database_gone(exc: BaseException) -> bool:
         if isinstance(exc, OperationalError) and isinstance(exc.orig, OSError):
             return True
         error = exc.orig
+    # The driver's protocol in a state it cannot leave ("cannot switch to state 12; another
+    # operation is in progress"): what a terminated backend leaves when its goodbye arrives in
+    # the middle of an operation and the socket's close is not seen yet. The connection is as
+    # good as lost (the pool discards it when its reset fails), and the statement never ran.
+    # (Under SQLAlchemy, `orig` is its adapter's error, raised from the driver's.)
+    if isinstance(error, InternalClientError) or isinstance(
+        getattr(error, "__cause__", None), InternalClientError
+    ):
+        return True
     return str(getattr(error, "sqlstate", "") or "").startswith(UNAVAILABLE_SQLSTATES)
 
 
@@ -238,6 +248,7 @@ def install_problem_handlers(app: FastAPI, *, database: bool = True) -> None:
         app.add_exception_handler(DBAPIError, on_database_error)
         app.add_exception_handler(PoolTimeout, on_database_unavailable)  # a full pool
         app.add_exception_handler(asyncpg.PostgresError, on_driver_error)
+        app.add_exception_handler(asyncpg.InternalClientError, on_driver_error)
     # A refused, reset or timed-out connection comes as the OS's error (not every OSError: a full
     # disk is ours to fix, a 500).
     app.add_exception_handler(ConnectionError, on_connection_lost)

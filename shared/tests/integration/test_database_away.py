@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import uuid
+from typing import Any, ClassVar
 
 import asyncpg
 import pytest
@@ -184,6 +186,63 @@ async def test_a_database_that_stays_away_is_tried_once_more_then_503(sessions) 
         r = await client.get("/killed")
     assert r.status_code == 503 and r.json()["code"] == "ops.database_unavailable"
     assert r.headers["retry-after"] == "1" and len(tries) == 2
+
+
+class ProtocolBreaking(asyncpg.Connection):  # type: ignore[misc]
+    """A driver connection whose next statement, once armed, meets what a terminated backend
+    leaves when its goodbye arrives in the middle of an operation before the socket's close is
+    seen: asyncpg's protocol in a state it cannot leave, the connection not (yet) closed."""
+
+    armed: ClassVar[list[int]] = []
+
+    async def prepare(self, *args: Any, **kwargs: Any) -> Any:
+        if ProtocolBreaking.armed:
+            ProtocolBreaking.armed.pop()
+            raise asyncpg.InternalClientError(
+                "cannot switch to state 12; another operation (2) is in progress"
+            )
+        return await super().prepare(*args, **kwargs)
+
+
+async def test_a_connection_whose_protocol_broke_is_tried_again_not_500(
+    engine: AsyncEngine,
+) -> None:
+    import httpx
+
+    breaking = create_async_engine(
+        engine.url, connect_args={"connection_class": ProtocolBreaking}, pool_size=2
+    )
+    sessions = make_sessionmaker(breaking)
+    tries = []
+    texts = itertools.count()
+    app = retrying_app()
+
+    @app.post("/sign-up")
+    async def sign_up() -> int:
+        tries.append(1)
+        async with sessions() as session, session.begin():
+            # A text of its own each time: a cached statement is not prepared again.
+            return int((await session.execute(text(f"SELECT {next(texts)}"))).scalar_one())
+
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.post("/sign-up")).status_code == 200  # the pool connected
+            ProtocolBreaking.armed.append(1)
+            tries.clear()
+            r = await client.post("/sign-up")
+            # Not a bug of the request's: tried once more on another connection, answered.
+            assert r.status_code == 200, r.text
+            assert len(tries) == 2
+            ProtocolBreaking.armed[:] = [1, 1]
+            tries.clear()
+            r = await client.post("/sign-up")
+            # Broken again on the second try: 503, for the client to try shortly.
+            assert r.status_code == 503 and r.json()["code"] == "ops.database_unavailable"
+            assert len(tries) == 2
+    finally:
+        ProtocolBreaking.armed.clear()
+        await breaking.dispose()
 
 
 async def test_a_service_we_call_that_does_not_answer_is_503() -> None:

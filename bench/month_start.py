@@ -34,10 +34,11 @@ from common import running_system, traced_as_operators_run
 PORT_BASE = 32000  # below the ephemeral range: a health probe cannot meet itself
 SINK_PORT = PORT_BASE + 191
 BRANCH_SIZE = 20
+# The amount is the profile's, kept beside the member (fees.db.FeeMember) as the system reads it.
 BILLS_SQL = (
     "INSERT INTO bills (member_id, branch_id, month, amount_fen) "
-    "SELECT m.member_id, m.branch_id, $1, p.monthly_fee_fen "
-    "FROM fee_members m JOIN fee_profiles p USING (member_id) WHERE m.status = 'active' "
+    "SELECT m.member_id, m.branch_id, $1, m.monthly_fee_fen FROM fee_members m "
+    "WHERE m.status = 'active' AND m.monthly_fee_fen IS NOT NULL "
     "ON CONFLICT (member_id, month) DO NOTHING"
 )
 
@@ -46,11 +47,20 @@ async def seed(db_url: str, members: int) -> None:
     rng = random.Random(20261203)
     branches = [uuid.uuid4() for _ in range(max(1, members // BRANCH_SIZE))]
     ids = [uuid.uuid4() for _ in range(members)]
+    amounts = [rng.choice((1_500, 3_000, 7_500, 20_000)) for _ in ids]
     conn = await asyncpg.connect(db_url)
     try:
         await conn.copy_records_to_table(
             "fee_members",
-            columns=["member_id", "branch_id", "name", "status", "joined_on", "copied_at"],
+            columns=[
+                "member_id",
+                "branch_id",
+                "name",
+                "status",
+                "joined_on",
+                "copied_at",
+                "monthly_fee_fen",
+            ],
             records=(
                 (
                     m,
@@ -59,6 +69,7 @@ async def seed(db_url: str, members: int) -> None:
                     "active",
                     date(2020, 5, 4),
                     date(2000, 1, 1),
+                    amounts[i],
                 )
                 for i, m in enumerate(ids)
             ),
@@ -67,8 +78,8 @@ async def seed(db_url: str, members: int) -> None:
             "fee_profiles",
             columns=["member_id", "category", "monthly_fee_fen", "rate_table"],
             records=(
-                (m, "salaried", rng.choice((1_500, 3_000, 7_500, 20_000)), "regulation")
-                for m in ids
+                (m, "salaried", amount, "regulation")
+                for m, amount in zip(ids, amounts, strict=True)
             ),
         )
         await conn.execute("ANALYZE fee_members; ANALYZE fee_profiles")

@@ -25,6 +25,9 @@ class FeeMember(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     joined_on: Mapped[date] = mapped_column(Date)
     copied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The fee profile's amount, written with it (NULL: no profile yet): the month start bills
+    # from this table alone, not joined to every profile for each chunk of branches.
+    monthly_fee_fen: Mapped[int | None] = mapped_column(Integer)
 
 
 class FeeProfile(Base):

@@ -51,10 +51,13 @@ async def test_a_new_rate_table_recomputes_every_amount_in_batches_and_a_rerun_f
 
     async def amounts_of() -> dict[object, tuple[int, str]]:
         rows = await db(
-            "SELECT member_id, monthly_fee_fen, rate_table FROM fee_profiles "
+            "SELECT member_id, p.monthly_fee_fen, rate_table, m.monthly_fee_fen AS billed "
+            "FROM fee_profiles p JOIN fee_members m USING (member_id) "
             "WHERE member_id = ANY(:ids)",
             ids=members,
         )
+        # What the month start bills (the amount beside the member) is the profile's.
+        assert [r.billed for r in rows] == [r.monthly_fee_fen for r in rows]
         return {r.member_id: (r.monthly_fee_fen, r.rate_table) for r in rows}
 
     before = await amounts_of()

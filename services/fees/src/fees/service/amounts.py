@@ -75,11 +75,16 @@ async def _recompute_batch(
         ids.append(row.member_id)
         amounts.append(amount)
         done.changed += amount != row.monthly_fee_fen
+    # The amount beside the member too (fees.db.FeeMember), which the month start bills.
     await session.execute(
         text(
-            "UPDATE fee_profiles p SET monthly_fee_fen = v.amount, rate_table = :table, "
-            "updated_at = now() FROM unnest(CAST(:ids AS uuid[]), CAST(:amounts AS integer[])) "
-            "AS v(member_id, amount) WHERE p.member_id = v.member_id"
+            "WITH profiles AS ("
+            "  UPDATE fee_profiles p SET monthly_fee_fen = v.amount, rate_table = :table, "
+            "  updated_at = now() FROM unnest(CAST(:ids AS uuid[]), CAST(:amounts AS integer[])) "
+            "  AS v(member_id, amount) WHERE p.member_id = v.member_id "
+            "  RETURNING p.member_id, p.monthly_fee_fen"
+            ") UPDATE fee_members m SET monthly_fee_fen = profiles.monthly_fee_fen "
+            "FROM profiles WHERE m.member_id = profiles.member_id"
         ),
         {"table": table.name, "ids": ids, "amounts": amounts},
     )

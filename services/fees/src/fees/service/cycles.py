@@ -155,11 +155,15 @@ async def cycle_state(session: AsyncSession, month: date) -> CycleState:
 
 
 def billable(began: str) -> str:
-    """SQL: member `m` of the copy is billed for a month when active and copied before the
-    month began (`began`: SQL of that instant, midnight of the 1st in Beijing): who joins or
-    transfers in mid-month is billed from the next cycle. The chunks and the transfers made
-    while they run bill by it alike."""
-    return f"m.status = 'active' AND m.copied_at < {began}"
+    """SQL: member `m` of the copy is billed for a month when active, with a fee profile, and
+    copied before the month began (`began`: SQL of that instant, midnight of the 1st in
+    Beijing): who joins or transfers in mid-month is billed from the next cycle. The chunks and
+    the transfers made while they run bill by it alike."""
+    return (
+        f"m.status = 'active' AND m.copied_at < {began} "
+        # NULL: no fee profile yet, no bill (the branch's `missing_profile` lists the member).
+        "AND m.monthly_fee_fen IS NOT NULL"
+    )
 
 
 # A cycle's chunks hold the branches as they were when it opened, and a chunk bills the members
@@ -178,8 +182,8 @@ _CYCLE_BEGAN = "CAST(f.month AS timestamp) AT TIME ZONE 'Asia/Shanghai'"
 _BILL_MOVED = text(
     "WITH made AS ("  # noqa: S608 (constants and `billable`'s SQL only)
     "  INSERT INTO bills (member_id, branch_id, month, amount_fen) "
-    "  SELECT m.member_id, m.branch_id, f.month, p.monthly_fee_fen "
-    "  FROM fee_cycles f CROSS JOIN fee_members m JOIN fee_profiles p USING (member_id) "
+    "  SELECT m.member_id, m.branch_id, f.month, m.monthly_fee_fen "
+    "  FROM fee_cycles f CROSS JOIN fee_members m "
     f"  WHERE f.finished_at IS NULL AND m.member_id = ANY(:moved) AND {billable(_CYCLE_BEGAN)} "
     "    AND NOT EXISTS (SELECT 1 FROM fee_cycle_chunks c WHERE c.month = f.month "
     "      AND c.done_at IS NULL AND m.branch_id = ANY(c.branch_ids)) "
@@ -223,8 +227,8 @@ async def generate_bills(session: AsyncSession, month: date, chunk_no: int) -> C
             text(
                 "WITH made AS ("  # noqa: S608 (constants and `billable`'s SQL only)
                 "  INSERT INTO bills (member_id, branch_id, month, amount_fen) "
-                "  SELECT m.member_id, m.branch_id, :month, p.monthly_fee_fen "
-                "  FROM fee_members m JOIN fee_profiles p USING (member_id) "
+                "  SELECT m.member_id, m.branch_id, :month, m.monthly_fee_fen "
+                "  FROM fee_members m "
                 f"  WHERE m.branch_id = ANY(:branches) AND {billable(':began')} "
                 "  ON CONFLICT (member_id, month) DO NOTHING "
                 "  RETURNING branch_id, amount_fen"

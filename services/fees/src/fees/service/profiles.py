@@ -96,6 +96,10 @@ async def set_profile(
         .returning(FeeProfile.updated_at)
     )
     updated_at = (await session.execute(statement)).scalar_one()
+    await session.execute(
+        text("UPDATE fee_members SET monthly_fee_fen = :amount WHERE member_id = :m"),
+        {"amount": amount_fen, "m": member.member_id},
+    )
     await audit(session, caller, "fee.profile_set", "member", member.member_id)
     return ProfileSet(member.member_id, category, amount_fen, table.name, updated_at)
 

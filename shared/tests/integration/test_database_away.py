@@ -231,7 +231,7 @@ async def test_a_connection_whose_protocol_broke_is_tried_again_not_500(
             ProtocolBreaking.armed.append(1)
             tries.clear()
             r = await client.post("/sign-up")
-            # Not a bug of the request's: tried once more on another connection, answered.
+            # Not a bug of the request's: tried once more, and answered.
             assert r.status_code == 200, r.text
             assert len(tries) == 2
             ProtocolBreaking.armed[:] = [1, 1]

@@ -115,11 +115,10 @@ class Reads:
                         retire_pool(self._engine, pooled, exc)
                     else:
                         pooled.invalidate()
-                    if not refused and (
-                        driver.is_closed() or isinstance(exc, asyncpg.InternalClientError)
-                    ):
+                    if not refused and driver.is_closed():
                         # A transient fault, answered 503 (shared.problems), as a session's
-                        # lost connection is.
+                        # lost connection is. (Closed by the server, or by the invalidation
+                        # above: a driver stuck mid-protocol comes here too.)
                         raise ConnectionError("the database connection was lost") from exc
                     raise
                 finally:

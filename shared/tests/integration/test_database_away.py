@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shared.db import make_engine, make_sessionmaker
+from shared.db import copy_rows, make_engine, make_sessionmaker
 from shared.problems import install_problem_handlers
 from shared.reads import Query, Reads
 from shared.retry import RetryWhenTheDatabaseIsLost
@@ -195,13 +195,24 @@ class ProtocolBreaking(asyncpg.Connection):  # type: ignore[misc]
 
     armed: ClassVar[list[int]] = []
 
-    async def prepare(self, *args: Any, **kwargs: Any) -> Any:
+    def _break_if_armed(self) -> None:
         if ProtocolBreaking.armed:
             ProtocolBreaking.armed.pop()
             raise asyncpg.InternalClientError(
                 "cannot switch to state 12; another operation (2) is in progress"
             )
+
+    async def prepare(self, *args: Any, **kwargs: Any) -> Any:  # a session's statement
+        self._break_if_armed()
         return await super().prepare(*args, **kwargs)
+
+    async def fetch(self, *args: Any, **kwargs: Any) -> Any:  # a hot read's (shared.reads)
+        self._break_if_armed()
+        return await super().fetch(*args, **kwargs)
+
+    async def copy_records_to_table(self, *args: Any, **kwargs: Any) -> Any:  # shared.db.copy_rows
+        self._break_if_armed()
+        return await super().copy_records_to_table(*args, **kwargs)
 
 
 async def test_a_connection_whose_protocol_broke_is_tried_again_not_500(
@@ -224,22 +235,41 @@ async def test_a_connection_whose_protocol_broke_is_tried_again_not_500(
             # A text of its own each time: a cached statement is not prepared again.
             return int((await session.execute(text(f"SELECT {next(texts)}"))).scalar_one())
 
+    reads = Reads(breaking, asyncio.Semaphore(2))
+
+    @app.get("/read")
+    async def read() -> int:
+        tries.append(1)
+        row = await reads.row(BACKEND)
+        assert row is not None
+        return int(row["pid"])
+
+    @app.post("/import")
+    async def import_rows() -> int:
+        tries.append(1)
+        async with sessions() as session, session.begin():
+            await session.execute(text("CREATE TEMP TABLE imported (n int) ON COMMIT DROP"))
+            await copy_rows(session, "imported", [{"n": 1}, {"n": 2}])
+            return int(await session.scalar(text("SELECT count(*) FROM imported")) or 0)
+
     transport = httpx.ASGITransport(app, raise_app_exceptions=False)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            assert (await client.post("/sign-up")).status_code == 200  # the pool connected
-            ProtocolBreaking.armed.append(1)
-            tries.clear()
-            r = await client.post("/sign-up")
-            # Not a bug of the request's: tried once more, and answered.
-            assert r.status_code == 200, r.text
-            assert len(tries) == 2
-            ProtocolBreaking.armed[:] = [1, 1]
-            tries.clear()
-            r = await client.post("/sign-up")
-            # Broken again on the second try: 503, for the client to try shortly.
-            assert r.status_code == 503 and r.json()["code"] == "ops.database_unavailable"
-            assert len(tries) == 2
+            for method, path in (("POST", "/sign-up"), ("GET", "/read"), ("POST", "/import")):
+                # The pool connected, then the driver breaks under the route's statement.
+                assert (await client.request(method, path)).status_code == 200
+                ProtocolBreaking.armed.append(1)
+                tries.clear()
+                r = await client.request(method, path)
+                # Not a bug of the request's: tried once more, and answered.
+                assert r.status_code == 200, r.text
+                assert len(tries) == 2
+                ProtocolBreaking.armed[:] = [1, 1]
+                tries.clear()
+                r = await client.request(method, path)
+                # Broken again on the second try: 503, for the client to try shortly.
+                assert r.status_code == 503 and r.json()["code"] == "ops.database_unavailable"
+                assert len(tries) == 2
     finally:
         ProtocolBreaking.armed.clear()
         await breaking.dispose()

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Link
+from opentelemetry.trace import Link, Span, SpanContext, Tracer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +39,29 @@ from shared.telemetry import extract_context, inject_context, trace_id_in
 tracer = trace.get_tracer("fees.remittances")
 BRANCH_DUE_WORKING_DAYS = 5
 HIGHER_DUE_WORKING_DAYS = 10
-MAX_LINKS = 128  # the span limit's default; the data keeps every one
+MAX_LINKS = 128  # links a span keeps (OpenTelemetry's default limit)
+
+
+@contextmanager
+def remit_span(
+    tracer: Tracer, carried: Sequence[SpanContext], attributes: dict[str, str | int]
+) -> Iterator[Span]:
+    """The remittance's span, linked to the trace of everything it carries: a county's
+    remittance carries one per branch, a branch's one payment per paying member, often more
+    than a span keeps. The first `MAX_LINKS` are on the span; the rest on child spans
+    `fee.remit.carries`, `MAX_LINKS` each, so that the walk down from the province reaches every
+    payment."""
+    links = [Link(context) for context in carried if context.is_valid]
+    with tracer.start_as_current_span(
+        "fee.remit", links=links[:MAX_LINKS], attributes=attributes
+    ) as span:
+        for start in range(MAX_LINKS, len(links), MAX_LINKS):
+            tracer.start_span(
+                "fee.remit.carries",
+                links=links[start : start + MAX_LINKS],
+                attributes={"fee.remittance_id": attributes["fee.remittance_id"]},
+            ).end()
+        yield span
 
 
 @dataclass(frozen=True)
@@ -134,15 +157,14 @@ async def remit(
     due_by = calendar.add_working_days(
         received_on, BRANCH_DUE_WORKING_DAYS if branch else HIGHER_DUE_WORKING_DAYS
     )
-    links = [
-        Link(trace.get_current_span(extract_context(c.trace_context)).get_span_context())
-        for c in carried[:MAX_LINKS]
-    ]
     remittance_id = uuid.uuid4()
-    with tracer.start_as_current_span(
-        "fee.remit",
-        links=[link for link in links if link.context.is_valid],
-        attributes={
+    with remit_span(
+        tracer,
+        [
+            trace.get_current_span(extract_context(c.trace_context)).get_span_context()
+            for c in carried
+        ],
+        {
             "fee.remittance_id": str(remittance_id),
             "fee.month": label(month),
             "fee.carried": len(carried),

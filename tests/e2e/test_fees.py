@@ -261,11 +261,16 @@ def test_the_branchs_dues_go_up_to_the_province_traced_and_conserved(
     check = running.system.run_command("fees", "check-conservation", "--month", month)
     assert check.returncode == 0, check.stdout + check.stderr
     assert json.loads(check.stdout.strip().splitlines()[-1])["holds"] is True
+    # A mistyped month is a usage error (2), not "money is missing" (1).
+    typo = running.system.run_command("fees", "check-conservation", "--month", "2026-13")
+    assert typo.returncode == 2 and "is not a month" in typo.stderr, typo.stderr
 
     # In the traces, the province's remittance links down the chain to the cash payments.
     def linked_traces(trace_id: str) -> set[str]:
         spans = [
-            s for s in running.spans() if s["trace_id"] == trace_id and s["name"] == "fee.remit"
+            s
+            for s in running.spans()
+            if s["trace_id"] == trace_id and s["name"] in ("fee.remit", "fee.remit.carries")
         ]
         return {link["trace_id"] for s in spans for link in s["links"]}
 

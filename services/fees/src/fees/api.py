@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
-from fees.domain.months import label, parse_month
+from fees.domain.months import check_not_too_far, label, parse_month
 from fees.domain.rates import FeeRuleError
 from fees.provider import (
     SIGNATURE_HEADER,
@@ -66,7 +66,8 @@ class FeeProfileIn(BaseModel):
         max_length=32,
         description="`salaried`, or a category of the rate table in force (`student`, ...)",
     )
-    monthly_income_fen: int | None = Field(
+    # Strict: `true` or `"100000"` is a mistake in the form, not an income of 1 or 100,000 fen.
+    monthly_income_fen: StrictInt | None = Field(
         default=None, description="after tax, in fen; required for `salaried` only"
     )
 
@@ -113,7 +114,11 @@ async def put_fee_profile(
 
 
 class CycleIn(BaseModel):
-    month: str = Field(examples=["2027-01"], description="YYYY-MM: this month or the next")
+    month: str = Field(
+        examples=["2027-01"],
+        description="YYYY-MM: this month or the next; an earlier month opens only to bill one "
+        "that was never opened (members recorded before it began, at today's amounts)",
+    )
 
 
 class CycleOut(BaseModel):
@@ -232,7 +237,7 @@ async def branch_bills(
     month: str,
     session: ReadSessionDep,
     caller: CallerDep,
-    limit: LimitQuery = 100,
+    limit: LimitQuery = 50,
     cursor: str | None = None,
 ) -> BranchBills:
     """A branch's dues list of a month (收缴名单), by member name, in pages."""
@@ -407,7 +412,7 @@ async def member_bills(
     member_id: uuid.UUID,
     session: ReadSessionDep,
     caller: CallerDep,
-    limit: LimitQuery = 24,
+    limit: LimitQuery = 50,
     cursor: str | None = None,
 ) -> MemberBillPage:
     """The member's bills, newest month first: the member themselves or an admin over the
@@ -475,6 +480,10 @@ async def remit(
     """Everything the organisation holds of the month and has not remitted (paid bills for a
     branch, received remittances above), less the share it keeps, goes to its parent."""
     month = month_of(body.month)
+    try:
+        check_not_too_far(month, beijing_today())  # no bill of it can have been paid
+    except FeeRuleError as refused:
+        raise refused_by_rules(refused, "month") from None
 
     async def send() -> dict[str, Any]:
         done = await remittances.remit(
@@ -587,7 +596,7 @@ async def read_remittance(
 
 
 class UsageIn(BaseModel):
-    amount_fen: int = Field(gt=0, le=10**12)
+    amount_fen: StrictInt = Field(gt=0, le=10**12)  # money: a number, never a string or true
     purpose: NonBlank = Field(max_length=500)
     decided_on: Day = Field(description="the day of the collective decision (集体研究决定)")
     decision_ref: NonBlank = Field(max_length=200, description="e.g. the meeting minutes' number")

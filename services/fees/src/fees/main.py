@@ -90,16 +90,17 @@ def _with_database(spec: ServiceSpec, use: Callable[[Resources], Awaitable[T]]) 
 def _open_cycle(spec: ServiceSpec, args: argparse.Namespace) -> int:
     """`zhtj-fees open-cycle [--month YYYY-MM]`: what POST /fee-cycles does, for an operator on
     the machine (default: this month, Beijing time); safe to repeat."""
-    from fees.domain.months import label, parse_month
+    from fees.domain.months import label
+    from fees.domain.rates import FeeRuleError
     from fees.service.cycles import open_cycle
 
     today = beijing_today()
-    month = parse_month(args.month) if args.month else today.replace(day=1)
-
-    assert isinstance(spec.settings, FeesSettings)
-    table = fee_rules(spec.settings).schedule.in_force(month).name
+    month: date = args.month or today.replace(day=1)
+    settings = spec.settings
+    assert isinstance(settings, FeesSettings)
 
     async def use(resources: Resources) -> dict[str, object]:
+        table = fee_rules(settings).schedule.in_force(month).name
         async with resources.sessions() as session, session.begin():
             state = await open_cycle(session, None, month, today=today, rate_table=table)
         return {
@@ -110,17 +111,21 @@ def _open_cycle(spec: ServiceSpec, args: argparse.Namespace) -> int:
             "profiles_on_other_tables": state.profiles_on_other_tables,
         }
 
-    print(json.dumps(_with_database(spec, use)))
+    try:
+        print(json.dumps(_with_database(spec, use)))
+    except FeeRuleError as refused:  # a month too far ahead, no table in force
+        print(refused, file=sys.stderr)
+        return 2
     return 0
 
 
 def _check_conservation(spec: ServiceSpec, args: argparse.Namespace) -> int:
     """`zhtj-fees check-conservation --month YYYY-MM`: paid = retained + passed on + held, to
     the fen, and every remittance carrying what it says; exit 1, naming the sender, if not."""
-    from fees.domain.months import parse_month
+    from fees.domain.months import label
     from fees.service.remittances import Conservation, conservation
 
-    month = parse_month(args.month)
+    month: date = args.month
 
     async def use(resources: Resources) -> Conservation:
         async with resources.sessions() as session:
@@ -130,7 +135,7 @@ def _check_conservation(spec: ServiceSpec, args: argparse.Namespace) -> int:
     print(
         json.dumps(
             {
-                "month": args.month,
+                "month": label(month),
                 "holds": found.holds,
                 "paid_fen": found.paid_fen,
                 "retained_fen": found.retained_fen,
@@ -145,12 +150,15 @@ def _check_conservation(spec: ServiceSpec, args: argparse.Namespace) -> int:
 
 def _recompute_amounts(spec: ServiceSpec, args: argparse.Namespace) -> int:
     """`zhtj-fees recompute-amounts [--on YYYY-MM-DD]`: every profile's monthly amount by the
-    table in force on that day (default today, Beijing time), before that month's cycle opens.
-    Prints progress to stderr and one JSON line; exit 1 if some profiles could not be billed by
-    the table (listed by member id, for their admins to correct)."""
+    table in force on that day, before that month's cycle opens; by default the first month
+    whose cycle has not opened (this one, or next once this month's bills are out: the month a
+    profile set now is priced for too). Prints progress to stderr and one JSON line; exit 1 if
+    some profiles could not be billed by the table (listed by member id, for their admins to
+    correct)."""
+    from fees.domain.rates import FeeRuleError
     from fees.service.amounts import Recomputation, recompute_amounts
+    from fees.service.cycles import first_month_unopened
 
-    on = date.fromisoformat(args.on) if args.on else beijing_today()
     assert isinstance(spec.settings, FeesSettings)
     rules = fee_rules(spec.settings)
 
@@ -160,9 +168,19 @@ def _recompute_amounts(spec: ServiceSpec, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
-    done = _with_database(
-        spec, lambda resources: recompute_amounts(resources.sessions, rules, on, progress)
-    )
+    async def use(resources: Resources) -> Recomputation:
+        if args.on:
+            on: date = args.on
+        else:
+            async with resources.sessions() as session:
+                on = await first_month_unopened(session, beijing_today())
+        return await recompute_amounts(resources.sessions, rules, on, progress)
+
+    try:
+        done = _with_database(spec, use)
+    except FeeRuleError as refused:  # no table in force on that day
+        print(refused, file=sys.stderr)
+        return 2
     print(
         json.dumps(
             {
@@ -200,16 +218,37 @@ def _remittance_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("remittance_id", type=uuid.UUID, help="the remittance's id")
 
 
+def _month(text: str) -> date:
+    """A `--month` as the rules read one; a typo is a usage error (exit 2), never a traceback
+    or check-conservation's exit 1, which means money is not where it should be."""
+    from fees.domain.months import parse_month
+    from fees.domain.rates import FeeRuleError
+
+    try:
+        return parse_month(text)
+    except FeeRuleError as refused:
+        raise argparse.ArgumentTypeError(str(refused)) from None
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day (YYYY-MM-DD)") from None
+
+
 def _month_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--month", required=True, help="YYYY-MM")
+    parser.add_argument("--month", type=_month, required=True, help="YYYY-MM")
 
 
 def _open_cycle_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--month", help="YYYY-MM (default: this month, Beijing time)")
+    parser.add_argument("--month", type=_month, help="YYYY-MM (default: this month, Beijing time)")
 
 
 def _on_day_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--on", help="YYYY-MM-DD (default: today, Beijing time)")
+    parser.add_argument(
+        "--on", type=_day, help="YYYY-MM-DD (default: the first month whose cycle has not opened)"
+    )
 
 
 def cli() -> None:

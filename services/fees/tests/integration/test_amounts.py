@@ -9,11 +9,16 @@ from datetime import date
 import httpx
 import pytest
 
+from fees.domain.months import next_month
+from fees.main import create_app
 from fees.rules import fee_rules
 from fees.service import amounts
 from fees.service.amounts import Recomputation, recompute_amounts
+from fees.service.cycles import first_month_unopened
 from fees.settings import FeesSettings
+from shared.calendar import beijing_today
 from shared.process import resources_of
+from shared.testing_app import running_app
 
 from .conftest import Tree
 from .test_profiles import new_members
@@ -114,3 +119,50 @@ async def test_a_new_rate_table_recomputes_every_amount_in_batches_and_a_rerun_f
         "AND actor_role = 'operator'"
     )
     assert audited.n == 2  # one per finished run
+
+
+async def test_a_profile_set_after_this_months_bills_is_priced_by_next_months_table(
+    settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    """January's table comes into force; set in December once December's cycle has opened, a
+    profile is billed first in January, so January's table prices it, as the operator's
+    `recompute-amounts` priced everyone else's for January."""
+    this_month = beijing_today().replace(day=1)
+    later = settings.model_copy(
+        update={"rate_schedule": f"regulation@2000-01-01,league2016@{next_month(this_month)}"}
+    )
+    # This month's cycle, opened (and taken back after: a later test opens it for real).
+    made = await db(
+        "INSERT INTO fee_cycles (month, chunks_total, finished_at) VALUES (:m, 0, now()) "
+        "ON CONFLICT (month) DO NOTHING RETURNING month",
+        m=this_month,
+    )
+    [member] = await new_members(settings, tree.branch_a)
+    try:
+        async with running_app(create_app(later)) as client:
+            r = await client.put(
+                f"/members/{member}/fee-profile",
+                json={"category": "salaried", "monthly_income_fen": 800_000},
+                headers=admin(tree.city),
+            )
+    finally:
+        if made:
+            await db("DELETE FROM fee_cycles WHERE month = :m", m=this_month)
+    assert r.status_code == 200, r.text
+    # 2‰ of 8,000 yuan under the 2016 rule (the regulation's 1.5% would be 12,000 fen).
+    assert (r.json()["rate_table"], r.json()["monthly_fee_fen"]) == ("league2016", 1_600)
+    [billed] = await db("SELECT monthly_fee_fen FROM fee_members WHERE member_id = :m", m=member)
+    assert billed.monthly_fee_fen == 1_600
+
+
+async def test_the_month_a_profile_is_priced_for_is_the_first_without_a_cycle(
+    settings: FeesSettings, db
+) -> None:
+    """A month no other test opens (cycles open at most a month ahead of today)."""
+    today = date(2040, 3, 10)
+    async with resources_of(settings) as resources, resources.sessions() as session:
+        assert await first_month_unopened(session, today) == date(2040, 3, 1)
+        for month in (date(2040, 3, 1), date(2040, 4, 1)):  # this month's, then one opened early
+            await db("INSERT INTO fee_cycles (month, chunks_total) VALUES (:m, 0)", m=month)
+            assert await first_month_unopened(session, today) == next_month(month)
+    await db("DELETE FROM fee_cycles WHERE month >= '2040-01-01'")

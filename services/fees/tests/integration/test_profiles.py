@@ -205,6 +205,26 @@ async def test_nobody_else_learns_the_member_exists(
             "fee.income_invalid",
             "monthly_income_fen",
         ),
+        (  # 0.5% of 0.50 yuan is a quarter of a fen: a salary that makes no dues
+            {"category": "salaried", "monthly_income_fen": 50},
+            "fee.income_invalid",
+            "monthly_income_fen",
+        ),
+        (  # not kept for a category, but still a mistake
+            {"category": "student", "monthly_income_fen": -500},
+            "fee.income_invalid",
+            "monthly_income_fen",
+        ),
+        (
+            {"category": "salaried", "monthly_income_fen": True},
+            "request.invalid",
+            "monthly_income_fen",
+        ),
+        (
+            {"category": "salaried", "monthly_income_fen": "600000"},
+            "request.invalid",
+            "monthly_income_fen",
+        ),
         ({"category": "salaried"}, "fee.income_required", "monthly_income_fen"),
         ({"category": "unemployed"}, "fee.unknown_category", "category"),
     ],

@@ -24,12 +24,13 @@ TABLES = shipped_tables()
 REGULATION = TABLES["regulation"]
 LEAGUE_2016 = TABLES["league2016"]
 incomes = st.integers(min_value=1, max_value=MAX_MONTHLY_INCOME_FEN)
+# The regulation's 0.5% makes a fen from 100 fen up (half up); below, it makes no dues.
+regulation_incomes = st.integers(min_value=100, max_value=MAX_MONTHLY_INCOME_FEN)
 
 
 @pytest.mark.parametrize(
     ("income_fen", "dues_fen"),
     [
-        (1, 0),  # 0.005 fen
         (100, 1),  # 0.5 fen, half up
         (300_000, 1_500),  # 3,000.00 yuan: still 0.5%
         (300_001, 3_000),  # 3,000.01 yuan: 1% of the whole income, 3,000.01 fen
@@ -44,7 +45,7 @@ def test_every_band_edge_of_the_regulation_is_inclusive(income_fen: int, dues_fe
     assert REGULATION.monthly_fen("salaried", income_fen) == dues_fen
 
 
-@given(incomes)
+@given(regulation_incomes)
 def test_the_regulation_charges_the_whole_income_at_its_bands_rate(income_fen: int) -> None:
     edges = ((300_000, "0.005"), (500_000, "0.01"), (1_000_000, "0.015"))
     rate = next((rate for edge, rate in edges if income_fen <= edge), "0.02")
@@ -53,7 +54,7 @@ def test_the_regulation_charges_the_whole_income_at_its_bands_rate(income_fen: i
 
 
 @pytest.mark.parametrize("table", [REGULATION, LEAGUE_2016], ids=["regulation", "league2016"])
-@given(lower=incomes, higher=incomes)
+@given(lower=regulation_incomes, higher=regulation_incomes)
 def test_a_higher_income_never_pays_less(table: RateTable, lower: int, higher: int) -> None:
     lower, higher = sorted((lower, higher))
     assert table.monthly_fen("salaried", lower) <= table.monthly_fen("salaried", higher)
@@ -93,7 +94,12 @@ def test_categories_pay_their_flat_amount() -> None:
     ("category", "income_fen", "code"),
     [
         ("salaried", 0, "fee.income_invalid"),  # no income is a category, not a salary of 0
+        ("salaried", 1, "fee.income_invalid"),  # 0.005 fen: a salary that makes no dues
+        ("salaried", 99, "fee.income_invalid"),  # 0.495 fen
         ("salaried", -1, "fee.income_invalid"),
+        # A category's income is not kept, but a negative or absurd one is still a mistake.
+        ("student", -1, "fee.income_invalid"),
+        ("student", MAX_MONTHLY_INCOME_FEN + 1, "fee.income_invalid"),
         ("salaried", MAX_MONTHLY_INCOME_FEN + 1, "fee.income_invalid"),
         ("salaried", None, "fee.income_required"),
         ("unemployed", None, "fee.unknown_category"),  # not a category of the regulation
@@ -106,6 +112,13 @@ def test_profiles_the_rules_cannot_bill_say_why(
     with pytest.raises(FeeRuleError) as refused:
         REGULATION.monthly_fen(category, income_fen)
     assert refused.value.code == code
+
+
+def test_a_salary_too_small_for_dues_is_told_the_tables_own_categories() -> None:
+    for table, categories in ((REGULATION, "(student)"), (LEAGUE_2016, "(student, unemployed")):
+        with pytest.raises(FeeRuleError) as refused:
+            table.monthly_fen("salaried", 0)
+        assert categories in str(refused.value)
 
 
 def test_the_table_in_force_is_the_latest_effective_on_the_first_of_the_month() -> None:

@@ -91,6 +91,8 @@ class RateTable:
 
     def monthly_fen(self, category: str, income_fen: int | None) -> int:
         """The monthly amount for a profile, or FeeRuleError saying what is wrong with it."""
+        if income_fen is not None:
+            check_income_range(income_fen)  # given with a category too: not stored, still checked
         if category in self.categories:
             return self.categories[category]
         if category != SALARIED:
@@ -98,25 +100,28 @@ class RateTable:
                 "fee.unknown_category",
                 f"Unknown category {category!r}; one of {', '.join(self.category_names)}.",
             )
-        check_income(income_fen)
-        assert income_fen is not None
+        if income_fen is None:
+            raise FeeRuleError(
+                "fee.income_required", "A salaried member's monthly income after tax is required."
+            )
         band = next(b for b in self.bands if b.up_to_fen is None or income_fen <= b.up_to_fen)
-        return band.amount_fen(income_fen)
+        amount = band.amount_fen(income_fen)
+        # Never the income itself in a refusal: a problem's text may be logged.
+        instead = f"a member without a salary takes a category ({', '.join(self.categories)})"
+        if income_fen == 0:  # no income is a category (unemployed, ...), not a salary of 0
+            raise FeeRuleError("fee.income_invalid", f"A salary is above 0; {instead} instead.")
+        if amount <= 0:  # under half a fen: a 0-fen bill from a salary would be noise
+            raise FeeRuleError(
+                "fee.income_invalid",
+                f"This monthly income makes no dues at the rates of {self.name}; {instead}.",
+            )
+        return amount
 
 
-def check_income(income_fen: int | None) -> None:
-    """A salaried member's declared monthly income: above zero (no income is the `unemployed`
-    category, not a salary of 0) and not absurd."""
-    if income_fen is None:
-        raise FeeRuleError(
-            "fee.income_required", "A salaried member's monthly income after tax is required."
-        )
-    if income_fen <= 0:
-        raise FeeRuleError(
-            "fee.income_invalid",
-            "A monthly income must be above 0; a member without income takes a category "
-            "(unemployed, student) instead.",
-        )
+def check_income_range(income_fen: int) -> None:
+    """A declared monthly income, whatever the category: not negative, and not absurd."""
+    if income_fen < 0:
+        raise FeeRuleError("fee.income_invalid", "A monthly income is not negative.")
     if income_fen > MAX_MONTHLY_INCOME_FEN:
         raise FeeRuleError(
             "fee.income_invalid",

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fees.commands import GenerateBills
 from fees.db import FeeCycle
 from fees.domain.cycles import CHUNK_MEMBERS
-from fees.domain.months import check_openable, label
+from fees.domain.months import check_not_too_far, label
 from fees.service import PRODUCER
 from shared.calendar import BEIJING
 from shared.caller import Caller
@@ -62,6 +62,23 @@ def _state(cycle: FeeCycle | Any) -> CycleState:
     )
 
 
+# The first month from this one whose cycle has not opened (cycles open at most a month ahead:
+# one of three).
+_FIRST_MONTH_UNOPENED = text(
+    "SELECT min(m)::date FROM generate_series(CAST(:this AS date), "
+    "CAST(:this AS date) + interval '2 months', interval '1 month') AS m "
+    "WHERE NOT EXISTS (SELECT 1 FROM fee_cycles c WHERE c.month = m::date)"
+)
+
+
+async def first_month_unopened(session: AsyncSession, today: date) -> date:
+    """The first month a profile set now is billed in, so the month whose rate table prices it:
+    a profile set in December after December's bills went out is priced by January's table,
+    as `zhtj-fees recompute-amounts` prices every other for January."""
+    first: date = await session.scalar(_FIRST_MONTH_UNOPENED, {"this": today.replace(day=1)})
+    return first
+
+
 async def require_root_admin(session: AsyncSession, caller: Caller) -> None:
     """Cycles are the province's: its root committee's admins (and the system) open and watch
     them."""
@@ -86,7 +103,7 @@ async def open_cycle(
     is the table in force that month: profiles whose amount another table made are counted and
     said, since the month start bills the amounts as they stand (`zhtj-fees recompute-amounts`
     before the 1st is what brings them to a new table)."""
-    check_openable(month, today)
+    check_not_too_far(month, today)
     branches = [
         (row.branch_id, row.members)
         for row in await session.execute(

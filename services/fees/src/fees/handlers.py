@@ -7,9 +7,10 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fees.service.cycles import bill_members_moved_while_generating
+from fees.service.cycles import bill_members_moved_while_generating, follow_into_unbegun_months
 from shared.bus import Subscription
-from shared.events import Envelope, Event, MemberTransferred
+from shared.calendar import beijing_today
+from shared.events import Envelope, Event, MemberDeparted, MemberTransferred, MemberUpdated
 from shared.member_copy import MemberCopy
 from shared.orgtree import replica_handlers
 from shared.process import Resources
@@ -30,7 +31,8 @@ def subscriptions(resources: Resources) -> list[Subscription]:
 
 
 async def _bill_the_moved(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
-    """Transfers applied while a month start runs: see bill_members_moved_while_generating."""
+    """Transfers applied while a month start runs (bill_members_moved_while_generating), and
+    the bills of a month opened early following who moved or left (follow_into_unbegun_months)."""
     moved: dict[uuid.UUID, uuid.UUID] = {
         event.member_id: event.to_branch_id
         for event, _ in batch
@@ -38,3 +40,10 @@ async def _bill_the_moved(session: AsyncSession, batch: Sequence[tuple[Event, En
     }
     if moved:
         await bill_members_moved_while_generating(session, moved)
+    changed = [
+        event.member_id
+        for event, _ in batch
+        if isinstance(event, MemberTransferred | MemberDeparted)
+        or (isinstance(event, MemberUpdated) and "status" in event.values)
+    ]
+    await follow_into_unbegun_months(session, changed, beijing_today())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
@@ -18,11 +17,11 @@ from fees.service.cycles import generate_bills
 from fees.settings import FeesSettings
 from fees.worker import open_cycles_on_time, work
 from shared.calendar import beijing_today
-from shared.events import Envelope, MemberTransferred, parse_event
+from shared.events import Envelope, MemberDeparted, parse_event
 from shared.process import build_resources
 
 from .conftest import Tree
-from .test_profiles import deliver, new_members
+from .test_profiles import deliver, new_members, transferred
 
 
 async def run_worker_on(settings: FeesSettings, envelopes: list[Envelope]) -> None:
@@ -75,14 +74,7 @@ async def test_a_cycle_bills_every_member_with_a_profile_exactly_once(
     moved = paying[0]
     await deliver(
         settings,
-        MemberTransferred(
-            member_id=moved,
-            transfer_id=uuid.uuid4(),
-            from_branch_id=tree.branch_a,
-            to_branch_id=tree.branch_b,
-            from_path=[tree.branch_a],
-            to_path=[tree.branch_b],
-        ),
+        transferred(moved, tree.branch_a, tree.branch_b),
     )
     month = label(next_month(beijing_today()))
 
@@ -253,14 +245,7 @@ async def test_a_member_moved_while_the_chunks_run_is_billed_once(
     ):
         await deliver(
             settings,
-            MemberTransferred(
-                member_id=member,
-                transfer_id=uuid.uuid4(),
-                from_branch_id=old,
-                to_branch_id=new,
-                from_path=[old],
-                to_path=[new],
-            ),
+            transferred(member, old, new),
         )
 
     def bills_of() -> Awaitable[list[Any]]:
@@ -281,3 +266,56 @@ async def test_a_member_moved_while_the_chunks_run_is_billed_once(
     assert sorted((b.member_id, b.branch_id) for b in await bills_of()) == sorted(
         [(to_b, tree.branch_b), (to_a, tree.branch_a)]
     )
+
+
+async def test_a_bill_of_a_month_opened_early_follows_its_member_until_the_month_begins(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> None:
+    """Next month's cycle opened early (by the first test of this module) wrote its bills from
+    the members as they were. Until the month begins, a new profile makes a bill, a changed one
+    prices it, a transfer takes it to the new branch, a departure takes it away; this month's
+    bill stays with the branch that had the member when the month began."""
+    this_month, month = beijing_today().replace(day=1), next_month(beijing_today())
+    [cycle] = await db("SELECT bills FROM fee_cycles WHERE month = :m", m=month)
+    [member] = await new_members(settings, tree.branch_a)
+    await db(
+        "INSERT INTO bills (member_id, branch_id, month, amount_fen) VALUES (:m, :b, :t, 20)",
+        m=member,
+        b=tree.branch_a,
+        t=this_month,
+    )
+
+    async def bills() -> dict[date, tuple[Any, int, str]]:
+        rows = await db(
+            "SELECT month, branch_id, amount_fen, status FROM bills WHERE member_id = :m", m=member
+        )
+        return {r.month: (r.branch_id, r.amount_fen, r.status) for r in rows}
+
+    async def counted() -> int:
+        [now] = await db("SELECT bills FROM fee_cycles WHERE month = :m", m=month)
+        return int(now.bills - cycle.bills)
+
+    async def declare(body: dict[str, object]) -> None:
+        r = await client.put(f"/members/{member}/fee-profile", json=body, headers=admin(tree.root))
+        assert r.status_code == 200, r.text
+
+    await declare({"category": "student"})
+    assert (await bills())[month] == (tree.branch_a, 20, "due") and await counted() == 1
+    await declare({"category": "salaried", "monthly_income_fen": 600_000})  # 1.5%
+    assert (await bills())[month] == (tree.branch_a, 9_000, "due")
+
+    await deliver(
+        settings,
+        transferred(member, tree.branch_a, tree.branch_b),
+    )
+    assert await bills() == {
+        this_month: (tree.branch_a, 20, "due"),  # the month began in branch A
+        month: (tree.branch_b, 9_000, "due"),
+    }
+
+    await deliver(
+        settings,
+        MemberDeparted(member_id=member, branch_id=tree.branch_b, reason="over_age", on=this_month),
+    )
+    assert await bills() == {this_month: (tree.branch_a, 20, "due")}
+    assert await counted() == 0  # the cycle's count follows the bills it has

@@ -34,6 +34,18 @@ async def deliver(settings: FeesSettings, *events: Event) -> None:
     await deliver_events(settings, subscriptions, MEMBERS_QUEUE, *events)
 
 
+def transferred(member: uuid.UUID, old: uuid.UUID, new: uuid.UUID) -> MemberTransferred:
+    """The members service's event for a completed transfer between two branches."""
+    return MemberTransferred(
+        member_id=member,
+        transfer_id=uuid.uuid4(),
+        from_branch_id=old,
+        to_branch_id=new,
+        from_path=[old],
+        to_path=[new],
+    )
+
+
 async def new_members(settings: FeesSettings, branch: uuid.UUID, n: int = 1) -> list[uuid.UUID]:
     members = [
         ImportedMember(
@@ -96,14 +108,7 @@ async def test_the_copy_follows_a_transfer_and_a_departure_in_either_order(
     settings: FeesSettings, tree: Tree, db
 ) -> None:
     [moved, left] = await new_members(settings, tree.branch_a, 2)
-    transfer = MemberTransferred(
-        member_id=moved,
-        transfer_id=uuid.uuid4(),
-        from_branch_id=tree.branch_a,
-        to_branch_id=tree.branch_b,
-        from_path=[tree.branch_a],
-        to_path=[tree.branch_b],
-    )
+    transfer = transferred(moved, tree.branch_a, tree.branch_b)
     departure = MemberDeparted(
         member_id=left, branch_id=tree.branch_a, reason="over_age", on=date(2026, 12, 1)
     )

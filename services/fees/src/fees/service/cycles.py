@@ -9,6 +9,7 @@ uniqueness per member and month is a constraint: a chunk done twice bills nobody
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -224,6 +225,57 @@ async def bill_members_moved_while_generating(
         return
     await session.execute(_CHUNKS_OF_NEW_BRANCHES, {"branches": list(set(moved.values()))})
     await session.execute(_BILL_MOVED, {"moved": list(moved)})
+
+
+# A cycle may open a month early (POST /fee-cycles for next month): its bills are then written
+# from the members and profiles as they stand, weeks before the month begins. Until it begins,
+# such a bill follows its member as a cycle opened on the 1st would have found them: a transfer
+# takes it to the new branch, a departure (or any status but active) takes it away, a new or
+# changed profile prices or makes it. Paid bills stay as they are (the money is accounted for);
+# the current month's bill stays with the branch that had the member when the month began.
+_FOLLOW_INTO_UNBEGUN_MONTHS = text(
+    "WITH gone AS ("  # noqa: S608 (constants and `billable`'s SQL only)
+    "  DELETE FROM bills b USING fee_members m "
+    "  WHERE b.member_id = m.member_id AND m.member_id = ANY(:ids) AND b.month > :this "
+    "    AND b.status = 'due' AND (m.status <> 'active' OR m.monthly_fee_fen IS NULL) "
+    "  RETURNING b.month"
+    "), followed AS ("
+    "  UPDATE bills b SET branch_id = m.branch_id, amount_fen = m.monthly_fee_fen "
+    "  FROM fee_members m "
+    "  WHERE b.member_id = m.member_id AND m.member_id = ANY(:ids) AND b.month > :this "
+    "    AND b.status = 'due' AND m.status = 'active' AND m.monthly_fee_fen IS NOT NULL "
+    "    AND (b.branch_id, b.amount_fen) IS DISTINCT FROM (m.branch_id, m.monthly_fee_fen)"
+    "), made AS ("
+    "  INSERT INTO bills (member_id, branch_id, month, amount_fen) "
+    "  SELECT m.member_id, m.branch_id, f.month, m.monthly_fee_fen "
+    "  FROM fee_cycles f CROSS JOIN fee_members m "
+    f"  WHERE f.month > :this AND m.member_id = ANY(:ids) AND {billable(_CYCLE_BEGAN)} "
+    # A chunk still to run for the member's branch bills them itself.
+    "    AND NOT EXISTS (SELECT 1 FROM fee_cycle_chunks c WHERE c.month = f.month "
+    "      AND c.done_at IS NULL AND m.branch_id = ANY(c.branch_ids)) "
+    "  ON CONFLICT (member_id, month) DO NOTHING "
+    "  RETURNING month"
+    ") UPDATE fee_cycles f SET bills = f.bills + counted.n "
+    "FROM (SELECT month, sum(n) AS n FROM ("
+    "  SELECT month, -1 AS n FROM gone UNION ALL SELECT month, 1 AS n FROM made"
+    ") AS changes GROUP BY month) AS counted "
+    "WHERE f.month = counted.month AND counted.n <> 0"
+)
+
+
+async def follow_into_unbegun_months(
+    session: AsyncSession, member_ids: Sequence[uuid.UUID], today: date
+) -> None:
+    """The bills of months not yet begun, brought to these members' branch, status and amount
+    in the copy (see above); nothing to do, and one cheap look, while no cycle opened early."""
+    this_month = today.replace(day=1)
+    early = await session.scalar(
+        text("SELECT EXISTS (SELECT 1 FROM fee_cycles WHERE month > :this)"), {"this": this_month}
+    )
+    if early and member_ids:
+        await session.execute(
+            _FOLLOW_INTO_UNBEGUN_MONTHS, {"ids": list(member_ids), "this": this_month}
+        )
 
 
 async def generate_bills(session: AsyncSession, month: date, chunk_no: int) -> ChunkDone | None:

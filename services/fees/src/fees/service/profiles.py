@@ -18,7 +18,7 @@ from fees.db import FeeMember, FeeProfile
 from fees.domain.rates import SALARIED, FeeRuleError
 from fees.rules import FeeRules
 from fees.service import refused_by_rules
-from fees.service.cycles import first_month_unopened
+from fees.service.cycles import first_month_unopened, follow_into_unbegun_months
 from shared.assessment import CHILD, IN_SUBTREE
 from shared.audit import audit
 from shared.caller import Caller
@@ -103,6 +103,7 @@ async def set_profile(
         text("UPDATE fee_members SET monthly_fee_fen = :amount WHERE member_id = :m"),
         {"amount": amount_fen, "m": member.member_id},
     )
+    await follow_into_unbegun_months(session, [member.member_id], today)
     await audit(session, caller, "fee.profile_set", "member", member.member_id)
     return ProfileSet(member.member_id, category, amount_fen, table.name, updated_at)
 

@@ -50,6 +50,7 @@ SERVICE_CALLS: tuple[tuple[str, str], ...] = (
     ("members", "org"),
     ("activities", "org"),  # whether a summary's photos are images
     ("activities", "members"),  # a member's phone number when an SMS is sent
+    ("fees", "org"),  # whether a fee use's document was uploaded
     # The annual assessment report: each service's figures over a subtree.
     ("org", "identity"),
     ("org", "members"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
@@ -20,6 +21,7 @@ from shared.crypto import derive_key
 
 from .conftest import (
     MEMBER_PASSWORD,
+    PDF,
     STRONG,
     Api,
     Running,
@@ -251,6 +253,25 @@ def test_the_branchs_dues_go_up_to_the_province_traced_and_conserved(
     expect(page.locator("[data-test=fee-usages] .el-table__body tr")).to_contain_text(
         "团日活动场地"
     )
+    # The decision's minutes, uploaded, go with a use; an id that was never uploaded does not.
+    minutes = root_admin.post(
+        "/documents", files={"file": ("会议纪要.pdf", PDF, "application/pdf")}
+    )
+    assert minutes.status_code == 201, minutes.text
+    use = {
+        "amount_fen": 1,
+        "purpose": "团课教材",
+        "decided_on": beijing_today().isoformat(),
+        "decision_ref": "乙团〔2026〕2号",
+    }
+    unknown = root_admin.post(
+        f"/orgs/{tree.county_b}/fee-usages", json={**use, "document_id": str(uuid.uuid4())}
+    )
+    assert unknown.status_code == 422 and unknown.json()["code"] == "fee.document_not_found"
+    used = root_admin.post(
+        f"/orgs/{tree.county_b}/fee-usages", json={**use, "document_id": minutes.json()["id"]}
+    )
+    assert used.status_code == 201 and used.json()["document_id"] == minutes.json()["id"]
 
     # The province sees the month start's progress: every chunk done, the bills counted.
     page.goto(f"{base}/orgs/{tree.root}?tab=fees&month={month}")

@@ -30,9 +30,11 @@ from fees.service import (
     usages,
 )
 from fees.service.cycles import CycleState
+from fees.settings import FeesSettings
 from shared.assessment_routes import add_assessment_route
 from shared.calendar import WorkingDayCalendar, beijing_today
 from shared.contract import problems
+from shared.documents import uploaded_types
 from shared.http import (
     CallerDep,
     Day,
@@ -42,6 +44,7 @@ from shared.http import (
     ReadSessionDep,
     SessionDep,
     app_resource,
+    app_settings,
     page_of,
     read_cursor,
     route_policy,
@@ -629,6 +632,7 @@ class UsagePage(BaseModel):
 async def record_usage(
     org_id: uuid.UUID,
     body: UsageIn,
+    request: Request,
     session: SessionDep,
     caller: CallerDep,
     idempotency_key: IdempotencyKey = None,
@@ -641,6 +645,18 @@ async def record_usage(
             "A decision cannot be dated in the future.",
             errors=[{"field": "decided_on", "message": "must not be in the future"}],
         )
+    if body.document_id is not None:
+        settings = app_settings(request, FeesSettings)
+        found = await uploaded_types(
+            settings.org_url, settings.platform.internal_secret, [body.document_id]
+        )
+        if body.document_id not in found:
+            raise Problem(
+                422,
+                "fee.document_not_found",
+                "No uploaded document has this id; upload the minutes first (POST /documents).",
+                errors=[{"field": "document_id", "message": "no such document"}],
+            )
 
     async def spend() -> dict[str, Any]:
         done = await usages.record_usage(

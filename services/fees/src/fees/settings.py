@@ -14,6 +14,8 @@ class FeesSettings(ServiceSettings):
 
     service_name: str = "fees"
     port: int = 8104
+    # The org service holds uploaded documents: a fee use's minutes are checked there.
+    org_url: str = "http://127.0.0.1:8102"
     # Which rate table is in force from which day: `name@YYYY-MM-DD`, comma-separated. The
     # shipped tables are `regulation` and `league2016` (fees/domain/rate_tables.toml).
     rate_schedule: str = "regulation@2000-01-01"

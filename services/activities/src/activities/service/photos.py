@@ -7,9 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-import httpx
-
-from shared.caller import SYSTEM_CALLER, sign_caller
+from shared.documents import uploaded_types
 from shared.problems import Problem
 
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
@@ -18,23 +16,7 @@ IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
 async def check_images(org_url: str, secret: str, ids: Sequence[uuid.UUID]) -> None:
     """422 `activity.photo_not_found` or `activity.photo_not_image` naming the first that is
     not; 503 when the org service does not answer."""
-    if not ids:
-        return
-    unreachable = Problem(
-        503, "ops.org_unreachable", "The document store does not answer; try again."
-    )
-    try:
-        async with httpx.AsyncClient(timeout=10) as client:
-            response = await client.get(
-                f"{org_url.rstrip('/')}/internal/documents",
-                params={"ids": [str(i) for i in ids]},
-                headers=sign_caller(SYSTEM_CALLER, secret),
-            )
-    except httpx.HTTPError as exc:
-        raise unreachable from exc
-    if response.status_code != 200:
-        raise unreachable
-    types = {uuid.UUID(d["id"]): d["content_type"] for d in response.json()["items"]}
+    types = await uploaded_types(org_url, secret, ids)
     for n, photo in enumerate(ids):
         if photo not in types:
             raise Problem(

@@ -14,7 +14,7 @@ from fees.main import create_app
 from fees.rules import fee_rules
 from fees.service import amounts
 from fees.service.amounts import Recomputation, recompute_amounts
-from fees.service.cycles import first_month_unopened
+from fees.service.cycles import first_month_billed
 from fees.settings import FeesSettings
 from shared.calendar import beijing_today
 from shared.process import resources_of
@@ -155,14 +155,16 @@ async def test_a_profile_set_after_this_months_bills_is_priced_by_next_months_ta
     assert billed.monthly_fee_fen == 1_600
 
 
-async def test_the_month_a_profile_is_priced_for_is_the_first_without_a_cycle(
+async def test_a_profile_is_priced_for_this_month_until_its_cycle_opens_then_the_next(
     settings: FeesSettings, db
 ) -> None:
     """A month no other test opens (cycles open at most a month ahead of today)."""
     today = date(2040, 3, 10)
     async with resources_of(settings) as resources, resources.sessions() as session:
-        assert await first_month_unopened(session, today) == date(2040, 3, 1)
-        for month in (date(2040, 3, 1), date(2040, 4, 1)):  # this month's, then one opened early
-            await db("INSERT INTO fee_cycles (month, chunks_total) VALUES (:m, 0)", m=month)
-            assert await first_month_unopened(session, today) == next_month(month)
+        assert await first_month_billed(session, today) == date(2040, 3, 1)
+        await db("INSERT INTO fee_cycles (month, chunks_total) VALUES ('2040-03-01', 0)")
+        assert await first_month_billed(session, today) == date(2040, 4, 1)
+        # April opened early: its bills follow the profile, so April's table still prices it.
+        await db("INSERT INTO fee_cycles (month, chunks_total) VALUES ('2040-04-01', 0)")
+        assert await first_month_billed(session, today) == date(2040, 4, 1)
     await db("DELETE FROM fee_cycles WHERE month >= '2040-01-01'")

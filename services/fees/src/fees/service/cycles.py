@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fees.commands import GenerateBills
 from fees.db import FeeCycle
 from fees.domain.cycles import CHUNK_MEMBERS
-from fees.domain.months import check_not_too_far, label
+from fees.domain.months import check_not_too_far, label, next_month
 from fees.service import PRODUCER
 from shared.calendar import BEIJING
 from shared.caller import Caller
@@ -63,21 +63,17 @@ def _state(cycle: FeeCycle | Any) -> CycleState:
     )
 
 
-# The first month from this one whose cycle has not opened (cycles open at most a month ahead:
-# one of three).
-_FIRST_MONTH_UNOPENED = text(
-    "SELECT min(m)::date FROM generate_series(CAST(:this AS date), "
-    "CAST(:this AS date) + interval '2 months', interval '1 month') AS m "
-    "WHERE NOT EXISTS (SELECT 1 FROM fee_cycles c WHERE c.month = m::date)"
-)
-
-
-async def first_month_unopened(session: AsyncSession, today: date) -> date:
-    """The first month a profile set now is billed in, so the month whose rate table prices it:
-    a profile set in December after December's bills went out is priced by January's table,
-    as `zhtj-fees recompute-amounts` prices every other for January."""
-    first: date = await session.scalar(_FIRST_MONTH_UNOPENED, {"this": today.replace(day=1)})
-    return first
+async def first_month_billed(session: AsyncSession, today: date) -> date:
+    """The first month a profile set now is billed in, so the month whose rate table prices
+    it: this month until its cycle opens, then the next (whose bills, should its cycle have
+    opened early, follow the profile: follow_into_unbegun_months). Set in December after
+    December's bills went out, a profile is priced by January's table, as
+    `zhtj-fees recompute-amounts` prices every other for January."""
+    this_month = today.replace(day=1)
+    opened = await session.scalar(
+        text("SELECT EXISTS (SELECT 1 FROM fee_cycles WHERE month = :m)"), {"m": this_month}
+    )
+    return next_month(this_month) if opened else this_month
 
 
 async def require_root_admin(session: AsyncSession, caller: Caller) -> None:

@@ -18,7 +18,7 @@ from fees.db import FeeMember, FeeProfile
 from fees.domain.rates import SALARIED, FeeRuleError
 from fees.rules import FeeRules
 from fees.service import refused_by_rules
-from fees.service.cycles import first_month_unopened, follow_into_unbegun_months
+from fees.service.cycles import first_month_billed, follow_into_unbegun_months
 from shared.assessment import CHILD, IN_SUBTREE
 from shared.audit import audit
 from shared.caller import Caller
@@ -71,8 +71,8 @@ async def set_profile(
     today: date,
 ) -> ProfileSet:
     member = await visible_member(session, caller, member_id)
-    # Priced for the first month it is billed in (see first_month_unopened).
-    first_billed = await first_month_unopened(session, today)
+    # Priced for the first month it is billed in (see first_month_billed).
+    first_billed = await first_month_billed(session, today)
     try:
         table = rules.schedule.in_force(first_billed)
         amount_fen = table.monthly_fen(category, income_fen)

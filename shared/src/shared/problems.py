@@ -88,8 +88,10 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
 
 # SQLSTATEs of a server that cannot serve now (not of a statement it refused): class 08, the
 # connection failed; 57P01-57P03, shut down by an operator or a crash, or starting up; 53300, too
-# many connections.
-UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+# many connections; and two refusals on connecting that a restore's swap (shared.backup) makes
+# for a moment: 55000, the database is not accepting connections, and 3D000, it has no name
+# between the two renames. (Our statements raise neither: no currval, no catalog by name.)
+UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300", "55000", "3D000")
 
 
 def database_gone(exc: BaseException) -> bool:

@@ -66,6 +66,31 @@ def test_a_database_refusing_connections_answers_503(refusal: Exception) -> None
     assert_answers_503(engine)
 
 
+def test_a_database_missing_answers_503() -> None:
+    """Between the two renames of a restore (`zhtj-<svc> restore`) the database has no name."""
+    engine = make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:5432/missing_{uuid.uuid4().hex}")
+    assert_answers_503(engine)
+
+
+def test_a_database_closed_to_connections_answers_503() -> None:
+    """What a restore's swap does first: ALLOW_CONNECTIONS false (SQLSTATE 55000 on connect)."""
+    name = f"closed_{uuid.uuid4().hex}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        asyncio.run(admin(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false'))
+        assert_answers_503(make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"))
+    finally:
+        asyncio.run(admin(f'DROP DATABASE "{name}"'))
+
+
 async def test_a_connection_killed_under_a_request_answers_503(sessions) -> None:
     import httpx
 

@@ -281,7 +281,8 @@ def test_the_branchs_dues_go_up_to_the_province_traced_and_conserved(
     # The operator's check: every fen of the month accounted for.
     check = running.system.run_command("fees", "check-conservation", "--month", month)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert json.loads(check.stdout.strip().splitlines()[-1])["holds"] is True
+    # Its stdout is its answer alone, one JSON line (log lines go to stderr), for `jq`.
+    assert json.loads(check.stdout)["holds"] is True
     # A mistyped month is a usage error (2), not "money is missing" (1).
     typo = running.system.run_command("fees", "check-conservation", "--month", "2026-13")
     assert typo.returncode == 2 and "is not a month" in typo.stderr, typo.stderr

@@ -20,6 +20,7 @@ from typing import Any
 from shared.bus import Bus
 from shared.db import ensure_database
 from shared.deadletters import list_dead_letters, replay_dead_letters
+from shared.logging import configure_logging
 from shared.process import (
     ServiceSpec,
     build_resources,
@@ -120,6 +121,10 @@ async def _backup_or_restore(spec: ServiceSpec, args: argparse.Namespace) -> int
     return 0
 
 
+# The roles that run as processes and set up their own logging (on stdout, as a process's).
+_PROCESSES = frozenset({"api", "events", "relay", "consume", "worker"})
+
+
 def run_cli(
     make_spec: Callable[[], ServiceSpec],
     argv: Sequence[str] | None = None,
@@ -152,6 +157,14 @@ def run_cli(
     for name, (_, configure) in (extra or {}).items():
         configure(sub.add_parser(name))
     args = parser.parse_args(argv)
+    if args.command not in _PROCESSES:
+        # A one-off command's stdout is its answer (a JSON line, the trace walk, a dump's path),
+        # for a script or `jq`: its log lines go to stderr, in the services' form (JSON with the
+        # trace ids where LEAGUE_LOG_JSON says so).
+        platform = spec.settings.platform
+        configure_logging(
+            f"{spec.name}-{args.command}", platform.log_level, platform.log_json, sys.stderr
+        )
 
     if args.command == "api":
         import uvicorn

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from opentelemetry import trace
@@ -18,7 +18,12 @@ def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any
     return event_dict
 
 
-def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
+def configure_logging(
+    service: str, level: str = "INFO", json: bool = True, stream: TextIO | None = None
+) -> None:
+    """Log lines (JSON, or readable for a developer) to `stream`: the process's stdout by
+    default, stderr for a one-off command whose stdout is its answer."""
+    stream = stream or sys.stdout
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -34,12 +39,12 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
     # Libraries log through the standard library; keep them quiet but visible on warnings.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(name)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, stream=stream, format="%(name)s %(message)s")
 
 
 def get_logger(name: str | None = None) -> Any:

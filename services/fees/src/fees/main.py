@@ -150,14 +150,13 @@ def _check_conservation(spec: ServiceSpec, args: argparse.Namespace) -> int:
 
 def _recompute_amounts(spec: ServiceSpec, args: argparse.Namespace) -> int:
     """`zhtj-fees recompute-amounts [--on YYYY-MM-DD]`: every profile's monthly amount by the
-    table in force on that day, before that month's cycle opens; by default the first month
-    whose cycle has not opened (this one, or next once this month's bills are out: the month a
-    profile set now is priced for too). Prints progress to stderr and one JSON line; exit 1 if
+    table in force on that day, before that month's cycle opens; by default this month until
+    its cycle opens, then the next (the month a profile set now is priced for too). Prints progress to stderr and one JSON line; exit 1 if
     some profiles could not be billed by the table (listed by member id, for their admins to
     correct)."""
     from fees.domain.rates import FeeRuleError
     from fees.service.amounts import Recomputation, recompute_amounts
-    from fees.service.cycles import first_month_unopened
+    from fees.service.cycles import first_month_billed
 
     assert isinstance(spec.settings, FeesSettings)
     rules = fee_rules(spec.settings)
@@ -173,7 +172,7 @@ def _recompute_amounts(spec: ServiceSpec, args: argparse.Namespace) -> int:
             on: date = args.on
         else:
             async with resources.sessions() as session:
-                on = await first_month_unopened(session, beijing_today())
+                on = await first_month_billed(session, beijing_today())
         return await recompute_amounts(resources.sessions, rules, on, progress)
 
     try:
@@ -247,7 +246,9 @@ def _open_cycle_args(parser: argparse.ArgumentParser) -> None:
 
 def _on_day_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--on", type=_day, help="YYYY-MM-DD (default: the first month whose cycle has not opened)"
+        "--on",
+        type=_day,
+        help="YYYY-MM-DD (default: this month until its cycle opens, then the next)",
     )
 
 

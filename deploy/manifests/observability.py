@@ -123,8 +123,9 @@ def red_dashboard(service: str) -> Object:
         _panel(
             "Consumer lag (messages waiting) and dead letters",
             [
-                (f"sum by (queue) (queue_messages{{{job}}})", "{{queue}}"),
-                (f"sum by (queue) (dlq_messages{{{job}}})", "DLQ {{queue}}"),
+                # Read from the broker by every pod alike: one pod's figure, not their sum.
+                (f"max by (queue) (queue_messages{{{job}}})", "{{queue}}"),
+                (f"max by (queue) (dlq_messages{{{job}}})", "DLQ {{queue}}"),
             ],
             12,
             8,
@@ -160,7 +161,8 @@ def month_start_dashboard() -> Object:
         ),
         _panel(
             "Bills generated per second",
-            [("sum by (month) (deriv(fee_cycle_bills[2m]))", "{{month}}")],
+            # Every fees-api pod reads the same cycle row: one pod's figure, not their sum.
+            [("max by (month) (deriv(fee_cycle_bills[2m]))", "{{month}}")],
             12,
             0,
             "ops",
@@ -168,7 +170,7 @@ def month_start_dashboard() -> Object:
         _panel(
             "GenerateBills queue depth and fees-workers",
             [
-                (f'sum(queue_messages{{queue="{GENERATE_BILLS_QUEUE}"}})', "chunks waiting"),
+                (f'max(queue_messages{{queue="{GENERATE_BILLS_QUEUE}"}})', "chunks waiting"),
                 # kube-state-metrics in a cluster; empty under docker compose.
                 ('max(kube_deployment_status_replicas{deployment="fees-worker"})', "workers"),
             ],
@@ -199,8 +201,8 @@ def month_start_dashboard() -> Object:
         _panel(
             "Outbox backlog and dead letters (every service)",
             [
-                ("sum by (job) (outbox_backlog)", "outbox {{job}}"),
-                ("sum by (queue) (dlq_messages) > 0", "DLQ {{queue}}"),
+                ("max by (job) (outbox_backlog)", "outbox {{job}}"),
+                ("max by (queue) (dlq_messages) > 0", "DLQ {{queue}}"),
             ],
             12,
             16,

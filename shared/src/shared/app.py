@@ -3,8 +3,8 @@ come from shared.operations, which the gateway uses too)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
@@ -26,13 +26,18 @@ from shared.telemetry import setup_tracing
 log = get_logger(__name__)
 
 
-def broker_reachable(amqp_url: str, timeout: float = 1.0) -> bool:
+async def broker_reachable(amqp_url: str) -> bool:
+    """The broker's port takes a connection within a second; without blocking the event loop,
+    which serves requests meanwhile (a probe against a broker that drops packets waits the
+    whole second)."""
     u = make_url(amqp_url.replace("amqp://", "amqp+x://", 1))
     try:
-        with socket.create_connection((u.host or "127.0.0.1", u.port or 5672), timeout=timeout):
-            return True
-    except OSError:
+        async with asyncio.timeout(1.0):
+            _, writer = await asyncio.open_connection(u.host or "127.0.0.1", u.port or 5672)
+    except (OSError, TimeoutError):
         return False
+    writer.close()
+    return True
 
 
 def create_service_app(spec: ServiceSpec) -> FastAPI:
@@ -87,7 +92,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                     await session.execute(text("SELECT 1"))
         except Exception as exc:
             raise Problem(503, "ops.database_unreachable", "The database does not answer.") from exc
-        if not broker_reachable(settings.platform.amqp_url):
+        if not await broker_reachable(settings.platform.amqp_url):
             raise Problem(503, "ops.broker_unreachable", "The message broker does not answer.")
         return {"status": "ready"}
 

@@ -146,6 +146,13 @@ def test_the_member_sees_the_payment_on_the_phone_page(
         bill = phone.locator("[data-test=my-bill]").filter(has_text=month)
         expect(bill).to_contain_text("已交")
         expect(bill).to_contain_text("在线缴纳")
+        # The member's own fee profile (缴费信息): what it makes a month, changed in place.
+        now = phone.locator("[data-test=fee-profile-now]")
+        expect(now).to_contain_text("在职，每月应交团费 ¥90.00")  # 1.5% of 6,000 yuan
+        profile = phone.locator("[data-test=fee-profile]")
+        profile.get_by_text("学生团员", exact=True).click()
+        profile.get_by_role("button", name="保存").click()
+        expect(now).to_contain_text("学生团员，每月应交团费 ¥0.20")
     finally:
         context.close()
 
@@ -163,8 +170,13 @@ def test_the_branch_records_cash_in_the_console_and_its_county_sees_the_rate(
 
     before = totals()
     assert before["count"] > before["paid_count"]  # some are still due
+    listed = root_admin.get(f"/orgs/{tree.branch_b}/bills", params={"month": month}).json()
     page.goto(f"{base}/login?next=/orgs/{tree.branch_b}%3Ftab%3Dbills%26month%3D{month}")
     sign_in(page, "admin", STRONG)
+    # Who has not filled in their fee information, by name, for the secretary to chase.
+    missing = page.locator("[data-test=missing-profiles]")
+    for member in listed["missing_profile"]:
+        expect(missing).to_contain_text(member["name"])
     shown = page.locator("[data-test=bill-totals]")
     expect(shown).to_contain_text(f"应交 {before['count']} 笔")
     expect(shown).to_contain_text(f"已交 {before['paid_count']} 笔")

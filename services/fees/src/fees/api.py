@@ -83,6 +83,47 @@ class FeeProfileOut(BaseModel):
     updated_at: datetime
 
 
+class FeeProfileFormOut(BaseModel):
+    member_id: uuid.UUID
+    category: str | None = Field(description="null: not filled in yet (未填写缴费信息)")
+    monthly_fee_fen: int | None
+    rate_table: str = Field(
+        description="the table the profile was priced by, else the one in force"
+    )
+    updated_at: datetime | None
+    categories: list[str] = Field(
+        description="what the member may declare: `salaried` (with an income) and the flat "
+        "categories of the rate table that prices their next bill"
+    )
+
+
+@router.get(
+    "/members/{member_id}/fee-profile",
+    response_model=FeeProfileFormOut,
+    openapi_extra=route_policy(allow="admin_or_member"),
+)
+async def get_fee_profile(
+    member_id: uuid.UUID, request: Request, session: ReadSessionDep, caller: CallerDep
+) -> FeeProfileFormOut:
+    """The member's fee profile as its form shows it; never the income, which is sealed."""
+    form = await profiles.profile_form(
+        session,
+        caller,
+        app_resource(request, "rules", FeeRules),
+        member_id,
+        today=beijing_today(),
+    )
+    profile = form.profile
+    return FeeProfileFormOut(
+        member_id=form.member_id,
+        category=profile.category if profile else None,
+        monthly_fee_fen=profile.monthly_fee_fen if profile else None,
+        rate_table=profile.rate_table if profile else form.rate_table,
+        updated_at=profile.updated_at if profile else None,
+        categories=form.categories,
+    )
+
+
 @router.put(
     "/members/{member_id}/fee-profile",
     response_model=FeeProfileOut,
@@ -448,13 +489,19 @@ class RemittanceOut(BaseModel):
     status: Literal["sent", "received", "passed_on"]
     due_by: date
     trace_id: str | None
+    from_org_name: str | None = Field(default=None, description="the sender's name")
+    to_org_name: str | None = Field(
+        default=None, description="the receiver's name (an admin may not read its parent)"
+    )
 
     @classmethod
-    def of(cls, r: remittances.Remittance) -> RemittanceOut:
+    def of(cls, r: remittances.Remittance, names: dict[uuid.UUID, str]) -> RemittanceOut:
         return cls(
             id=r.id,
             from_org_id=r.from_org_id,
             to_org_id=r.to_org_id,
+            from_org_name=names.get(r.from_org_id),
+            to_org_name=names.get(r.to_org_id) if r.to_org_id else None,
             month=label(r.month),
             held_fen=r.held_fen,
             retained_fen=r.retained_fen,
@@ -497,7 +544,8 @@ async def remit(
             org_id,
             month,
         )
-        return RemittanceOut.of(done).model_dump(mode="json")
+        names = await remittances.org_names(session, [done])
+        return RemittanceOut.of(done, names).model_dump(mode="json")
 
     fingerprint = request_hash("remit", str(org_id), label(month))
     async with session.begin():
@@ -521,7 +569,8 @@ async def confirm_receipt(
 ) -> JSONResponse:
     async def receive() -> dict[str, Any]:
         received = await remittances.receive(session, caller, remittance_id)
-        return RemittanceOut.of(received).model_dump(mode="json")
+        names = await remittances.org_names(session, [received])
+        return RemittanceOut.of(received, names).model_dump(mode="json")
 
     fingerprint = request_hash("receipt", str(remittance_id))
     async with session.begin():
@@ -568,7 +617,10 @@ async def list_remittances(
         limit,
         lambda r: {"sent_at": r.sent_at.isoformat(), "id": str(r.id)},
     )
-    return RemittancePage(items=[RemittanceOut.of(r) for r in found], next_cursor=next_cursor)
+    names = await remittances.org_names(session, found)
+    return RemittancePage(
+        items=[RemittanceOut.of(r, names) for r in found], next_cursor=next_cursor
+    )
 
 
 class CarriedOut(BaseModel):
@@ -593,7 +645,7 @@ async def read_remittance(
     """For an admin over either end; `trace_id` leads to it in the tracing dashboard."""
     found, carried = await remittances.remittance_with_includes(session, caller, remittance_id)
     return RemittanceDetail(
-        **RemittanceOut.of(found).model_dump(),
+        **RemittanceOut.of(found, await remittances.org_names(session, [found])).model_dump(),
         includes=[CarriedOut.model_validate(c, from_attributes=True) for c in carried],
     )
 
@@ -641,7 +693,7 @@ async def record_usage(
     if body.decided_on > beijing_today():
         raise Problem(
             422,
-            "request.invalid",
+            "fee.decided_in_future",
             "A decision cannot be dated in the future.",
             errors=[{"field": "decided_on", "message": "must not be in the future"}],
         )

@@ -137,14 +137,21 @@ async def test_a_member_declares_a_salary_and_sees_what_it_makes_a_month(
     client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, member_caller: Callable, db
 ) -> None:
     [member] = await new_members(settings, tree.branch_a)
+    url, mine = f"/members/{member}/fee-profile", member_caller(tree.branch_a, member)
+    # The form, before: nothing filled in, and what may be declared.
+    blank = await client.get(url, headers=mine)
+    assert blank.status_code == 200, blank.text
+    assert blank.json()["category"] is None and blank.json()["monthly_fee_fen"] is None
+    assert blank.json()["categories"] == ["salaried", "student"]
     r = await client.put(
-        f"/members/{member}/fee-profile",
-        json={"category": "salaried", "monthly_income_fen": 300_001},
-        headers=member_caller(tree.branch_a, member),
+        url, json={"category": "salaried", "monthly_income_fen": 300_001}, headers=mine
     )
     assert r.status_code == 200, r.text
     assert r.json()["monthly_fee_fen"] == 3_000 and r.json()["rate_table"] == "regulation"
     assert "300001" not in r.text  # the income is not given back
+    shown = await client.get(url, headers=mine)
+    assert (shown.json()["category"], shown.json()["monthly_fee_fen"]) == ("salaried", 3_000)
+    assert "300001" not in shown.text
     # At rest the income is sealed to this member; only the service's key opens it.
     [row] = await db("SELECT income_sealed FROM fee_profiles WHERE member_id = :m", m=member)
     assert "300001" not in row.income_sealed
@@ -186,6 +193,8 @@ async def test_nobody_else_learns_the_member_exists(
     ):
         r = await client.put(f"/members/{member}/fee-profile", json=body, headers=headers)
         assert r.status_code == 404 and r.json()["code"] == "member.not_found"
+        seen = await client.get(f"/members/{member}/fee-profile", headers=headers)
+        assert seen.status_code == 404 and seen.json()["code"] == "member.not_found"
     r = await client.put(
         f"/members/{uuid.uuid4()}/fee-profile", json=body, headers=admin(tree.root)
     )

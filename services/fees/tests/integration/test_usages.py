@@ -61,7 +61,8 @@ async def test_a_use_of_nothing_or_decided_tomorrow_is_refused(
     zero = await client.post(url, json=USE | {"amount_fen": 0}, headers=admin(tree.city))
     assert zero.status_code == 422
     future = USE | {"amount_fen": 10, "decided_on": "2099-01-01"}
-    assert (await client.post(url, json=future, headers=admin(tree.city))).status_code == 422
+    refused = await client.post(url, json=future, headers=admin(tree.city))
+    assert refused.status_code == 422 and refused.json()["code"] == "fee.decided_in_future"
     too_much = await client.post(url, json=USE | {"amount_fen": 10**9}, headers=admin(tree.city))
     assert too_much.status_code == 409 and too_much.json()["code"] == "fee.insufficient_balance"
 

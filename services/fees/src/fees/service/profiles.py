@@ -108,6 +108,29 @@ async def set_profile(
     return ProfileSet(member.member_id, category, amount_fen, table.name, updated_at)
 
 
+@dataclass(frozen=True)
+class ProfileForm:
+    """What the profile form shows: the member's profile (None: not filled in yet) and the
+    categories of the rate table that prices their next bill."""
+
+    member_id: uuid.UUID
+    profile: FeeProfile | None
+    rate_table: str
+    categories: list[str]
+
+
+async def profile_form(
+    session: AsyncSession, caller: Caller, rules: FeeRules, member_id: uuid.UUID, *, today: date
+) -> ProfileForm:
+    member = await visible_member(session, caller, member_id)
+    try:
+        table = rules.schedule.in_force(await first_month_billed(session, today))
+    except FeeRuleError as refused:
+        raise refused_by_rules(refused, "category") from None
+    profile = await session.get(FeeProfile, member.member_id)
+    return ProfileForm(member.member_id, profile, table.name, table.category_names)
+
+
 # Active members of a subtree by dues category (`missing`: no fee profile yet), per direct child.
 CATEGORIES_SQL = (
     f"SELECT {CHILD} AS child, coalesce(p.category, 'missing') AS category, count(*) AS n "  # noqa: S608

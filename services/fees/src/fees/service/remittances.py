@@ -490,3 +490,15 @@ async def remittance_share(session: AsyncSession, org: OrgNode, year: int) -> Se
             subtree_params(org.path, year),
         )
     )
+
+
+async def org_names(session: AsyncSession, remitted: Sequence[Remittance]) -> dict[uuid.UUID, str]:
+    """The names of both ends of these remittances, from the copy of the tree: an admin reads
+    the name of the parent it remits to, which the org service would not show it."""
+    ids = {r.from_org_id for r in remitted} | {r.to_org_id for r in remitted if r.to_org_id}
+    if not ids:
+        return {}
+    rows = await session.execute(
+        text("SELECT id, name FROM org_replica WHERE id = ANY(:ids)"), {"ids": list(ids)}
+    )
+    return {row.id: row.name for row in rows}

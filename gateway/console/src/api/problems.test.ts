@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { problemMessage } from "./problems";
+import { fieldErrors, problemMessage } from "./problems";
 
 describe("problemMessage", () => {
   it("says a known code in Chinese", () => {
@@ -13,5 +13,17 @@ describe("problemMessage", () => {
 
   it("never shows English to the user", () => {
     expect(problemMessage({ status: 599, code: "x.y" })).toMatch(/[\u4e00-\u9fff]/);
+  });
+});
+
+describe("fieldErrors", () => {
+  it("says what is wrong with a field when the code tells", () => {
+    const problem = { status: 422, code: "fee.decided_in_future", errors: [{ field: "decided_on", message: "x" }] };
+    expect(fieldErrors(problem)).toEqual({ decided_on: "决定日期不能晚于今天" });
+  });
+
+  it("falls back on the general sentence for a plain validation error", () => {
+    const problem = { status: 422, code: "request.invalid", errors: [{ field: "purpose", message: "x" }] };
+    expect(fieldErrors(problem)).toEqual({ purpose: "格式不正确或未填写" });
   });
 });

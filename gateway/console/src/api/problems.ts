@@ -72,6 +72,20 @@ const BY_CODE: Record<string, string> = {
   "fee.already_received": "该笔上缴已确认收到",
   "fee.insufficient_balance": "可用团费不足",
   "fee.unreceived_child_remittance": "还有下级组织的上缴未确认收到",
+  "fee.month_invalid": "月份格式不正确（应为 2026-12）",
+  "fee.month_too_far": "最多只能提前一个月生成团费收缴名单",
+  "fee.cycle_not_found": "本月团费收缴名单尚未生成",
+  "fee.bill_not_found": "团费记录不存在或无权查看",
+  "fee.cash_by_branch_only": "现金由团支部登记，本人请选择在线缴纳",
+  "fee.online_by_member_only": "在线缴纳须由团员本人操作，团支部请登记现金",
+  "fee.channel_unavailable": "暂未开通在线缴纳，请将团费交给团支部（现金）",
+  "fee.provider_unavailable": "支付平台暂时无法受理，未扣款，请稍后再试",
+  "fee.income_required": "请填写每月工资收入（税后）",
+  "fee.income_invalid": "每月工资收入（税后）须大于 0 且不超过 100 万元；没有工资收入的请选择相应类别",
+  "fee.unknown_category": "缴费类别不正确",
+  "fee.no_rate_table": "当前没有适用的团费标准，请联系上级团组织",
+  "fee.decided_in_future": "决定日期不能晚于今天",
+  "fee.document_not_found": "会议纪要文件不存在，请重新上传",
   "activity.not_signed_up": "尚未报名",
   "activity.already_over": "活动已结束，不能再发布",
   "activity.ends_before_start": "结束时间须晚于开始时间",
@@ -106,11 +120,13 @@ export function problemMessage(problem: Pick<Problem, "status" | "code">): strin
   return BY_CODE[problem.code] ?? BY_STATUS[problem.status] ?? "系统出错，请稍后再试";
 }
 
-/** A field's error next to the field: the problem's `errors`, by field name. */
+/** A field's error next to the field: the problem's `errors`, by field name; the problem's own
+ * sentence where its code says what is wrong ("决定日期不能晚于今天"), else the general one. */
 export function fieldErrors(problem: Problem): Record<string, string> {
   const found: Record<string, string> = {};
+  const specific = problem.code.startsWith("request.") ? undefined : BY_CODE[problem.code];
   for (const e of problem.errors ?? []) {
-    found[e.field] = "格式不正确或未填写";
+    found[e.field] = specific ?? "格式不正确或未填写";
   }
   return found;
 }

@@ -36,6 +36,13 @@ export function usePages<T, P extends Page<T> = Page<T>>(
       await afterEach?.(page);
     } catch (e) {
       error.value = messageOf(e);
+      if (!after) {
+        // A first page that failed: what is on screen belongs to the last query (another month,
+        // another filter), and its rows and totals must not pass for this one's.
+        items.value = [];
+        last.value = null;
+        cursor.value = null;
+      }
     } finally {
       loading.value = false;
     }

@@ -261,10 +261,14 @@ def test_the_branchs_dues_go_up_to_the_province_traced_and_conserved(
     page.get_by_role("button", name="登记").click()
     expect(page.get_by_text("可用团费不足")).to_be_visible()
     page.get_by_label("金额（元）").fill("0.01")
-    page.get_by_role("button", name="登记").click()
-    expect(page.locator("[data-test=fee-usages] .el-table__body tr")).to_contain_text(
-        "团日活动场地"
+    page.locator("input[name=minutes]").set_input_files(
+        {"name": "会议纪要.pdf", "mimeType": "application/pdf", "buffer": PDF}
     )
+    page.get_by_role("button", name="登记").click()
+    recorded = page.locator("[data-test=fee-usages] .el-table__body tr").filter(
+        has_text="团日活动场地"
+    )
+    expect(recorded).to_contain_text("查看")  # the minutes went with it
     # The decision's minutes, uploaded, go with a use; an id that was never uploaded does not.
     minutes = root_admin.post(
         "/documents", files={"file": ("会议纪要.pdf", PDF, "application/pdf")}

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql.expression import ClauseElement
 
 from shared.db import retire_pool
+from shared.problems import database_gone
 
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
@@ -101,9 +102,14 @@ class Reads:
                     return cast(list[asyncpg.Record], await driver.fetch(query.sql, *arguments))
                 except BaseException as exc:
                     span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                    refused = isinstance(exc, asyncpg.PostgresError)
+                    # The server refused the statement and the connection is still good. Not
+                    # a lost connection that asyncpg words as a PostgresError (class 08,
+                    # "connection was closed in the middle of operation") before it sees the
+                    # socket closed: that one is lost whatever is_closed() says yet.
+                    gone = database_gone(exc)
+                    refused = isinstance(exc, asyncpg.PostgresError) and not gone
                     if refused and not driver.is_closed():
-                        raise  # the server refused the statement; the connection is still good
+                        raise
                     # The connection broke (an operator's shutdown arrives as a PostgresError),
                     # or the request was cancelled mid-statement: nobody knows what state it is
                     # in, so the pool opens a fresh one instead of handing it to the next read.
@@ -115,7 +121,7 @@ class Reads:
                         retire_pool(self._engine, pooled, exc)
                     else:
                         pooled.invalidate()
-                    if not refused and driver.is_closed():
+                    if not refused and (gone or driver.is_closed()):
                         # A transient fault, answered 503 (shared.problems), as a session's
                         # lost connection is. (Closed by the server, or by the invalidation
                         # above: a driver stuck mid-protocol comes here too.)

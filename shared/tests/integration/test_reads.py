@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any, ClassVar
 
 import asyncpg
 import pytest
 from sqlalchemy import bindparam, column, func, select, table, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from shared.db import make_engine
 from shared.reads import Query, Reads
@@ -52,6 +58,43 @@ async def test_rows_and_row_read_what_the_statement_names(
     assert statement_spans[0].name.startswith("SELECT ")
     assert statement_spans[0].attributes["db.statement"] == BY_CONSUMER.sql
     assert consumer not in str(statement_spans[0].attributes)  # the text, never the values
+
+
+class ClosingMidRead(asyncpg.Connection):  # type: ignore[misc]
+    """A driver connection whose next read, once armed, fails as a terminated backend's does
+    when asyncpg words the loss (class 08, a PostgresError) before it has seen the socket close:
+    is_closed() still says no."""
+
+    armed: ClassVar[list[int]] = []
+
+    async def fetch(self, *args: Any, **kwargs: Any) -> Any:
+        if ClosingMidRead.armed:
+            ClosingMidRead.armed.pop()
+            raise asyncpg.ConnectionDoesNotExistError(
+                "connection was closed in the middle of operation"
+            )
+        return await super().fetch(*args, **kwargs)
+
+
+async def test_a_loss_worded_before_the_socket_closes_is_still_a_lost_connection(
+    engine: AsyncEngine,
+) -> None:
+    closing = create_async_engine(
+        engine.url, connect_args={"connection_class": ClosingMidRead}, pool_size=1
+    )
+    reads = Reads(closing, asyncio.Semaphore(1))
+    try:
+        first = await reads.row(BACKEND)
+        assert first is not None
+        ClosingMidRead.armed.append(1)
+        with pytest.raises(ConnectionError):  # answered 503 (shared.problems), not 500
+            await reads.row(BACKEND)
+        # The connection was discarded, not handed to the next read.
+        again = await reads.row(BACKEND)
+        assert again is not None and again["pid"] != first["pid"]
+    finally:
+        ClosingMidRead.armed.clear()
+        await closing.dispose()
 
 
 async def test_a_connection_killed_under_reads_is_replaced(engine: AsyncEngine) -> None:

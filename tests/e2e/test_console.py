@@ -143,7 +143,7 @@ def test_a_branch_is_created_imported_activated_and_a_key_change_approved_in_the
     page.get_by_role("button", name="新建下级组织").click()
     dialog = page.get_by_role("dialog", name="新建下级组织")
     dialog.locator("[data-test=create-org]").click()
-    expect(dialog.get_by_text("请上传上级的批复文件")).to_be_visible()  # nothing sent half-filled
+    expect(dialog.get_by_text("请上传上级的批准文件")).to_be_visible()  # nothing sent half-filled
     dialog.locator("input[name=org-name]").fill(name)
     pick_date(page, "成立时间", "2026-03-01")
     pick_date(page, "批准时间", "2026-03-02")

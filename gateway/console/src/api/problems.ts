@@ -66,7 +66,7 @@ const BY_CODE: Record<string, string> = {
   "org.dissolved": "组织已撤销",
   "org.is_root": "不能撤销最高一级组织",
   "org.date_in_future": "日期不能晚于今天",
-  "org.document_not_found": "批复文件不存在，请重新上传",
+  "org.document_not_found": "批准文件不存在，请重新上传",
   "document.unsupported_type": "只能上传 PDF、JPG 或 PNG 文件",
   "document.empty": "文件是空的",
   "fee.already_received": "该笔上缴已确认收到",

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ApiError, api, client } from "./client";
+import { ApiError, api, beijingTime, client, thisMonth } from "./client";
 
 function answering(status: number, body?: unknown, type = "application/json"): typeof fetch {
   return vi.fn(async () => new Response(body === undefined ? null : JSON.stringify(body), {
@@ -43,5 +43,18 @@ describe("api", () => {
 
   it("returns nothing for 204", async () => {
     await expect(api("POST", "/auth/password", { body: {}, fetcher: answering(204) })).resolves.toBeUndefined();
+  });
+});
+
+describe("Beijing's calendar", () => {
+  it("names the month by Beijing's clock, whatever the browser's", () => {
+    // 16:30 UTC on 30 November is 00:30 on 1 December in Beijing.
+    expect(thisMonth(new Date("2026-11-30T16:30:00Z"))).toBe("2026-12");
+    expect(thisMonth(new Date("2026-11-30T15:30:00Z"))).toBe("2026-11");
+  });
+
+  it("shows a moment in Beijing time", () => {
+    expect(beijingTime("2026-12-07T16:24:59Z")).toContain("2026/12/8");
+    expect(beijingTime("2026-12-07T16:24:59Z")).toContain("00:24:59");
   });
 });

@@ -116,13 +116,34 @@ export function messageOf(error: unknown): string {
 }
 
 /** A month as the API writes it (YYYY-MM). */
+// The league's days and months are Beijing's, whatever the clock of the browser showing them
+// (a secretary travelling, a laptop left on UTC): dues months, payment times, deadlines.
+const BEIJING = "Asia/Shanghai";
+
+/** This month in Beijing, as the API names months (`2026-12`). */
 export function thisMonth(now = new Date()): string {
-  return `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}`;
+  return new Intl.DateTimeFormat("en-CA", { timeZone: BEIJING, year: "numeric", month: "2-digit" }).format(now);
 }
 
-/** A moment as a Chinese reader scans a list: month/day hour:minute. */
+/** A moment in Beijing time, date and time. */
+export function beijingTime(iso: string): string {
+  return new Date(iso).toLocaleString("zh-CN", { timeZone: BEIJING });
+}
+
+/** A moment's day in Beijing. */
+export function beijingDate(iso: string): string {
+  return new Date(iso).toLocaleDateString("zh-CN", { timeZone: BEIJING });
+}
+
+/** A moment as a Chinese reader scans a list: month/day hour:minute, Beijing time. */
 export function shortTime(iso: string): string {
-  return new Date(iso).toLocaleString("zh-CN", { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  return new Date(iso).toLocaleString("zh-CN", {
+    timeZone: BEIJING,
+    month: "numeric",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
 }
 
 /** Fen as yuan with two decimals: money is counted in fen everywhere. */

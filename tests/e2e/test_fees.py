@@ -231,6 +231,8 @@ def test_the_branchs_dues_go_up_to_the_province_traced_and_conserved(
     rows = page.locator("[data-test=remittances] .el-table__body tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("已上缴，待确认")
+    expect(rows.first).to_contain_text("5个工作日内（截至")  # GLOSSARY's deadline
+    expect(rows.first).to_contain_text("乙县委")  # whom it paid, though the branch may not read it
     page.goto(f"{base}/orgs/{tree.county_b}?tab=remittances&month={month}")
     page.get_by_text("下级上缴", exact=True).click()
     sent_up = rows.filter(has_text="乙县第一团支部")

@@ -493,15 +493,22 @@ class RemittanceOut(BaseModel):
     to_org_name: str | None = Field(
         default=None, description="the receiver's name (an admin may not read its parent)"
     )
+    due_working_days: int | None = Field(
+        default=None,
+        description="the working days `due_by` counts: 5 for a branch, 10 above (5个工作日内)",
+    )
 
     @classmethod
-    def of(cls, r: remittances.Remittance, names: dict[uuid.UUID, str]) -> RemittanceOut:
+    def of(cls, r: remittances.Remittance, ends: dict[uuid.UUID, remittances.End]) -> RemittanceOut:
+        sender = ends.get(r.from_org_id)
+        receiver = ends.get(r.to_org_id) if r.to_org_id else None
         return cls(
             id=r.id,
             from_org_id=r.from_org_id,
             to_org_id=r.to_org_id,
-            from_org_name=names.get(r.from_org_id),
-            to_org_name=names.get(r.to_org_id) if r.to_org_id else None,
+            from_org_name=sender.name if sender else None,
+            to_org_name=receiver.name if receiver else None,
+            due_working_days=sender.due_working_days if sender else None,
             month=label(r.month),
             held_fen=r.held_fen,
             retained_fen=r.retained_fen,
@@ -544,8 +551,8 @@ async def remit(
             org_id,
             month,
         )
-        names = await remittances.org_names(session, [done])
-        return RemittanceOut.of(done, names).model_dump(mode="json")
+        ends = await remittances.org_ends(session, [done])
+        return RemittanceOut.of(done, ends).model_dump(mode="json")
 
     fingerprint = request_hash("remit", str(org_id), label(month))
     async with session.begin():
@@ -569,8 +576,8 @@ async def confirm_receipt(
 ) -> JSONResponse:
     async def receive() -> dict[str, Any]:
         received = await remittances.receive(session, caller, remittance_id)
-        names = await remittances.org_names(session, [received])
-        return RemittanceOut.of(received, names).model_dump(mode="json")
+        ends = await remittances.org_ends(session, [received])
+        return RemittanceOut.of(received, ends).model_dump(mode="json")
 
     fingerprint = request_hash("receipt", str(remittance_id))
     async with session.begin():
@@ -617,10 +624,8 @@ async def list_remittances(
         limit,
         lambda r: {"sent_at": r.sent_at.isoformat(), "id": str(r.id)},
     )
-    names = await remittances.org_names(session, found)
-    return RemittancePage(
-        items=[RemittanceOut.of(r, names) for r in found], next_cursor=next_cursor
-    )
+    ends = await remittances.org_ends(session, found)
+    return RemittancePage(items=[RemittanceOut.of(r, ends) for r in found], next_cursor=next_cursor)
 
 
 class CarriedOut(BaseModel):
@@ -645,7 +650,7 @@ async def read_remittance(
     """For an admin over either end; `trace_id` leads to it in the tracing dashboard."""
     found, carried = await remittances.remittance_with_includes(session, caller, remittance_id)
     return RemittanceDetail(
-        **RemittanceOut.of(found, await remittances.org_names(session, [found])).model_dump(),
+        **RemittanceOut.of(found, await remittances.org_ends(session, [found])).model_dump(),
         includes=[CarriedOut.model_validate(c, from_attributes=True) for c in carried],
     )
 

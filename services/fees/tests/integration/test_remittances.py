@@ -84,6 +84,7 @@ async def test_dues_go_up_the_tree_and_every_fen_is_accounted_for(
     assert r["to_org_id"] == str(tree.county_a) and r["status"] == "sent"
     # Named at both ends: the branch's admin may not read its county, but sees whom it paid.
     assert (r["from_org_name"], r["to_org_name"]) == ("甲团支部", "甲县委")
+    assert r["due_working_days"] == 5  # a branch's: 5个工作日内
     assert r["trace_id"]
     # Five working days after the branch received the money (paid in cash today).
     assert r["due_by"] == default_calendar().add_working_days(beijing_today(), 5).isoformat()

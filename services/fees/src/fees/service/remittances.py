@@ -492,13 +492,27 @@ async def remittance_share(session: AsyncSession, org: OrgNode, year: int) -> Se
     )
 
 
-async def org_names(session: AsyncSession, remitted: Sequence[Remittance]) -> dict[uuid.UUID, str]:
-    """The names of both ends of these remittances, from the copy of the tree: an admin reads
-    the name of the parent it remits to, which the org service would not show it."""
+@dataclass(frozen=True)
+class End:
+    """One end of a remittance as its answer names it."""
+
+    name: str
+    org_type: str
+
+    @property
+    def due_working_days(self) -> int:
+        """The working days a sender of this type has to remit what it received."""
+        return BRANCH_DUE_WORKING_DAYS if self.org_type == "branch" else HIGHER_DUE_WORKING_DAYS
+
+
+async def org_ends(session: AsyncSession, remitted: Sequence[Remittance]) -> dict[uuid.UUID, End]:
+    """Both ends of these remittances, from the copy of the tree: an admin reads the name of
+    the parent it remits to, which the org service would not show it."""
     ids = {r.from_org_id for r in remitted} | {r.to_org_id for r in remitted if r.to_org_id}
     if not ids:
         return {}
     rows = await session.execute(
-        text("SELECT id, name FROM org_replica WHERE id = ANY(:ids)"), {"ids": list(ids)}
+        text("SELECT id, name, org_type FROM org_replica WHERE id = ANY(:ids)"),
+        {"ids": list(ids)},
     )
-    return {row.id: row.name for row in rows}
+    return {row.id: End(row.name, row.org_type) for row in rows}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -189,7 +190,10 @@ def test_the_branch_records_cash_in_the_console_and_its_county_sees_the_rate(
     after = totals()
     rate = f"{after['paid_fen'] / after['due_fen']:.2%}"
     expect(page.locator("[data-test=fee-summary]")).to_contain_text(rate)
-    expect(page.locator("[data-test=collection-chart] canvas")).to_be_visible()
+    chart = page.locator("[data-test=collection-chart]")
+    expect(chart.locator("canvas")).to_be_visible()
+    # The chart says in words what it draws, for a screen reader: the branch and its rate.
+    expect(chart).to_have_attribute("aria-label", re.compile(f"乙县第一团支部 {re.escape(rate)}"))
 
 
 def member_no_of(admin: Api, member_id: str) -> str:

@@ -51,6 +51,14 @@ export const ADMIN_FINDING: Record<string, string> = {
   locked: "登录失败过多已锁定",
 };
 
+// Dues categories (缴费类别) as the profile form offers them; `salaried` says how it is computed.
+export const FEE_CATEGORY: Record<string, string> = {
+  salaried: "在职（按每月工资收入（税后）计算）",
+  student: "学生团员",
+  unemployed: "无工资收入（失业）团员",
+  relief: "享受低保团员",
+};
+
 export function label(table: Record<string, string>, value: string | null | undefined): string {
   if (!value) return "";
   return table[value] ?? value;

@@ -508,7 +508,7 @@ class RemittanceOut(BaseModel):
             to_org_id=r.to_org_id,
             from_org_name=sender.name if sender else None,
             to_org_name=receiver.name if receiver else None,
-            due_working_days=sender.due_working_days if sender else None,
+            due_working_days=remittances.due_working_days(sender.org_type) if sender else None,
             month=label(r.month),
             held_fen=r.held_fen,
             retained_fen=r.retained_fen,

@@ -26,11 +26,13 @@ MEMBER_COPY = MemberCopy(members="fee_members", waiting="fee_member_updates")
 def subscriptions(resources: Resources) -> list[Subscription]:
     return [
         Subscription(ORG_TREE_QUEUE, replica_handlers(resources.sessions, ORG_TREE_QUEUE)),
-        MEMBER_COPY.subscription(resources.sessions, MEMBERS_QUEUE, then=_bill_the_moved),
+        MEMBER_COPY.subscription(resources.sessions, MEMBERS_QUEUE, then=_bill_who_moved_or_left),
     ]
 
 
-async def _bill_the_moved(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
+async def _bill_who_moved_or_left(
+    session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]
+) -> None:
     """Transfers applied while a month start runs (bill_members_moved_while_generating), and
     the bills of a month opened early following who moved or left (follow_into_unbegun_months)."""
     moved: dict[uuid.UUID, uuid.UUID] = {

@@ -151,9 +151,9 @@ def _check_conservation(spec: ServiceSpec, args: argparse.Namespace) -> int:
 def _recompute_amounts(spec: ServiceSpec, args: argparse.Namespace) -> int:
     """`zhtj-fees recompute-amounts [--on YYYY-MM-DD]`: every profile's monthly amount by the
     table in force on that day, before that month's cycle opens; by default this month until
-    its cycle opens, then the next (the month a profile set now is priced for too). Prints progress to stderr and one JSON line; exit 1 if
-    some profiles could not be billed by the table (listed by member id, for their admins to
-    correct)."""
+    its cycle opens, then the next (the month a profile set now is priced for too). Prints
+    progress to stderr and one JSON line; exit 1 if some profiles could not be billed by the
+    table (listed by member id, for their admins to correct)."""
     from fees.domain.rates import FeeRuleError
     from fees.service.amounts import Recomputation, recompute_amounts
     from fees.service.cycles import first_month_billed

@@ -264,11 +264,13 @@ async def follow_into_unbegun_months(
 ) -> None:
     """The bills of months not yet begun, brought to these members' branch, status and amount
     in the copy (see above); nothing to do, and one cheap look, while no cycle opened early."""
+    if not member_ids:
+        return
     this_month = today.replace(day=1)
     early = await session.scalar(
         text("SELECT EXISTS (SELECT 1 FROM fee_cycles WHERE month > :this)"), {"this": this_month}
     )
-    if early and member_ids:
+    if early:
         await session.execute(
             _FOLLOW_INTO_UNBEGUN_MONTHS, {"ids": list(member_ids), "this": this_month}
         )

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fees.db import FeeMember, FeeProfile
-from fees.domain.rates import SALARIED, FeeRuleError
+from fees.domain.rates import SALARIED, FeeRuleError, RateTable
 from fees.rules import FeeRules
 from fees.service import refused_by_rules
 from fees.service.cycles import first_month_billed, follow_into_unbegun_months
@@ -60,6 +60,15 @@ async def visible_member(session: AsyncSession, caller: Caller, member_id: uuid.
     return member
 
 
+async def _pricing_table(session: AsyncSession, rules: FeeRules, today: date) -> RateTable:
+    """The table that prices a profile set now: the one in force in the first month it is
+    billed in (first_month_billed); 422 if the schedule has none for it."""
+    try:
+        return rules.schedule.in_force(await first_month_billed(session, today))
+    except FeeRuleError as refused:
+        raise refused_by_rules(refused, "category") from None
+
+
 async def set_profile(
     session: AsyncSession,
     caller: Caller,
@@ -71,10 +80,8 @@ async def set_profile(
     today: date,
 ) -> ProfileSet:
     member = await visible_member(session, caller, member_id)
-    # Priced for the first month it is billed in (see first_month_billed).
-    first_billed = await first_month_billed(session, today)
+    table = await _pricing_table(session, rules, today)
     try:
-        table = rules.schedule.in_force(first_billed)
         amount_fen = table.monthly_fen(category, income_fen)
     except FeeRuleError as refused:
         raise refused_by_rules(refused, _FIELD_OF.get(refused.code, "category")) from None
@@ -123,10 +130,7 @@ async def profile_form(
     session: AsyncSession, caller: Caller, rules: FeeRules, member_id: uuid.UUID, *, today: date
 ) -> ProfileForm:
     member = await visible_member(session, caller, member_id)
-    try:
-        table = rules.schedule.in_force(await first_month_billed(session, today))
-    except FeeRuleError as refused:
-        raise refused_by_rules(refused, "category") from None
+    table = await _pricing_table(session, rules, today)
     profile = await session.get(FeeProfile, member.member_id)
     return ProfileForm(member.member_id, profile, table.name, table.category_names)
 

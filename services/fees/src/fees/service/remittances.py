@@ -42,6 +42,11 @@ HIGHER_DUE_WORKING_DAYS = 10
 MAX_LINKS = 128  # links a span keeps (OpenTelemetry's default limit)
 
 
+def due_working_days(org_type: str) -> int:
+    """The working days a sender of this type has to remit what it received (DOMAIN.md §7)."""
+    return BRANCH_DUE_WORKING_DAYS if org_type == "branch" else HIGHER_DUE_WORKING_DAYS
+
+
 @contextmanager
 def remit_span(
     tracer: Tracer, carried: Sequence[SpanContext], attributes: dict[str, str | int]
@@ -154,9 +159,7 @@ async def remit(
         )
     parts = split(held, rules.retention.get(org.org_type, rules.retention["committee"]))
     received_on = min(c.received_at for c in carried).astimezone(BEIJING).date()
-    due_by = calendar.add_working_days(
-        received_on, BRANCH_DUE_WORKING_DAYS if branch else HIGHER_DUE_WORKING_DAYS
-    )
+    due_by = calendar.add_working_days(received_on, due_working_days(org.org_type))
     remittance_id = uuid.uuid4()
     with remit_span(
         tracer,
@@ -498,11 +501,6 @@ class End:
 
     name: str
     org_type: str
-
-    @property
-    def due_working_days(self) -> int:
-        """The working days a sender of this type has to remit what it received."""
-        return BRANCH_DUE_WORKING_DAYS if self.org_type == "branch" else HIGHER_DUE_WORKING_DAYS
 
 
 async def org_ends(session: AsyncSession, remitted: Sequence[Remittance]) -> dict[uuid.UUID, End]:

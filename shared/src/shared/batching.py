@@ -33,6 +33,11 @@ class BatchingInbox:
     its events are tried one by one, each in its own transaction, so one bad event fails alone
     and goes through the usual retry and dead-letter path while its neighbours take effect.
 
+    Batches commit one after another, in the order their events arrived: a later batch that
+    overtook an earlier one would apply a member's transfer before the creation it moves, or an
+    older change over a newer one. (Across processes, and for an event gone to its retry, order
+    is not kept: the handlers' data decide what is newer, as shared.member_copy does.)
+
     Each batch is one consumer span, a child of its first event's publish span and linked to the
     other producers' (the bus makes no span per message for a handler that `traces_batches`).
     """
@@ -60,6 +65,8 @@ class BatchingInbox:
         self._pending: list[_Pending] = []
         self._pending_weight = 0
         self._timer: asyncio.Task[None] | None = None
+        # Held by the batch committing; the next waits its turn (asyncio.Lock wakes in order).
+        self._turn = asyncio.Lock()
 
         async def one(session: AsyncSession, event: Event, envelope: Envelope) -> None:
             await handler(session, [(event, envelope)])
@@ -91,6 +98,10 @@ class BatchingInbox:
             asyncio.create_task(self._commit(batch))  # noqa: RUF006 - the futures keep the outcome
 
     async def _commit(self, batch: list[_Pending]) -> None:
+        async with self._turn:
+            await self._commit_in_turn(batch)
+
+    async def _commit_in_turn(self, batch: list[_Pending]) -> None:
         # One per producing span (SpanContext itself is not hashable: its trace state is a dict).
         producers = list({(p.trace_id, p.span_id): p for *_, p in batch if p.is_valid}.values())
         parent = trace.set_span_in_context(NonRecordingSpan(producers[0])) if producers else None

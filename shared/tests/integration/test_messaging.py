@@ -533,6 +533,33 @@ async def test_a_batching_consumer_takes_a_flood_in_few_commits_each_event_once(
     assert isinstance(dead, list) and [d["message_id"] for d in dead] == [str(poison.id)]
 
 
+async def test_batches_take_effect_in_the_order_their_events_arrived(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A full batch still committing when the next one is flushed: the next waits its turn, so
+    a member created in the first is there when the second moves it."""
+    import asyncio
+    from collections.abc import Sequence
+
+    from shared.batching import BatchingInbox
+
+    consumer = f"c.{uuid.uuid4().hex[:8]}"
+    taking_effect: list[str] = []
+
+    async def handle_batch(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
+        first = batch[0][0]
+        assert isinstance(first, OrgCreated)
+        taking_effect.append(f"begin {first.name}")
+        if first.name == "团委0":
+            await asyncio.sleep(0.3)  # a large first batch, long after the second is flushed
+        taking_effect.append(f"end {first.name}")
+
+    handler = BatchingInbox(sessions, consumer, handle_batch, max_size=5, max_wait=0.01)
+    events = [org_created(f"团委{i}") for i in range(6)]  # a full batch of 5, then one more
+    await asyncio.gather(*(handler(e, e.envelope("test")) for e in events))
+    assert taking_effect == ["begin 团委0", "end 团委0", "begin 团委5", "end 团委5"]
+
+
 async def test_a_short_lived_process_queue_goes_once_unused_and_a_service_queue_stays(
     bus: Bus, platform: PlatformSettings
 ) -> None:

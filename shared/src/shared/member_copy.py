@@ -5,7 +5,8 @@ from it, transfers checks who may move from it.
 A copy is two tables named by the service: the members (`member_id` primary key; `branch_id`,
 `name`, `status`, `joined_on` columns) and the changes that arrived before their member did
 (`member_id` primary key; `name`, `status`, `branch_id`), created by `shared.migrations`'s
-`create_member_copy_tables`.
+`create_member_copy_tables`; both with when each field's last change occurred (`name_at`,
+`status_at`, `branch_at`: `add_member_copy_stamps`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -62,7 +64,8 @@ class MemberCopy:
         """New members in one set-based insert (an import brings 10,000), then the names and
         statuses that changed, in one set-based update. A change to a member not copied yet
         (its creation failed once and waits for its retry) is kept and applied when the member
-        comes: the copy ends as the members service has it, whatever the order of arrival."""
+        comes. Each field takes a change only over an older one (by its event's occurred_at): the
+        copy ends as the members service has it, whatever the order of arrival."""
         created = members_created_in(event for event, _ in batch)
         if created:
             await session.execute(
@@ -82,33 +85,29 @@ class MemberCopy:
             await self._apply_waiting_changes(session, [m.member_id for m in created])
         # Names, statuses and branches changed, the latest of each field per member, in one
         # statement.
-        changed: dict[uuid.UUID, dict[str, str]] = {}
-        for event, _ in batch:
+        changed: dict[uuid.UUID, dict[str, Change]] = {}
+        for event, envelope in batch:
             for member_id, fields in _changes_told_by(event).items():
-                changed.setdefault(member_id, {}).update(fields)
+                mine = changed.setdefault(member_id, {})
+                for field, value in fields.items():
+                    if field not in mine or mine[field].at < envelope.occurred_at:
+                        mine[field] = Change(value, envelope.occurred_at)
         if changed:
             await self._apply_changes(session, changed)
 
     async def _apply_changes(
-        self, session: AsyncSession, changed: dict[uuid.UUID, dict[str, str]]
+        self, session: AsyncSession, changed: dict[uuid.UUID, dict[str, Change]]
     ) -> None:
-        values = {
-            "ids": list(changed),
-            "names": [f.get("name") for f in changed.values()],
-            "statuses": [f.get("status") for f in changed.values()],
-            "branches": [f.get("branch_id") for f in changed.values()],
-        }
+        values: dict[str, list[object]] = {"ids": list(changed)}
+        for field, stamp in STAMPED_FIELDS:
+            values[field] = [f[field].value if field in f else None for f in changed.values()]
+            values[stamp] = [f[field].at if field in f else None for f in changed.values()]
         applied = set(
             (
                 await session.execute(
                     text(
-                        f"UPDATE {self.members} m SET name = coalesce(c.name, m.name), "  # noqa: S608 (names are constants)
-                        "status = coalesce(c.status, m.status), "
-                        "branch_id = coalesce(c.branch_id, m.branch_id) "
-                        "FROM unnest(CAST(:ids AS uuid[]), CAST(:names AS text[]), "
-                        "CAST(:statuses AS text[]), CAST(:branches AS uuid[])) "
-                        "AS c(id, name, status, branch_id) "
-                        "WHERE m.member_id = c.id RETURNING m.member_id"
+                        f"UPDATE {self.members} m SET {_newer('c', 'm')} "  # noqa: S608 (names are constants)
+                        f"FROM {_CHANGES} WHERE m.member_id = c.id RETURNING m.member_id"
                     ),
                     values,
                 )
@@ -117,15 +116,9 @@ class MemberCopy:
         if len(applied) < len(changed):
             await session.execute(
                 text(
-                    f"INSERT INTO {self.waiting} AS w (member_id, name, status, branch_id) "  # noqa: S608 (names are constants)
-                    "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:names AS text[]), "
-                    "CAST(:statuses AS text[]), CAST(:branches AS uuid[])) "
-                    "AS c(id, name, status, branch_id) "
-                    "WHERE NOT c.id = ANY(CAST(:applied AS uuid[])) "
-                    "ON CONFLICT (member_id) DO UPDATE SET "
-                    "name = coalesce(EXCLUDED.name, w.name), "
-                    "status = coalesce(EXCLUDED.status, w.status), "
-                    "branch_id = coalesce(EXCLUDED.branch_id, w.branch_id)"
+                    f"INSERT INTO {self.waiting} AS w (member_id, {_COLUMNS}) "  # noqa: S608 (names are constants)
+                    f"SELECT * FROM {_CHANGES} WHERE NOT c.id = ANY(CAST(:applied AS uuid[])) "
+                    f"ON CONFLICT (member_id) DO UPDATE SET {_newer('EXCLUDED', 'w')}"
                 ),
                 {**values, "applied": list(applied)},
             )
@@ -136,14 +129,50 @@ class MemberCopy:
         """The changes that arrived before these members did, applied and forgotten."""
         await session.execute(
             text(
-                f"WITH waiting AS (DELETE FROM {self.waiting} WHERE member_id = ANY(:ids) "  # noqa: S608 (names are constants)
-                "RETURNING member_id, name, status, branch_id) "
-                f"UPDATE {self.members} m SET name = coalesce(w.name, m.name), "
-                "status = coalesce(w.status, m.status), branch_id = coalesce(w.branch_id, m.branch_id) "
-                "FROM waiting w WHERE m.member_id = w.member_id"
+                f"WITH w AS (DELETE FROM {self.waiting} WHERE member_id = ANY(:ids) "  # noqa: S608 (names are constants)
+                f"RETURNING member_id, {_COLUMNS}) "
+                f"UPDATE {self.members} m SET {_newer('w', 'm')} "
+                "FROM w WHERE m.member_id = w.member_id"
             ),
             {"ids": member_ids},
         )
+
+
+@dataclass(frozen=True)
+class Change:
+    value: str
+    at: datetime  # when it occurred: its event's occurred_at
+
+
+# The copied columns member.* events change, each beside the column of when its last change
+# occurred (NULL in the copy: as created; in the waiting table: nothing waits for it).
+STAMPED_FIELDS = (("name", "name_at"), ("status", "status_at"), ("branch_id", "branch_at"))
+_COLUMNS = ", ".join(column for pair in STAMPED_FIELDS for column in pair)
+_CHANGES = (
+    "unnest(CAST(:ids AS uuid[]), CAST(:name AS text[]), CAST(:name_at AS timestamptz[]), "
+    "CAST(:status AS text[]), CAST(:status_at AS timestamptz[]), "
+    "CAST(:branch_id AS uuid[]), CAST(:branch_at AS timestamptz[])) "
+    f"AS c(id, {_COLUMNS})"
+)
+
+
+def _newer(source: str, target: str) -> str:
+    """SET clauses taking each field of `source` that is newer than `target`'s: a change that
+    arrives after a later one (its first delivery failed and came back from a retry queue, or
+    another process took it) leaves the later one in place."""
+    clauses = []
+    for field, stamp in STAMPED_FIELDS:
+        newer = (
+            f"{source}.{field} IS NOT NULL AND "
+            f"({target}.{stamp} IS NULL OR {source}.{stamp} > {target}.{stamp})"
+        )
+        clauses.append(
+            f"{field} = CASE WHEN {newer} THEN {source}.{field} ELSE {target}.{field} END"
+        )
+        clauses.append(
+            f"{stamp} = CASE WHEN {newer} THEN {source}.{stamp} ELSE {target}.{stamp} END"
+        )
+    return ", ".join(clauses)
 
 
 def _changes_told_by(event: Event) -> dict[uuid.UUID, dict[str, str]]:

@@ -11,6 +11,8 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.member_copy import STAMPED_FIELDS
+
 # The outbox and inbox every service has; created by each service's first migration.
 MESSAGING_DDL = [
     """
@@ -206,3 +208,18 @@ def create_member_copy_tables(members: str, waiting: str) -> None:
         )
         """
     )
+
+
+def add_member_copy_stamps(members: str, waiting: str) -> None:
+    """When each copied field's last change occurred (its event's `occurred_at`), in the copy
+    and among the changes waiting for their member: a change that arrives late (from a retry,
+    or another consumer process) must not undo a newer one. NULL in the copy: as created."""
+    for table in (members, waiting):
+        for _, stamp in STAMPED_FIELDS:
+            op.execute(f"ALTER TABLE {table} ADD COLUMN {stamp} timestamptz")
+
+
+def drop_member_copy_stamps(members: str, waiting: str) -> None:
+    for table in (members, waiting):
+        for _, stamp in STAMPED_FIELDS:
+            op.execute(f"ALTER TABLE {table} DROP COLUMN {stamp}")

@@ -186,10 +186,12 @@ async def deliver(
     producer: str = "members",
 ) -> None:
     """Events handed to a service's real consumer of `queue` (inbox and batching included), as
-    the bus would deliver them, on the service's database."""
+    the bus would deliver them, on the service's database. An event may come with its envelope
+    (made earlier, to deliver it late), as `(event, envelope)`."""
     from shared.process import resources_of
 
     async with resources_of(settings) as resources:
         handlers = {s.queue: s for s in subscriptions(resources)}[queue].handlers
-        for event in events:
-            await handlers[event.type](event, event.envelope(producer))
+        for given in events:
+            event, envelope = given if isinstance(given, tuple) else (given, None)
+            await handlers[event.type](event, envelope or event.envelope(producer))

@@ -133,6 +133,39 @@ async def test_the_copy_follows_a_transfer_and_a_departure_in_either_order(
     assert row.branch_id == tree.branch_b
 
 
+async def test_a_change_delivered_late_does_not_undo_a_newer_one(
+    settings: FeesSettings, tree: Tree, db
+) -> None:
+    """The first transfer's event failed once and comes back from its retry queue after the
+    second transfer's; a rename and a status behind a newer one likewise."""
+    [member] = await new_members(settings, tree.branch_a)
+    first = transferred(member, tree.branch_a, tree.branch_b)
+    first_sent = first.envelope("members")
+    second = transferred(member, tree.branch_b, tree.branch_a)
+    renamed = MemberUpdated(
+        member_id=member, branch_id=tree.branch_a, changed_fields=["name"], values={"name": "旧名"}
+    )
+    renamed_sent = renamed.envelope("members")
+    renamed_again = renamed.model_copy(update={"values": {"name": "新名"}})
+    await deliver(settings, second, renamed_again, (first, first_sent), (renamed, renamed_sent))
+    [row] = await db("SELECT branch_id, name FROM fee_members WHERE member_id = :m", m=member)
+    assert (row.branch_id, row.name) == (tree.branch_a, "新名")
+    # The same before the member's creation: the newer changes wait for it, not the older.
+    late = ImportedMember(
+        member_id=uuid.uuid4(), member_no="202612070001", name="孙七", joined_on=date(2024, 5, 4)
+    )
+    older = renamed.model_copy(update={"member_id": late.member_id})
+    older_sent = older.envelope("members")
+    newer = renamed_again.model_copy(update={"member_id": late.member_id})
+    moved = transferred(late.member_id, tree.branch_a, tree.branch_b)
+    await deliver(settings, newer, (older, older_sent), moved)
+    await deliver(settings, MembersImported(branch_id=tree.branch_a, members=[late]))
+    [row] = await db(
+        "SELECT branch_id, name FROM fee_members WHERE member_id = :m", m=late.member_id
+    )
+    assert (row.branch_id, row.name) == (tree.branch_b, "新名")
+
+
 async def test_a_member_declares_a_salary_and_sees_what_it_makes_a_month(
     client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, member_caller: Callable, db
 ) -> None:

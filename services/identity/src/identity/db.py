@@ -24,6 +24,8 @@ class Account(Base):
     role: Mapped[str] = mapped_column(String(16))
     org_id: Mapped[uuid.UUID] = mapped_column(UUID)
     member_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    # When the transfer that put a member's account in its branch occurred (identity.moves).
+    placed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(24))  # active | pending_activation
     frozen: Mapped[bool] = mapped_column(Boolean, default=False)
     frozen_reason: Mapped[str | None] = mapped_column(Text)

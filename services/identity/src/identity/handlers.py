@@ -46,7 +46,8 @@ def subscriptions(resources: Resources) -> list[Subscription]:
             pepper=settings.platform.internal_secret,
             sealer=sealer,
         )
-        # After the openings: a member created and moved in one batch moves its new account.
+        # After the openings: a member created and moved in one batch (or whose moves came
+        # first and waited) moves its new account.
         await member_moves(session, batch)
 
     # Members entered one by one arrive as one event each: taken in batches. An import's come

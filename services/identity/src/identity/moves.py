@@ -8,7 +8,9 @@ refuses), and logging in says why.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import text
@@ -21,6 +23,7 @@ from shared.events import (
     MemberDeparted,
     MemberTransferred,
     OrgDissolved,
+    members_created_in,
 )
 from shared.outbox import record_events
 
@@ -30,20 +33,102 @@ DISSOLVED_REASON = "organisation dissolved"
 
 
 async def member_moves(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
-    """A batch of transfers and departures, a statement each kind."""
-    moved = {e.member_id: e.to_branch_id for e, _ in batch if isinstance(e, MemberTransferred)}
+    """A batch's transfers and departures, a statement each kind, after the batch opened its
+    accounts: the moves that waited for those accounts first, then the batch's own. Of a
+    member's transfers the one that occurred last wins, whatever the order they arrive in (an
+    event that failed once comes back from its retry queue after those behind it)."""
+    opened = [m.member_id for m in members_created_in(event for event, _ in batch)]
+    if opened:
+        await _moves_that_waited(session, opened)
+    moved: dict[uuid.UUID, Placement] = {}
+    for event, envelope in batch:
+        if isinstance(event, MemberTransferred):
+            placement = Placement(event.to_branch_id, envelope.occurred_at)
+            if event.member_id not in moved or moved[event.member_id].at < placement.at:
+                moved[event.member_id] = placement
     departed = [e.member_id for e, _ in batch if isinstance(e, MemberDeparted)]
-    if moved:
-        # Tokens issued before carry the old branch until they expire (the gateway decides
-        # member access by member id, and admins' scope by the records' own places).
+    await _move(session, moved)
+    if departed:
+        await _disable(session, "member_id = ANY(:ids)", {"ids": departed}, DISABLED_REASON)
+    await _wait_for_accounts(session, moved, departed)
+
+
+@dataclass(frozen=True)
+class Placement:
+    branch_id: uuid.UUID
+    at: datetime  # when the transfer occurred: its event's occurred_at
+
+
+async def _move(session: AsyncSession, moved: dict[uuid.UUID, Placement]) -> None:
+    """Each account into its new branch, unless a later transfer put it where it is."""
+    if not moved:
+        return
+    # Tokens issued before carry the old branch until they expire (the gateway decides
+    # member access by member id, and admins' scope by the records' own places).
+    await session.execute(
+        text(
+            "UPDATE accounts a SET org_id = m.branch, placed_at = m.at "
+            "FROM unnest(CAST(:ids AS uuid[]), CAST(:branches AS uuid[]), "
+            "CAST(:ats AS timestamptz[])) AS m(id, branch, at) "
+            "WHERE a.member_id = m.id AND (a.placed_at IS NULL OR a.placed_at < m.at)"
+        ),
+        {
+            "ids": list(moved),
+            "branches": [p.branch_id for p in moved.values()],
+            "ats": [p.at for p in moved.values()],
+        },
+    )
+
+
+async def _wait_for_accounts(
+    session: AsyncSession, moved: dict[uuid.UUID, Placement], departed: list[uuid.UUID]
+) -> None:
+    """The moves of members without an account yet (its opening failed once and waits for its
+    retry), kept until it is opened: the newest transfer, and whether the member left."""
+    told = set(moved) | set(departed)
+    if not told:
+        return
+    ids = list(told)
+    await session.execute(
+        text(
+            "INSERT INTO member_moves_waiting AS w (member_id, org_id, placed_at, departed) "
+            "SELECT m.id, m.branch, m.at, m.departed "
+            "FROM unnest(CAST(:ids AS uuid[]), CAST(:branches AS uuid[]), "
+            "CAST(:ats AS timestamptz[]), CAST(:departed AS boolean[])) "
+            "AS m(id, branch, at, departed) "
+            "WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.member_id = m.id) "
+            "ON CONFLICT (member_id) DO UPDATE SET "
+            "org_id = CASE WHEN EXCLUDED.org_id IS NOT NULL AND (w.placed_at IS NULL "
+            "  OR EXCLUDED.placed_at > w.placed_at) THEN EXCLUDED.org_id ELSE w.org_id END, "
+            "placed_at = CASE WHEN EXCLUDED.org_id IS NOT NULL AND (w.placed_at IS NULL "
+            "  OR EXCLUDED.placed_at > w.placed_at) THEN EXCLUDED.placed_at ELSE w.placed_at END, "
+            "departed = w.departed OR EXCLUDED.departed"
+        ),
+        {
+            "ids": ids,
+            "branches": [moved[m].branch_id if m in moved else None for m in ids],
+            "ats": [moved[m].at if m in moved else None for m in ids],
+            "departed": [m in departed for m in ids],
+        },
+    )
+
+
+async def _moves_that_waited(session: AsyncSession, opened: list[uuid.UUID]) -> None:
+    """The moves kept for these accounts, just opened: applied and forgotten."""
+    waited = (
         await session.execute(
             text(
-                "UPDATE accounts SET org_id = m.branch "
-                "FROM unnest(CAST(:ids AS uuid[]), CAST(:branches AS uuid[])) AS m(id, branch) "
-                "WHERE accounts.member_id = m.id"
+                "DELETE FROM member_moves_waiting WHERE member_id = ANY(:ids) "
+                "RETURNING member_id, org_id, placed_at, departed"
             ),
-            {"ids": list(moved), "branches": list(moved.values())},
+            {"ids": opened},
         )
+    ).all()
+    await _move(
+        session,
+        {w.member_id: Placement(w.org_id, w.placed_at) for w in waited if w.org_id is not None},
+    )
+    departed = [w.member_id for w in waited if w.departed]
     if departed:
         await _disable(session, "member_id = ANY(:ids)", {"ids": departed}, DISABLED_REASON)
 

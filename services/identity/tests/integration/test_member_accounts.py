@@ -153,6 +153,68 @@ async def test_a_transferred_member_logs_in_to_the_new_branch(
     assert login.json()["account"]["org_id"] == str(tree.county_b)
 
 
+def transfer(member: uuid.UUID, old: uuid.UUID, new: uuid.UUID, tree: Tree) -> MemberTransferred:
+    return MemberTransferred(
+        member_id=member,
+        transfer_id=uuid.uuid4(),
+        from_branch_id=old,
+        to_branch_id=new,
+        from_path=[tree.root, tree.city, old],
+        to_path=[tree.root, tree.city, new],
+    )
+
+
+async def test_moves_take_effect_in_the_order_they_occurred_whatever_their_arrival(
+    settings: IdentitySettings, tree: Tree, resources: Resources
+) -> None:
+    """Events that failed once come back from their retry queue behind later ones: the
+    account still ends where the last transfer put it, and is closed if its member left."""
+
+    async def account_of(member: uuid.UUID) -> tuple[uuid.UUID, str] | None:
+        async with resources.sessions() as session:
+            row = (
+                await session.execute(
+                    text("SELECT org_id, status FROM accounts WHERE member_id = :m"),
+                    {"m": member},
+                )
+            ).first()
+        return None if row is None else (row.org_id, row.status)
+
+    def joined(member: uuid.UUID) -> MemberCreated:
+        return MemberCreated(
+            member_id=member,
+            branch_id=tree.county_a,
+            member_no=f"m{uuid.uuid4().hex[:10]}",
+            name="钱往返",
+            joined_on=date(2026, 5, 4),
+        )
+
+    # Transferred there and back: the way there arrives last.
+    member = uuid.uuid4()
+    there = transfer(member, tree.county_a, tree.county_b, tree)
+    there_sent = there.envelope("members")
+    back = transfer(member, tree.county_b, tree.county_a, tree)
+    await deliver(settings, subscriptions, MEMBER_ACCOUNTS_QUEUE, joined(member), back)
+    await deliver(settings, subscriptions, MEMBER_ACCOUNTS_QUEUE, (there, there_sent))
+    assert await account_of(member) == (tree.county_a, "pending_activation")
+    # Both transfers, out of order, before the account is opened: they wait for it.
+    member = uuid.uuid4()
+    there = transfer(member, tree.county_a, tree.county_b, tree)
+    there_sent = there.envelope("members")
+    onward = transfer(member, tree.county_b, tree.city, tree)
+    await deliver(settings, subscriptions, MEMBER_ACCOUNTS_QUEUE, onward, (there, there_sent))
+    assert await account_of(member) is None
+    await deliver(settings, subscriptions, MEMBER_ACCOUNTS_QUEUE, joined(member))
+    assert await account_of(member) == (tree.city, "pending_activation")
+    # A departure before the opening: the account opens closed.
+    member = uuid.uuid4()
+    left = MemberDeparted(
+        member_id=member, branch_id=tree.county_a, reason="over_age", on=date(2026, 12, 1)
+    )
+    await deliver(settings, subscriptions, MEMBER_ACCOUNTS_QUEUE, left, joined(member))
+    assert await account_of(member) == (tree.county_a, "disabled")
+
+
 async def test_a_departed_members_account_is_closed_for_good(
     client: httpx.AsyncClient, settings: IdentitySettings, tree: Tree, resources: Resources
 ) -> None:

@@ -541,9 +541,10 @@ def fees_scaling(fees: Service) -> list[Object]:
             ],
         },
     }
-    # Midnight of the 1st in the league's time zone; the command is idempotent and the
-    # fees-worker opens a missed month by itself, so a late or repeated run is harmless.
-    open_cycle = cron_job(fees, "open-cycle", "0 0 1 * *")
+    # 00:05 on the 1st in the league's time zone, when the fees-worker's own timer opens it too
+    # (fees.worker.OPENS_AT), five minutes after the cron trigger above has scaled the workers
+    # up; the command is idempotent, so the second of the two, or a repeated run, is harmless.
+    open_cycle = cron_job(fees, "open-cycle", "5 0 1 * *")
     return [trigger_auth, worker, api, open_cycle]
 
 

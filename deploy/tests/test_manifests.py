@@ -19,6 +19,7 @@ import yaml
 from deploy.launcher.table import BOOTSTRAP_SERVICE, GATEWAY, SERVICE_CALLS, SERVICES
 from deploy.manifests import k8s
 from fees.commands import GENERATE_BILLS_QUEUE
+from fees.worker import OPENS_AT
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -192,7 +193,9 @@ def test_the_month_start_scales_fees_workers_on_the_queue_and_the_calendar(
         api = named(docs, "ScaledObject", "fees-api")["spec"]
         assert {t["type"] for t in api["triggers"]} >= {"cpu"}
         cycle = named(docs, "CronJob", "fees-open-cycle")["spec"]
-        assert cycle["timeZone"] == "Asia/Shanghai" and cycle["schedule"].split()[2] == "1"
+        # On the 1st, Beijing time, when the workers' own timer opens the month too.
+        opens = f"{OPENS_AT.minute} {OPENS_AT.hour} 1 * *"
+        assert cycle["timeZone"] == "Asia/Shanghai" and cycle["schedule"] == opens
         (container,) = cycle["jobTemplate"]["spec"]["template"]["spec"]["containers"]
         assert container["args"] == ["open-cycle"], overlay
 

@@ -55,7 +55,9 @@ class Problem(Exception):
         self.code = code
         self.detail = detail
         self.title = title or _TITLES.get(status, "Error")
-        self.headers = headers or {}
+        # A 503 always says when to try again (the contract's "see Retry-After"): a second
+        # unless the raiser knows better (a maintenance window's end).
+        self.headers = {"Retry-After": "1", **(headers or {})} if status == 503 else headers or {}
         self.extra = extra
 
     def body(self) -> dict[str, Any]:

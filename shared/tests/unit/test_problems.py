@@ -22,6 +22,10 @@ def make_app() -> FastAPI:
             raise Problem(409, "thing.duplicate", "Already there.", existing=1)
         return {"ok": "yes"}
 
+    @app.get("/away")
+    def away() -> None:
+        raise Problem(503, "ops.org_unreachable", "The directory does not answer.")
+
     @app.get("/boom")
     def boom() -> None:
         raise RuntimeError("bug")
@@ -37,6 +41,12 @@ def test_a_problem_is_rendered_with_its_code_and_extra_fields() -> None:
     assert r.status_code == 409
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["code"] == "thing.duplicate" and r.json()["existing"] == 1
+
+
+def test_every_503_says_when_to_try_again() -> None:
+    r = client.get("/away")
+    assert r.status_code == 503 and r.json()["code"] == "ops.org_unreachable"
+    assert r.headers["retry-after"] == "1"
 
 
 def test_a_body_that_fails_validation_is_422_naming_each_field() -> None:

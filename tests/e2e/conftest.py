@@ -9,6 +9,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -45,7 +46,10 @@ class Running:
             finally:
                 await conn.close()
 
-        return asyncio.run(run())
+        # In a thread of its own: a test driving the browser (Playwright's sync API) has an
+        # event loop running in this one.
+        with ThreadPoolExecutor(1) as thread:
+            return thread.submit(asyncio.run, run()).result()
 
     def spans(self) -> list[dict[str, Any]]:
         if not self.span_file.exists():

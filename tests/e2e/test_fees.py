@@ -195,6 +195,25 @@ def test_the_branch_records_cash_in_the_console_and_its_county_sees_the_rate(
     # The chart says in words what it draws, for a screen reader: the branch and its rate.
     expect(chart).to_have_attribute("aria-label", re.compile(f"乙县第一团支部 {re.escape(rate)}"))
 
+    # Had the branch held that cash a month without sending it up, the county's summary names
+    # it beside the count, a link to its remittances of the month.
+    first_of_month = date(int(month[:4]), int(month[5:]), 1)
+    held = (
+        "UPDATE bills SET paid_at = paid_at + make_interval(days => $3) WHERE branch_id = $1 "
+        "AND month = $2 AND status = 'paid' AND remittance_id IS NULL RETURNING id"
+    )
+    assert running.db("fees", held, tree.branch_b, first_of_month, -30)
+    try:
+        page.reload()
+        holdings = page.locator("[data-test=overdue-holdings]")
+        expect(holdings).to_contain_text("乙县第一团支部")
+        expect(holdings).to_contain_text(f"{after['paid_fen'] / 100:.2f}")
+        holdings.get_by_role("link", name="乙县第一团支部").click()
+        expect(page.locator("[data-test=remittances]")).to_be_visible()
+        assert f"/orgs/{tree.branch_b}" in page.url and f"month={month}" in page.url
+    finally:
+        running.db("fees", held, tree.branch_b, first_of_month, 30)
+
 
 def member_no_of(admin: Api, member_id: str) -> str:
     return str(admin.get(f"/members/{member_id}").json()["member_no"])

@@ -38,6 +38,7 @@ const BY_CODE: Record<string, string> = {
   "member.not_active": "该团员正在组织关系转接中或已离团，暂不能修改",
   "member.transfer_open": "该团员有未完成的组织关系转接",
   "fee.already_paid": "该笔团费已缴纳",
+  "fee.amount_changed": "团费金额已变更，本次支付将退回，请按新金额重新缴纳",
   "fee.nothing_to_remit": "本月没有待上缴的团费",
   "transfer.already_open": "该团员已有进行中的转接",
   "transfer.target_not_branch": "转入的组织不是团支部，请核对编号",

@@ -10,10 +10,12 @@ from datetime import date
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import text
 
 from fees.commands import GENERATE_BILLS_QUEUE, GenerateBills
 from fees.domain.months import label, next_month
-from fees.service.cycles import generate_bills
+from fees.service.cycles import follow_into_unbegun_months, generate_bills
 from fees.settings import FeesSettings
 from fees.worker import open_cycles_on_time, work
 from shared.calendar import beijing_today
@@ -21,6 +23,7 @@ from shared.events import Envelope, MemberDeparted, parse_event
 from shared.process import build_resources
 
 from .conftest import Tree
+from .test_payments import signed
 from .test_profiles import deliver, new_members, transferred
 
 
@@ -319,3 +322,104 @@ async def test_a_bill_of_a_month_opened_early_follows_its_member_until_the_month
     )
     assert await bills() == {this_month: (tree.branch_a, 20, "due")}
     assert await counted() == 0  # the cycle's count follows the bills it has
+
+
+async def an_early_bill(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db
+) -> tuple[Any, Any]:  # type: ignore[no-untyped-def]
+    """A new member of branch_a declared a student: their 20-fen bill of next month, whose
+    cycle the first test of this module opened early."""
+    [member] = await new_members(settings, tree.branch_a)
+    r = await client.put(
+        f"/members/{member}/fee-profile", json={"category": "student"}, headers=admin(tree.root)
+    )
+    assert r.status_code == 200, r.text
+    [bill] = await db(
+        "SELECT id FROM bills WHERE member_id = :m AND month = :t",
+        m=member,
+        t=next_month(beijing_today()),
+    )
+    return member, bill.id
+
+
+async def test_an_early_bill_being_paid_online_keeps_the_money_whole_through_changes(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    tree: Tree,
+    admin: Callable,
+    member_caller: Callable,
+    db,
+) -> None:
+    """The member starts paying next month's 20 fen online, then declares a salary: the bill is
+    repriced, so the provider's "paid" for 20 fen is owed back rather than paying a 9,000-fen
+    bill. A departure then leaves the bill to its payment, which may still be taken."""
+    member, bill = await an_early_bill(client, settings, tree, admin, db)
+    started = await client.post(
+        f"/bills/{bill}/payments",
+        json={"channel": "online"},
+        headers=member_caller(tree.branch_a, member),
+    )
+    assert started.status_code == 201 and started.json()["amount_fen"] == 20, started.text
+    r = await client.put(
+        f"/members/{member}/fee-profile",
+        json={"category": "salaried", "monthly_income_fen": 600_000},
+        headers=admin(tree.root),
+    )
+    assert r.status_code == 200, r.text
+    told = {"payment_id": started.json()["id"], "status": "paid"}
+    for _ in range(2):  # told twice, the same answer
+        r = await client.post("/payments/callback", **signed(settings, told))
+        assert r.status_code == 409 and r.json()["code"] == "fee.amount_changed", r.text
+    [row] = await db(
+        "SELECT b.status, b.amount_fen, p.status AS payment FROM bills b "
+        "JOIN payments p ON p.bill_id = b.id WHERE b.id = :b",
+        b=bill,
+    )
+    assert (row.status, row.amount_fen, row.payment) == ("due", 9_000, "refund_due")
+    await deliver(
+        settings,
+        MemberDeparted(
+            member_id=member, branch_id=tree.branch_a, reason="over_age", on=beijing_today()
+        ),
+    )
+    [copied] = await db("SELECT status FROM fee_members WHERE member_id = :m", m=member)
+    assert copied.status == "left"  # the departure went through, not to the dead letters
+    assert [r.status for r in await db("SELECT status FROM bills WHERE id = :b", b=bill)] == ["due"]
+
+
+@pytest.mark.parametrize("change", ["transfer", "departure"])
+async def test_cash_recorded_while_a_transfer_or_departure_takes_the_early_bill(
+    client: httpx.AsyncClient, settings: FeesSettings, tree: Tree, admin: Callable, db, change
+) -> None:
+    """Branch A's admin records cash for the bill while the member's transfer to branch B (or
+    departure) is being applied: once that commits, the bill is not branch A's to record, and
+    the answer says so (404) instead of paying branch B's bill or calling a deleted bill paid."""
+    member, bill = await an_early_bill(client, settings, tree, admin, db)
+    resources = build_resources(settings)
+    try:
+        async with resources.sessions() as session, session.begin():
+            change_sql = (
+                "UPDATE fee_members SET branch_id = :b WHERE member_id = :m"
+                if change == "transfer"
+                else "UPDATE fee_members SET status = 'left', branch_id = :b WHERE member_id = :m"
+            )
+            await session.execute(text(change_sql), {"b": tree.branch_b, "m": member})
+            await follow_into_unbegun_months(session, [member], beijing_today())
+            paying = asyncio.create_task(
+                client.post(
+                    f"/bills/{bill}/payments",
+                    json={"channel": "cash"},
+                    headers=admin(tree.branch_a),
+                )
+            )
+            await asyncio.sleep(0.5)
+            assert not paying.done()  # waiting for the bill's row lock
+        answer = await paying
+    finally:
+        await resources.engine.dispose()
+    assert answer.status_code == 404 and answer.json()["code"] == "fee.bill_not_found"
+    assert not await db("SELECT 1 FROM payments WHERE bill_id = :b", b=bill)
+    left = await db("SELECT status, branch_id FROM bills WHERE id = :b", b=bill)
+    assert [(r.status, r.branch_id) for r in left] == (
+        [("due", tree.branch_b)] if change == "transfer" else []
+    )

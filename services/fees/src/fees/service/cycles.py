@@ -228,12 +228,17 @@ async def bill_members_moved_while_generating(
 # such a bill follows its member as a cycle opened on the 1st would have found them: a transfer
 # takes it to the new branch, a departure (or any status but active) takes it away, a new or
 # changed profile prices or makes it. Paid bills stay as they are (the money is accounted for);
-# the current month's bill stays with the branch that had the member when the month began.
+# the current month's bill stays with the branch that had the member when the month began. A
+# bill whose online payment was begun is not taken away: the provider may still take the money
+# (a time-out or even a "failed" is not proof it did not), and the payment must find its bill
+# to pay it or to be owed back. Should it be repriced meanwhile, the provider's "paid" for the
+# old amount is owed back (payments.settle_callback) and the bill stays due at the new one.
 _FOLLOW_INTO_UNBEGUN_MONTHS = text(
     "WITH gone AS ("  # noqa: S608 (constants and `billable`'s SQL only)
     "  DELETE FROM bills b USING fee_members m "
     "  WHERE b.member_id = m.member_id AND m.member_id = ANY(:ids) AND b.month > :this "
     "    AND b.status = 'due' AND (m.status <> 'active' OR m.monthly_fee_fen IS NULL) "
+    "    AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.bill_id = b.id) "
     "  RETURNING b.month"
     "), followed AS ("
     "  UPDATE bills b SET branch_id = m.branch_id, amount_fen = m.monthly_fee_fen "

@@ -40,6 +40,9 @@ class Payment:
     channel: str
     status: str  # pending (online, until the provider calls back), paid, failed, refund_due
     paid_at: datetime | None
+    # Why a `refund_due` payment did not pay its bill: "already_paid" (paid another way
+    # meanwhile) or "amount_changed" (the bill's amount changed after the payment began).
+    refund_reason: str | None = None
 
 
 def bill_not_found() -> Problem:
@@ -121,10 +124,13 @@ _FEE_PAID_DATA = (
 # and the caller's scope over its branch (`target`, unlocked), then, in scope and still unpaid,
 # bill, payment, event and audit row. Two racing payments: the second's UPDATE waits for the
 # first's row lock, then finds the bill paid and writes nothing (and the partial unique index
-# on paid payments stands behind the guard should anything ever skip it). Its row says why
-# nothing was written; no row, no such bill. A payment written wakes the relay when
-# `_RELAY_WAKEUPS` says it is due (the others go in the round it starts: RelayWakeups). Built
-# from constants and CTE names only:
+# on paid payments stands behind the guard should anything ever skip it). The scope is asked
+# again of the bill's branch in the UPDATE itself: PostgreSQL checks its WHERE again on the row
+# as it is after a lock wait, and a transfer committed meanwhile may have taken a bill of a
+# month opened early to a branch the caller is not over (the cash is then not this branch's to
+# record). Its row says why nothing was written; no row, no such bill. A payment written wakes
+# the relay when `_RELAY_WAKEUPS` says it is due (the others go in the round it starts:
+# RelayWakeups). Built from constants and CTE names only:
 _PAY_CASH = Statement.of(
     "WITH target AS (SELECT b.id, b.member_id, b.status, "  # noqa: S608
     f"o.path IS NOT NULL AND {admin_over_sql('o.path')} AS in_scope "
@@ -132,6 +138,8 @@ _PAY_CASH = Statement.of(
     "WHERE b.id = CAST(:bill_id AS uuid)), "
     "bill AS (UPDATE bills SET status = 'paid', paid_at = now(), channel = 'cash' FROM target "
     "WHERE bills.id = target.id AND target.in_scope AND bills.status <> 'paid' "
+    "AND EXISTS (SELECT 1 FROM org_replica o WHERE o.id = bills.branch_id "
+    f"AND {admin_over_sql('o.path')}) "
     "RETURNING bills.id, bills.member_id, bills.branch_id, bills.month, bills.amount_fen, "
     "bills.paid_at), "
     "payment AS (INSERT INTO payments (id, bill_id, amount_fen, channel, status, recorded_by, "
@@ -181,8 +189,27 @@ async def record_cash(where: AsyncSession | Reads, caller: Caller, bill_id: uuid
             )
         raise bill_not_found()
     if bill["paid_at"] is None:
-        raise already_paid()  # paid before, or by another payment meanwhile
+        raise await _why_not_paid(where, caller, bill_id)
     return Payment(payment_id, bill_id, bill["amount_fen"], "cash", "paid", bill["paid_at"])
+
+
+# A bill as it stands now, and whether the caller is over its branch (`_PAY_CASH`'s terms).
+_BILL_NOW = Statement.of(
+    "SELECT b.status, o.path IS NOT NULL AND "  # noqa: S608 (constants only)
+    f"{admin_over_sql('o.path')} AS in_scope "
+    "FROM bills b LEFT JOIN org_replica o ON o.id = b.branch_id "
+    "WHERE b.id = CAST(:bill_id AS uuid)"
+)
+
+
+async def _why_not_paid(where: AsyncSession | Reads, caller: Caller, bill_id: uuid.UUID) -> Problem:
+    """A cash payment that found its bill and wrote nothing: paid before or meanwhile, or
+    taken away meanwhile by its member's departure or transfer to a branch out of the caller's
+    scope (a bill of a month opened early follows its member). Read again, off the peak path."""
+    now = await run(where, _BILL_NOW, bill_id=bill_id, **admin_over_values(caller))
+    if not now or not now[0]["in_scope"]:
+        return bill_not_found()
+    return already_paid()
 
 
 async def start_online(session: AsyncSession, caller: Caller, bill_id: uuid.UUID) -> Payment:
@@ -241,7 +268,7 @@ async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bo
     ).first()
     if payment is None:
         raise Problem(404, "fee.payment_not_found", "No online payment has this id.")
-    if payment.status in ("paid", "refund_due") or (payment.status == "failed" and not paid):
+    if payment.status == "paid" or (payment.status == "failed" and not paid):
         return Payment(**payment._mapping)  # told already
     if not paid:
         await session.execute(
@@ -249,11 +276,26 @@ async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bo
         )
         return Payment(**{**payment._mapping, "status": "failed"})
     bill = await _locked_bill(session, payment.bill_id)
-    if bill["status"] == "paid":
-        await session.execute(
-            text("UPDATE payments SET status = 'refund_due' WHERE id = :id"), {"id": payment_id}
-        )
-        return Payment(**{**payment._mapping, "status": "refund_due"})
+    # The provider took the payment's amount. A bill of a month opened early is repriced when
+    # its member's profile changes (cycles.follow_into_unbegun_months): should its amount differ
+    # now, paying it would count money nobody paid, or lose money the provider took. The member
+    # pays the bill again at its amount, and gets this payment back.
+    refund_reason = (
+        "already_paid"
+        if bill["status"] == "paid"
+        else "amount_changed"
+        if bill["amount_fen"] != payment.amount_fen
+        else None
+    )
+    if refund_reason is not None:
+        if payment.status != "refund_due":  # told already, else
+            await session.execute(
+                text("UPDATE payments SET status = 'refund_due' WHERE id = :id"),
+                {"id": payment_id},
+            )
+        return Payment(**{**payment._mapping, "status": "refund_due"}, refund_reason=refund_reason)
+    if payment.status == "refund_due":
+        return Payment(**payment._mapping)  # told already (a refund recorded before this check)
     paid_at = (
         await session.execute(
             text(

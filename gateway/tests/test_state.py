@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 
@@ -122,6 +122,33 @@ def test_events_during_the_snapshot_win_over_it() -> None:
     frozen.finish_snapshot([thawed])
     assert thawed not in frozen
     assert newly in frozen
+
+
+async def test_a_freeze_or_unfreeze_arriving_after_a_newer_one_changes_nothing() -> None:
+    """identity's relay publishes in two lanes, and a redelivery comes back from its retry
+    queue: the newest of an account's freezes and unfreezes decides, whatever the arrival."""
+    frozen = FrozenAccounts()
+    handlers = state_handlers(OrgTree(), frozen, MaintenanceWindows())
+    locked_out, let_through = uuid.uuid4(), uuid.uuid4()
+    t = datetime.now(UTC)
+    late = timedelta(seconds=5)
+
+    async def tell(event: AccountFrozen | AccountUnfrozen) -> None:
+        await handlers[event.type](event, event.envelope("identity"))
+
+    # Frozen at t and unfrozen 5 s later: the unfreeze arrives first.
+    await tell(AccountUnfrozen(account_id=locked_out, unfrozen_at=t + late))
+    await tell(AccountFrozen(account_id=locked_out, frozen_at=t))
+    assert locked_out not in frozen  # not locked out by an old freeze
+    # Unfrozen at t and frozen again 5 s later: the freeze arrives first.
+    await tell(AccountFrozen(account_id=let_through, frozen_at=t + late))
+    await tell(AccountUnfrozen(account_id=let_through, unfrozen_at=t))
+    assert let_through in frozen  # its tokens stay stopped
+    # A snapshot keeps what was told for the late events still to come.
+    frozen.begin_snapshot()
+    frozen.finish_snapshot([let_through])
+    await tell(AccountUnfrozen(account_id=let_through, unfrozen_at=t))
+    assert let_through in frozen
 
 
 class FlakyBus(Bus):

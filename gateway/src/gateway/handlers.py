@@ -48,12 +48,12 @@ def state_handlers(
     async def on_frozen(event: Event, _: Envelope) -> None:
         if not isinstance(event, AccountFrozen):
             raise PermanentError(f"not account.frozen: {event.type}")
-        frozen.freeze(event.account_id)
+        frozen.freeze(event.account_id, event.frozen_at)
 
     async def on_unfrozen(event: Event, _: Envelope) -> None:
         if not isinstance(event, AccountUnfrozen):
             raise PermanentError(f"not account.unfrozen: {event.type}")
-        frozen.unfreeze(event.account_id)
+        frozen.unfreeze(event.account_id, event.unfrozen_at)
 
     async def on_announced(event: Event, _: Envelope) -> None:
         if not isinstance(event, AnnouncementPublished):

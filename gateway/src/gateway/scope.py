@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -53,11 +54,20 @@ class FrozenAccounts:
     Events keep flowing while a snapshot is fetched. An event consumed during that window may
     be newer than the snapshot, so for the accounts it touched the event wins; everything else
     takes the snapshot, which is newer than any event consumed before the window.
+
+    Events may arrive in another order than they happened (identity's relay publishes in two
+    lanes; a redelivery comes back from its retry queue): an account's freeze or unfreeze older
+    than the last one applied to it is ignored, else a late "unfrozen" would let a frozen
+    account's tokens through until the next snapshot. When each was applied is kept for
+    `TOLD_HORIZON`, longer than any retry holds an event back.
     """
+
+    TOLD_HORIZON = timedelta(minutes=10)
 
     def __init__(self) -> None:
         self._ids: set[uuid.UUID] = set()
         self._touched: set[uuid.UUID] | None = None
+        self._told_at: dict[uuid.UUID, datetime] = {}  # the latest freeze or unfreeze applied
 
     def __contains__(self, account_id: object) -> bool:
         return account_id in self._ids
@@ -65,13 +75,24 @@ class FrozenAccounts:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def freeze(self, account_id: uuid.UUID) -> None:
-        self._ids.add(account_id)
-        self._mark(account_id)
+    def freeze(self, account_id: uuid.UUID, at: datetime | None = None) -> None:
+        """Frozen at `at` (the event's time; None: now, whatever was told before)."""
+        if self._newest(account_id, at):
+            self._ids.add(account_id)
+            self._mark(account_id)
 
-    def unfreeze(self, account_id: uuid.UUID) -> None:
-        self._ids.discard(account_id)
-        self._mark(account_id)
+    def unfreeze(self, account_id: uuid.UUID, at: datetime | None = None) -> None:
+        if self._newest(account_id, at):
+            self._ids.discard(account_id)
+            self._mark(account_id)
+
+    def _newest(self, account_id: uuid.UUID, at: datetime | None) -> bool:
+        """Whether what happened at `at` is the newest told of the account (and remember it)."""
+        told = self._told_at.get(account_id)
+        if at is not None and told is not None and at < told:
+            return False
+        self._told_at[account_id] = at or datetime.now(UTC)
+        return True
 
     def _mark(self, account_id: uuid.UUID) -> None:
         if self._touched is not None:
@@ -84,6 +105,8 @@ class FrozenAccounts:
         touched = self._touched or set()
         self._touched = None
         self._ids = {a for a in self._ids if a in touched} | {a for a in frozen if a not in touched}
+        horizon = datetime.now(UTC) - self.TOLD_HORIZON
+        self._told_at = {a: at for a, at in self._told_at.items() if at > horizon}
 
 
 def allowed(caller: Caller, policy: Policy, target: OrgNode, own_branch: OrgNode | None) -> bool:

@@ -25,6 +25,7 @@ from shared.events import (
     OrgDissolved,
     members_created_in,
 )
+from shared.orgtree import upsert_replica
 from shared.outbox import record_events
 
 PRODUCER = "identity"
@@ -134,8 +135,13 @@ async def _moves_that_waited(session: AsyncSession, opened: list[uuid.UUID]) -> 
 
 
 async def org_dissolved(session: AsyncSession, event: Event, _: Envelope) -> None:
-    """The admins of a dissolved organisation have nothing left to administer."""
+    """The admins of a dissolved organisation have nothing left to administer. The copy of the
+    tree learns of the dissolution here too, in the same transaction (its own queue may bring
+    the event later, from a retry): an admin application approved meanwhile, which locks the
+    organisation's row of the copy, is refused after this commits, or is approved first and
+    its new account is then disabled here with the others."""
     if isinstance(event, OrgDissolved):
+        await upsert_replica(session, event)
         await _disable(
             session, "org_id = :org AND role = 'admin'", {"org": event.org_id}, DISSOLVED_REASON
         )

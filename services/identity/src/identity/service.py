@@ -602,7 +602,12 @@ async def approve_application(
     session: AsyncSession, caller: Caller, application_id: uuid.UUID
 ) -> tuple[Account, str]:
     application, node = await _pending_application(session, caller, application_id)
-    if node.status != "active":
+    # Read again under a share lock: a dissolution being applied (identity.moves.org_dissolved)
+    # holds the row; applied after this commits, it disables the account made here.
+    status = await session.scalar(
+        text("SELECT status FROM org_replica WHERE id = :id FOR SHARE"), {"id": node.id}
+    )
+    if status != "active":
         raise Problem(409, "org.not_active", "The organisation was dissolved meanwhile.")
     initial_password = generate_password()
     account = await create_account(

@@ -8,7 +8,12 @@ from datetime import date
 import httpx
 from sqlalchemy import text
 
-from identity.handlers import DISSOLUTIONS_QUEUE, MEMBER_ACCOUNTS_QUEUE, subscriptions
+from identity.handlers import (
+    DISSOLUTIONS_QUEUE,
+    MEMBER_ACCOUNTS_QUEUE,
+    ORG_TREE_QUEUE,
+    subscriptions,
+)
 from identity.settings import IdentitySettings
 from shared.events import (
     ImportedMember,
@@ -19,7 +24,7 @@ from shared.events import (
     OrgDissolved,
 )
 from shared.process import Resources, build_resources
-from shared.testing import all_pages, caller_headers, deliver
+from shared.testing import all_pages, caller_headers, deliver, org_created
 
 from .conftest import Tree
 
@@ -270,6 +275,49 @@ async def test_the_admins_of_a_dissolved_organisation_can_no_longer_log_in(
         "/auth/login", json={"username": elsewhere, "password": "Initial-Pass-2026"}
     )
     assert other.status_code == 200
+
+
+async def test_no_admin_is_approved_for_an_organisation_whose_dissolution_was_applied(
+    client: httpx.AsyncClient, settings: IdentitySettings, tree: Tree
+) -> None:
+    """org.dissolved reached identity's dissolutions queue while its copy for the tree's queue
+    waits in a retry queue: an application pending for that branch is not approved."""
+    branch = uuid.uuid4()
+    path = [tree.root, tree.city, tree.county_a, branch]
+    await deliver(
+        settings,
+        subscriptions,
+        ORG_TREE_QUEUE,
+        org_created("将撤支部", path, org_type="branch"),
+        producer="org",
+    )
+    county_admin = caller_headers(settings.platform.internal_secret, "admin", tree.county_a)
+    applied = await client.post(
+        f"/orgs/{branch}/admin-applications",
+        headers=county_admin,
+        json={
+            "responsible_name": "李四",
+            "responsible_phone": "13700137000",
+            "requested_username": f"x{uuid.uuid4().hex[:8]}",
+            "form_document_id": str(uuid.uuid4()),
+        },
+    )
+    assert applied.status_code == 201, applied.text
+    dissolved = OrgDissolved(
+        org_id=branch,
+        parent_id=tree.county_a,
+        path=path,
+        name="将撤支部",
+        org_type="branch",
+        status="dissolved",
+        revision=3,
+        decided_on=date(2026, 12, 1),
+    )
+    await deliver(settings, subscriptions, DISSOLUTIONS_QUEUE, dissolved, producer="org")
+    approved = await client.post(
+        f"/admin-applications/{applied.json()['id']}/approve", headers=county_admin
+    )
+    assert approved.status_code == 409 and approved.json()["code"] == "org.not_active"
 
 
 async def test_the_branch_finds_a_members_account_to_help_with_a_forgotten_password(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -259,6 +259,18 @@ async def take_step(
     )
     await record_event(session, _event_of(step, row), PRODUCER)
     await audit(session, caller, step.event, "transfer", transfer_id)
+    if step.event == "transfer.completed":
+        # The copy of members says where the member is from now on: until members' own
+        # member.transferred came back, a new request from the old branch was accepted, and
+        # members then found the member elsewhere and applied neither that transfer nor any
+        # word of it. The event, when it comes, is newer and changes nothing more.
+        await session.execute(
+            text(
+                "UPDATE transfer_members SET branch_id = :to, branch_at = :at "
+                "WHERE member_id = :m AND (branch_at IS NULL OR branch_at < :at)"
+            ),
+            {"to": row.to_branch_id, "m": row.member_id, "at": datetime.now(UTC)},
+        )
     return Opened(transfer_id, step.status, step.due_by or row.due_by)
 
 

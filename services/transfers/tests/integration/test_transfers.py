@@ -121,6 +121,14 @@ async def test_a_member_moves_with_both_branches_approving_in_turn(
     # Each review against the deadline it had: the out-review was due on the 10th.
     assert history.steps[1]["due_by"] == date(2026, 12, 10)
     assert history.status == "completed" and history.due_by is None and history.ended_at
+    # The member is in branch B from now on, before members' member.transferred comes back:
+    # the old branch may not send them elsewhere, the new one may.
+    assert await refusal(ask(sessions, admin_of(tree.branch_a), member, tree.branch_a)) == (
+        404,
+        "member.not_found",
+    )
+    onward = await ask(sessions, admin_of(tree.branch_b), member, tree.branch_a)
+    assert onward.status == "pending_out"
 
 
 async def test_two_requests_at_once_make_one_transfer(

@@ -367,9 +367,23 @@ async def test_an_early_bill_being_paid_online_keeps_the_money_whole_through_cha
     )
     assert r.status_code == 200, r.text
     told = {"payment_id": started.json()["id"], "status": "paid"}
-    for _ in range(2):  # told twice, the same answer
-        r = await client.post("/payments/callback", **signed(settings, told))
+    r = await client.post("/payments/callback", **signed(settings, told))
+    assert r.status_code == 409 and r.json()["code"] == "fee.amount_changed", r.text
+    # Told again, even with the bill priced back, or told "failed" late: the first answer, and
+    # the money stays owed back.
+    r = await client.put(
+        f"/members/{member}/fee-profile", json={"category": "student"}, headers=admin(tree.root)
+    )
+    assert r.status_code == 200, r.text
+    for again in (told, {**told, "status": "failed"}):
+        r = await client.post("/payments/callback", **signed(settings, again))
         assert r.status_code == 409 and r.json()["code"] == "fee.amount_changed", r.text
+    r = await client.put(
+        f"/members/{member}/fee-profile",
+        json={"category": "salaried", "monthly_income_fen": 600_000},
+        headers=admin(tree.root),
+    )
+    assert r.status_code == 200, r.text
     [row] = await db(
         "SELECT b.status, b.amount_fen, p.status AS payment FROM bills b "
         "JOIN payments p ON p.bill_id = b.id WHERE b.id = :b",

@@ -415,6 +415,12 @@ async def test_money_for_a_bill_paid_in_cash_meanwhile_is_kept_for_a_refund(
         **signed(settings, {"payment_id": online["id"], "status": "paid"}),
     )
     assert r.status_code == 409 and r.json()["code"] == "fee.already_paid", r.text
+    # A "failed" told late does not take back what is owed to the member.
+    r = await client.post(
+        "/payments/callback",
+        **signed(settings, {"payment_id": online["id"], "status": "failed"}),
+    )
+    assert r.status_code == 409 and r.json()["code"] == "fee.already_paid", r.text
     rows = await db(
         "SELECT channel, status FROM payments WHERE bill_id = :b ORDER BY channel", b=bill
     )

@@ -230,7 +230,10 @@ async def start_online(session: AsyncSession, caller: Caller, bill_id: uuid.UUID
 
 
 # One payment (`Payment`'s fields).
-_PAYMENT = "SELECT id, bill_id, amount_fen, channel, status, paid_at FROM payments WHERE id = :id"
+_PAYMENT = (
+    "SELECT id, bill_id, amount_fen, channel, status, paid_at, refund_reason "
+    "FROM payments WHERE id = :id"
+)
 
 
 async def provider_answered(
@@ -256,7 +259,9 @@ async def provider_answered(
 async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bool) -> Payment:
     """The provider says how a payment ended. Told twice, the second changes nothing. Paid
     for a bill that was paid another way meanwhile, the money is the member's to get back
-    (`refund_due`) and the caller hears 409 `fee.already_paid` after that is recorded.
+    (`refund_due`) and the caller hears 409 `fee.already_paid` after that is recorded; paid
+    for an amount the bill no longer has, the same with `fee.amount_changed`. The reason is kept
+    (`refund_reason`): told again, paid or failed, the answer is the first one.
 
     Paid after we marked it `failed` (the provider did not answer in time, or said failed
     first) is paid all the same: a time-out does not mean nothing was taken, and money the
@@ -268,8 +273,8 @@ async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bo
     ).first()
     if payment is None:
         raise Problem(404, "fee.payment_not_found", "No online payment has this id.")
-    if payment.status == "paid" or (payment.status == "failed" and not paid):
-        return Payment(**payment._mapping)  # told already
+    if payment.status in ("paid", "refund_due") or (payment.status == "failed" and not paid):
+        return Payment(**payment._mapping)  # told already (a refund keeps its reason)
     if not paid:
         await session.execute(
             text("UPDATE payments SET status = 'failed' WHERE id = :id"), {"id": payment_id}
@@ -288,14 +293,13 @@ async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bo
         else None
     )
     if refund_reason is not None:
-        if payment.status != "refund_due":  # told already, else
-            await session.execute(
-                text("UPDATE payments SET status = 'refund_due' WHERE id = :id"),
-                {"id": payment_id},
-            )
-        return Payment(**{**payment._mapping, "status": "refund_due"}, refund_reason=refund_reason)
-    if payment.status == "refund_due":
-        return Payment(**payment._mapping)  # told already (a refund recorded before this check)
+        await session.execute(
+            text("UPDATE payments SET status = 'refund_due', refund_reason = :why WHERE id = :id"),
+            {"id": payment_id, "why": refund_reason},
+        )
+        return Payment(
+            **{**payment._mapping, "status": "refund_due", "refund_reason": refund_reason}
+        )
     paid_at = (
         await session.execute(
             text(

@@ -82,7 +82,6 @@ class MemberCopy:
                     "joined": [m.joined_on for m in created],
                 },
             )
-            await self._apply_waiting_changes(session, [m.member_id for m in created])
         # Names, statuses and branches changed, the latest of each field per member, in one
         # statement.
         changed: dict[uuid.UUID, dict[str, Change]] = {}
@@ -94,6 +93,7 @@ class MemberCopy:
                         mine[field] = Change(value, envelope.occurred_at)
         if changed:
             await self._apply_changes(session, changed)
+        await self._apply_waiting_changes(session)
 
     async def _apply_changes(
         self, session: AsyncSession, changed: dict[uuid.UUID, dict[str, Change]]
@@ -123,18 +123,18 @@ class MemberCopy:
                 {**values, "applied": list(applied)},
             )
 
-    async def _apply_waiting_changes(
-        self, session: AsyncSession, member_ids: list[uuid.UUID]
-    ) -> None:
-        """The changes that arrived before these members did, applied and forgotten."""
+    async def _apply_waiting_changes(self, session: AsyncSession) -> None:
+        """The changes that arrived before their members did, applied and forgotten once the
+        members are here: those this batch created, and any another consumer process created
+        while this one put their change in waiting (neither transaction saw the other's row; the
+        next batch of either finds both). Cheap while nothing waits, as nearly always."""
         await session.execute(
             text(
-                f"WITH w AS (DELETE FROM {self.waiting} WHERE member_id = ANY(:ids) "  # noqa: S608 (names are constants)
-                f"RETURNING member_id, {_COLUMNS}) "
+                f"WITH w AS (DELETE FROM {self.waiting} w USING {self.members} here "  # noqa: S608 (names are constants)
+                f"WHERE here.member_id = w.member_id RETURNING w.member_id, {_WAITING_COLUMNS}) "
                 f"UPDATE {self.members} m SET {_newer('w', 'm')} "
                 "FROM w WHERE m.member_id = w.member_id"
-            ),
-            {"ids": member_ids},
+            )
         )
 
 
@@ -148,6 +148,7 @@ class Change:
 # occurred (NULL in the copy: as created; in the waiting table: nothing waits for it).
 STAMPED_FIELDS = (("name", "name_at"), ("status", "status_at"), ("branch_id", "branch_at"))
 _COLUMNS = ", ".join(column for pair in STAMPED_FIELDS for column in pair)
+_WAITING_COLUMNS = ", ".join(f"w.{column}" for pair in STAMPED_FIELDS for column in pair)
 _CHANGES = (
     "unnest(CAST(:ids AS uuid[]), CAST(:name AS text[]), CAST(:name_at AS timestamptz[]), "
     "CAST(:status AS text[]), CAST(:status_at AS timestamptz[]), "

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
-from fees.handlers import MEMBERS_QUEUE, subscriptions
+from fees.handlers import MEMBER_COPY, MEMBERS_QUEUE, subscriptions
 from fees.rules import fee_rules
 from fees.settings import FeesSettings
 from shared.events import (
@@ -164,6 +164,40 @@ async def test_a_change_delivered_late_does_not_undo_a_newer_one(
         "SELECT branch_id, name FROM fee_members WHERE member_id = :m", m=late.member_id
     )
     assert (row.branch_id, row.name) == (tree.branch_b, "新名")
+
+
+async def test_a_change_kept_while_another_process_copied_the_member_is_applied_next(
+    settings: FeesSettings, tree: Tree, db
+) -> None:
+    """Two consumer processes: one keeps a transfer for a member not copied yet, while the
+    other copies the member; neither transaction sees the other's row. The next batch of
+    either applies it."""
+    member = ImportedMember(
+        member_id=uuid.uuid4(), member_no="202612070002", name="并发", joined_on=date(2024, 5, 4)
+    )
+    created = MembersImported(branch_id=tree.branch_a, members=[member])
+    moved = transferred(member.member_id, tree.branch_a, tree.branch_b)
+    resources = build_resources(settings)
+    try:
+        async with resources.sessions() as one, resources.sessions() as other:
+            await one.begin()
+            await MEMBER_COPY.apply(one, [(moved, moved.envelope("members"))])  # kept
+            await other.begin()
+            await MEMBER_COPY.apply(other, [(created, created.envelope("members"))])
+            await other.commit()
+            await one.commit()
+    finally:
+        await resources.engine.dispose()
+
+    async def branch() -> uuid.UUID:
+        [row] = await db(
+            "SELECT branch_id FROM fee_members WHERE member_id = :m", m=member.member_id
+        )
+        return row.branch_id
+
+    assert await branch() == tree.branch_a  # the race, as it ends
+    await new_members(settings, tree.branch_b)  # any next batch
+    assert await branch() == tree.branch_b
 
 
 async def test_a_member_declares_a_salary_and_sees_what_it_makes_a_month(

@@ -23,7 +23,6 @@ from shared.events import (
     MemberDeparted,
     MemberTransferred,
     OrgDissolved,
-    members_created_in,
 )
 from shared.orgtree import upsert_replica
 from shared.outbox import record_events
@@ -35,12 +34,9 @@ DISSOLVED_REASON = "organisation dissolved"
 
 async def member_moves(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
     """A batch's transfers and departures, a statement each kind, after the batch opened its
-    accounts: the moves that waited for those accounts first, then the batch's own. Of a
-    member's transfers the one that occurred last wins, whatever the order they arrive in (an
-    event that failed once comes back from its retry queue after those behind it)."""
-    opened = [m.member_id for m in members_created_in(event for event, _ in batch)]
-    if opened:
-        await _moves_that_waited(session, opened)
+    accounts; then the moves that waited for accounts now open. Of a member's transfers the
+    one that occurred last wins, whatever the order they arrive in (an event that failed once
+    comes back from its retry queue after those behind it)."""
     moved: dict[uuid.UUID, Placement] = {}
     for event, envelope in batch:
         if isinstance(event, MemberTransferred):
@@ -52,6 +48,7 @@ async def member_moves(session: AsyncSession, batch: Sequence[tuple[Event, Envel
     if departed:
         await _disable(session, "member_id = ANY(:ids)", {"ids": departed}, DISABLED_REASON)
     await _wait_for_accounts(session, moved, departed)
+    await _moves_that_waited(session)
 
 
 @dataclass(frozen=True)
@@ -114,15 +111,18 @@ async def _wait_for_accounts(
     )
 
 
-async def _moves_that_waited(session: AsyncSession, opened: list[uuid.UUID]) -> None:
-    """The moves kept for these accounts, just opened: applied and forgotten."""
+async def _moves_that_waited(session: AsyncSession) -> None:
+    """The moves kept for accounts now open, applied and forgotten: those this batch opened,
+    and any another consumer process opened while this one kept their move (neither
+    transaction saw the other's row; the next batch of either finds both). Cheap while nothing
+    waits, as nearly always."""
     waited = (
         await session.execute(
             text(
-                "DELETE FROM member_moves_waiting WHERE member_id = ANY(:ids) "
-                "RETURNING member_id, org_id, placed_at, departed"
-            ),
-            {"ids": opened},
+                "DELETE FROM member_moves_waiting w USING accounts a "
+                "WHERE a.member_id = w.member_id "
+                "RETURNING w.member_id, w.org_id, w.placed_at, w.departed"
+            )
         )
     ).all()
     await _move(

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import httpx
 from sqlalchemy import text
 
+from identity import service
 from identity.handlers import (
     DISSOLUTIONS_QUEUE,
     MEMBER_ACCOUNTS_QUEUE,
     ORG_TREE_QUEUE,
     subscriptions,
 )
+from identity.moves import member_moves
 from identity.settings import IdentitySettings
 from shared.events import (
     ImportedMember,
@@ -218,6 +220,48 @@ async def test_moves_take_effect_in_the_order_they_occurred_whatever_their_arriv
     )
     await deliver(settings, subscriptions, MEMBER_ACCOUNTS_QUEUE, left, joined(member))
     assert await account_of(member) == (tree.county_a, "disabled")
+
+
+async def test_a_move_kept_while_another_process_opened_the_account_is_applied_next(
+    settings: IdentitySettings, tree: Tree, resources: Resources
+) -> None:
+    """Two consumer processes: one keeps a transfer for an account not open yet, while the
+    other opens it; neither transaction sees the other's row. The next batch applies it."""
+    member = uuid.uuid4()
+    created = MemberCreated(
+        member_id=member,
+        branch_id=tree.county_a,
+        member_no=f"m{uuid.uuid4().hex[:10]}",
+        name="并发",
+        joined_on=date(2026, 5, 4),
+    )
+    moved = transfer(member, tree.county_a, tree.county_b, tree)
+    sealer = service.activation_sealer(settings.platform.internal_secret)
+    async with resources.sessions() as one, resources.sessions() as other:
+        await one.begin()
+        await member_moves(one, [(moved, moved.envelope("members"))])  # no account: kept
+        await other.begin()
+        await service.open_member_accounts(
+            other,
+            [created],
+            ttl=timedelta(days=30),
+            pepper=settings.platform.internal_secret,
+            sealer=sealer,
+        )
+        await member_moves(other, [(created, created.envelope("members"))])
+        await other.commit()
+        await one.commit()
+
+    async def account_branch() -> uuid.UUID | None:
+        async with resources.sessions() as session:
+            return await session.scalar(
+                text("SELECT org_id FROM accounts WHERE member_id = :m"), {"m": member}
+            )
+
+    assert await account_branch() == tree.county_a  # the race, as it ends
+    # Any next batch of either process (here, another member's creation) applies it.
+    await deliver_member_created(settings, tree.county_b, "下一个")
+    assert await account_branch() == tree.county_b
 
 
 async def test_a_departed_members_account_is_closed_for_good(

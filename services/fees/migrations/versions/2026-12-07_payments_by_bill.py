@@ -17,7 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("CREATE INDEX payments_bill ON payments (bill_id)")
+    # Built without blocking the payments being written meanwhile (a deployment during the
+    # month start): CONCURRENTLY, outside the migration's transaction.
+    with op.get_context().autocommit_block():
+        op.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS payments_bill ON payments (bill_id)")
 
 
 def downgrade() -> None:

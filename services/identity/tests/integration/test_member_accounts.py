@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, timedelta
 
@@ -15,7 +16,7 @@ from identity.handlers import (
     ORG_TREE_QUEUE,
     subscriptions,
 )
-from identity.moves import member_moves
+from identity.moves import member_moves, org_dissolved
 from identity.settings import IdentitySettings
 from shared.events import (
     ImportedMember,
@@ -322,7 +323,7 @@ async def test_the_admins_of_a_dissolved_organisation_can_no_longer_log_in(
 
 
 async def test_no_admin_is_approved_for_an_organisation_whose_dissolution_was_applied(
-    client: httpx.AsyncClient, settings: IdentitySettings, tree: Tree
+    client: httpx.AsyncClient, settings: IdentitySettings, tree: Tree, resources: Resources
 ) -> None:
     """org.dissolved reached identity's dissolutions queue while its copy for the tree's queue
     waits in a retry queue: an application pending for that branch is not approved."""
@@ -357,10 +358,15 @@ async def test_no_admin_is_approved_for_an_organisation_whose_dissolution_was_ap
         revision=3,
         decided_on=date(2026, 12, 1),
     )
-    await deliver(settings, subscriptions, DISSOLUTIONS_QUEUE, dissolved, producer="org")
-    approved = await client.post(
-        f"/admin-applications/{applied.json()['id']}/approve", headers=county_admin
-    )
+    # The dissolution being applied when the approval comes: the approval waits for it.
+    async with resources.sessions() as session, session.begin():
+        await org_dissolved(session, dissolved, dissolved.envelope("org"))
+        approving = asyncio.create_task(
+            client.post(f"/admin-applications/{applied.json()['id']}/approve", headers=county_admin)
+        )
+        await asyncio.sleep(0.5)
+        assert not approving.done()  # waiting for the organisation's row
+    approved = await approving
     assert approved.status_code == 409 and approved.json()["code"] == "org.not_active"
 
 

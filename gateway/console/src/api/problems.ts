@@ -39,6 +39,7 @@ const BY_CODE: Record<string, string> = {
   "member.transfer_open": "该团员有未完成的组织关系转接",
   "fee.already_paid": "该笔团费已缴纳",
   "fee.amount_changed": "团费金额已变更，本次支付将退回，请按新金额重新缴纳",
+  "fee.bill_void": "该笔团费已作废，本次支付将退回",
   "fee.nothing_to_remit": "本月没有待上缴的团费",
   "transfer.already_open": "该团员已有进行中的转接",
   "transfer.target_not_branch": "转入的组织不是团支部，请核对编号",

@@ -408,8 +408,8 @@ class ProviderCallback(BaseModel):
     "/payments/callback",
     response_model=PaymentOut,
     openapi_extra=route_policy(public=True),
-    # fee.bad_signature, fee.payment_not_found, fee.already_paid, fee.amount_changed, a body
-    # not understood
+    # fee.bad_signature, fee.payment_not_found, fee.already_paid, fee.amount_changed,
+    # fee.bill_void, a body not understood
     responses=problems(401, 404, 409, 422),
 )
 async def provider_callback(request: Request, session: SessionDep) -> PaymentOut:
@@ -425,6 +425,13 @@ async def provider_callback(request: Request, session: SessionDep) -> PaymentOut
         raise Problem(422, "request.invalid", "The callback body is not understood.") from exc
     async with session.begin():
         payment = await payments.settle_callback(session, told.payment_id, told.status == "paid")
+    if payment.status == "refund_due" and payment.refund_reason == "bill_void":
+        raise Problem(
+            409,
+            "fee.bill_void",
+            "The bill was taken away (its member left, or pays no dues any more); this payment "
+            "is recorded for a refund.",
+        )
     if payment.status == "refund_due" and payment.refund_reason == "amount_changed":
         raise Problem(
             409,

@@ -19,7 +19,7 @@ from fees.service.cycles import follow_into_unbegun_months, generate_bills
 from fees.settings import FeesSettings
 from fees.worker import open_cycles_on_time, work
 from shared.calendar import beijing_today
-from shared.events import Envelope, MemberDeparted, parse_event
+from shared.events import Envelope, MemberDeparted, MemberUpdated, parse_event
 from shared.process import build_resources
 
 from .conftest import Tree
@@ -390,6 +390,14 @@ async def test_an_early_bill_being_paid_online_keeps_the_money_whole_through_cha
         b=bill,
     )
     assert (row.status, row.amount_fen, row.payment) == ("due", 9_000, "refund_due")
+    # The member begins paying the 9,000 fen, and leaves before the provider answers: the bill
+    # is void (its payment may still be taken), gone from the branch's list and the member's.
+    again = await client.post(
+        f"/bills/{bill}/payments",
+        json={"channel": "online"},
+        headers=member_caller(tree.branch_a, member),
+    )
+    assert again.status_code == 201 and again.json()["amount_fen"] == 9_000, again.text
     await deliver(
         settings,
         MemberDeparted(
@@ -398,7 +406,64 @@ async def test_an_early_bill_being_paid_online_keeps_the_money_whole_through_cha
     )
     [copied] = await db("SELECT status FROM fee_members WHERE member_id = :m", m=member)
     assert copied.status == "left"  # the departure went through, not to the dead letters
-    assert [r.status for r in await db("SELECT status FROM bills WHERE id = :b", b=bill)] == ["due"]
+    [voided] = await db("SELECT status FROM bills WHERE id = :b", b=bill)
+    assert voided.status == "void"
+    month = label(next_month(beijing_today()))
+    listed = await client.get(
+        f"/orgs/{tree.branch_a}/bills", params={"month": month}, headers=admin(tree.branch_a)
+    )
+    assert str(bill) not in {b["id"] for b in listed.json()["items"]}
+    mine = await client.get(f"/members/{member}/bills", headers=admin(tree.branch_a))
+    assert str(bill) not in {b["id"] for b in mine.json()["items"]}
+    # The provider took it after all: owed back, the bill stays void.
+    paid = {"payment_id": again.json()["id"], "status": "paid"}
+    r = await client.post("/payments/callback", **signed(settings, paid))
+    assert r.status_code == 409 and r.json()["code"] == "fee.bill_void", r.text
+    payments_of = await db(
+        "SELECT amount_fen, status, refund_reason FROM payments WHERE bill_id = :b ORDER BY 1",
+        b=bill,
+    )
+    assert [(p.amount_fen, p.status, p.refund_reason) for p in payments_of] == [
+        (20, "refund_due", "amount_changed"),
+        (9_000, "refund_due", "bill_void"),
+    ]
+
+
+async def test_a_void_bill_comes_back_due_when_its_member_is_billable_again(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    tree: Tree,
+    admin: Callable,
+    member_caller: Callable,
+    db,
+) -> None:
+    member, bill = await an_early_bill(client, settings, tree, admin, db)
+    month = next_month(beijing_today())
+    [before] = await db("SELECT bills FROM fee_cycles WHERE month = :m", m=month)
+    started = await client.post(
+        f"/bills/{bill}/payments",
+        json={"channel": "online"},
+        headers=member_caller(tree.branch_a, member),
+    )
+    assert started.status_code == 201, started.text
+
+    async def status_and_count() -> tuple[str, int]:
+        [row] = await db("SELECT status FROM bills WHERE id = :b", b=bill)
+        [cycle] = await db("SELECT bills FROM fee_cycles WHERE month = :m", m=month)
+        return row.status, int(cycle.bills - before.bills)
+
+    def status_now(status: str) -> MemberUpdated:
+        return MemberUpdated(
+            member_id=member,
+            branch_id=tree.branch_a,
+            changed_fields=["status"],
+            values={"status": status},
+        )
+
+    await deliver(settings, status_now("inactive"))
+    assert await status_and_count() == ("void", -1)
+    await deliver(settings, status_now("active"))
+    assert await status_and_count() == ("due", 0)
 
 
 @pytest.mark.parametrize("change", ["transfer", "departure"])

@@ -52,7 +52,7 @@ async def bill_lines(
         text(
             "SELECT b.id, b.member_id, m.name AS member_name, b.amount_fen, b.status, b.paid_at, "
             "b.channel FROM bills b JOIN fee_members m USING (member_id) "
-            "WHERE b.branch_id = :branch AND b.month = :month "
+            "WHERE b.branch_id = :branch AND b.month = :month AND b.status <> 'void' "
             "AND (CAST(:after_name AS text) IS NULL OR (m.name, b.member_id) > (:after_name, :after_id)) "
             "ORDER BY m.name, b.member_id LIMIT :limit"
         ),
@@ -74,7 +74,7 @@ async def totals(session: AsyncSession, branch_id: uuid.UUID, month: date) -> To
                 "SELECT count(*) AS count, coalesce(sum(amount_fen), 0) AS due_fen, "
                 "count(*) FILTER (WHERE status = 'paid') AS paid_count, "
                 "coalesce(sum(amount_fen) FILTER (WHERE status = 'paid'), 0) AS paid_fen "
-                "FROM bills WHERE branch_id = :branch AND month = :month"
+                "FROM bills WHERE branch_id = :branch AND month = :month AND status <> 'void'"
             ),
             {"branch": branch_id, "month": month},
         )

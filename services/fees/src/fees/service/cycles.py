@@ -229,16 +229,29 @@ async def bill_members_moved_while_generating(
 # takes it to the new branch, a departure (or any status but active) takes it away, a new or
 # changed profile prices or makes it. Paid bills stay as they are (the money is accounted for);
 # the current month's bill stays with the branch that had the member when the month began. A
-# bill whose online payment was begun is not taken away: the provider may still take the money
-# (a time-out or even a "failed" is not proof it did not), and the payment must find its bill
-# to pay it or to be owed back. Should it be repriced meanwhile, the provider's "paid" for the
-# old amount is owed back (payments.settle_callback) and the bill stays due at the new one.
+# bill whose online payment was begun is not deleted but void (作废), in no list or total: the
+# provider may still take the money (a time-out or even a "failed" is not proof it did not),
+# and the payment must find its bill to be owed back (payments.settle_callback). A void bill
+# comes back due should its member be billable again before the month begins. Repriced while
+# a payment is on its way, the provider's "paid" for the old amount is owed back likewise.
 _FOLLOW_INTO_UNBEGUN_MONTHS = text(
     "WITH gone AS ("  # noqa: S608 (constants and `billable`'s SQL only)
     "  DELETE FROM bills b USING fee_members m "
     "  WHERE b.member_id = m.member_id AND m.member_id = ANY(:ids) AND b.month > :this "
     "    AND b.status = 'due' AND (m.status <> 'active' OR m.monthly_fee_fen IS NULL) "
     "    AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.bill_id = b.id) "
+    "  RETURNING b.month"
+    "), voided AS ("
+    "  UPDATE bills b SET status = 'void' FROM fee_members m "
+    "  WHERE b.member_id = m.member_id AND m.member_id = ANY(:ids) AND b.month > :this "
+    "    AND b.status = 'due' AND (m.status <> 'active' OR m.monthly_fee_fen IS NULL) "
+    "    AND EXISTS (SELECT 1 FROM payments p WHERE p.bill_id = b.id) "
+    "  RETURNING b.month"
+    "), revived AS ("
+    "  UPDATE bills b SET status = 'due', branch_id = m.branch_id, amount_fen = m.monthly_fee_fen "
+    "  FROM fee_members m "
+    "  WHERE b.member_id = m.member_id AND m.member_id = ANY(:ids) AND b.month > :this "
+    "    AND b.status = 'void' AND m.status = 'active' AND m.monthly_fee_fen IS NOT NULL "
     "  RETURNING b.month"
     "), followed AS ("
     "  UPDATE bills b SET branch_id = m.branch_id, amount_fen = m.monthly_fee_fen "
@@ -258,7 +271,8 @@ _FOLLOW_INTO_UNBEGUN_MONTHS = text(
     "  RETURNING month"
     ") UPDATE fee_cycles f SET bills = f.bills + counted.n "
     "FROM (SELECT month, sum(n) AS n FROM ("
-    "  SELECT month, -1 AS n FROM gone UNION ALL SELECT month, 1 AS n FROM made"
+    "  SELECT month, -1 AS n FROM gone UNION ALL SELECT month, -1 AS n FROM voided "
+    "  UNION ALL SELECT month, 1 AS n FROM revived UNION ALL SELECT month, 1 AS n FROM made"
     ") AS changes GROUP BY month) AS counted "
     "WHERE f.month = counted.month AND counted.n <> 0"
 )

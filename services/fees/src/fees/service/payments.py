@@ -41,7 +41,8 @@ class Payment:
     status: str  # pending (online, until the provider calls back), paid, failed, refund_due
     paid_at: datetime | None
     # Why a `refund_due` payment did not pay its bill: "already_paid" (paid another way
-    # meanwhile) or "amount_changed" (the bill's amount changed after the payment began).
+    # meanwhile), "amount_changed" (the bill's amount changed after the payment began) or
+    # "bill_void" (its member left meanwhile: cycles.follow_into_unbegun_months).
     refund_reason: str | None = None
 
 
@@ -137,7 +138,7 @@ _PAY_CASH = Statement.of(
     "FROM bills b LEFT JOIN org_replica o ON o.id = b.branch_id "
     "WHERE b.id = CAST(:bill_id AS uuid)), "
     "bill AS (UPDATE bills SET status = 'paid', paid_at = now(), channel = 'cash' FROM target "
-    "WHERE bills.id = target.id AND target.in_scope AND bills.status <> 'paid' "
+    "WHERE bills.id = target.id AND target.in_scope AND bills.status = 'due' "
     "AND EXISTS (SELECT 1 FROM org_replica o WHERE o.id = bills.branch_id "
     f"AND {admin_over_sql('o.path')}) "
     "RETURNING bills.id, bills.member_id, bills.branch_id, bills.month, bills.amount_fen, "
@@ -207,7 +208,7 @@ async def _why_not_paid(where: AsyncSession | Reads, caller: Caller, bill_id: uu
     taken away meanwhile by its member's departure or transfer to a branch out of the caller's
     scope (a bill of a month opened early follows its member). Read again, off the peak path."""
     now = await run(where, _BILL_NOW, bill_id=bill_id, **admin_over_values(caller))
-    if not now or not now[0]["in_scope"]:
+    if not now or not now[0]["in_scope"] or now[0]["status"] == "void":
         return bill_not_found()
     return already_paid()
 
@@ -223,6 +224,8 @@ async def start_online(session: AsyncSession, caller: Caller, bill_id: uuid.UUID
                 "Online payment is the member's own; the branch records cash.",
             )
         raise bill_not_found()
+    if bill["status"] == "void":
+        raise bill_not_found()  # taken away by a departure, as a deleted bill would be
     if bill["status"] == "paid":
         raise already_paid()
     payment_id = await _new_pending_payment(session, caller, bill)
@@ -288,6 +291,8 @@ async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bo
     refund_reason = (
         "already_paid"
         if bill["status"] == "paid"
+        else "bill_void"
+        if bill["status"] == "void"
         else "amount_changed"
         if bill["amount_fen"] != payment.amount_fen
         else None
@@ -331,6 +336,7 @@ class MemberBill:
 MEMBER_BILLS = text(
     "SELECT id, to_char(month, 'YYYY-MM') AS month, amount_fen, status, paid_at, channel "
     "FROM bills WHERE member_id = :m AND (CAST(:before AS date) IS NULL OR month < :before) "
+    "AND status <> 'void' "
     "ORDER BY bills.month DESC LIMIT :limit"
 )
 

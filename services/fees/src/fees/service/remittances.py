@@ -400,7 +400,7 @@ SUMMARY_SQL = """
 WITH subtree AS (SELECT id FROM org_replica WHERE path @> ARRAY[CAST(:org AS uuid)])
 SELECT
   (SELECT coalesce(sum(amount_fen), 0) FROM bills
-     WHERE month = :m AND branch_id IN (SELECT id FROM subtree)) AS due,
+     WHERE month = :m AND status <> 'void' AND branch_id IN (SELECT id FROM subtree)) AS due,
   (SELECT coalesce(sum(amount_fen), 0) FROM bills
      WHERE month = :m AND status = 'paid' AND branch_id IN (SELECT id FROM subtree)) AS paid,
   (SELECT coalesce(sum(amount_fen), 0) FROM remittances
@@ -456,7 +456,8 @@ async def collection_by_child(
             f"SELECT {CHILD} AS child, sum(bills.amount_fen) AS due, "
             "coalesce(sum(bills.amount_fen) FILTER (WHERE bills.status = 'paid'), 0) AS paid "
             "FROM bills JOIN org_replica b ON b.id = bills.branch_id "
-            f"WHERE bills.month = :m AND {IN_SUBTREE} AND cardinality(b.path) > :depth "
+            f"WHERE bills.month = :m AND bills.status <> 'void' AND {IN_SUBTREE} "
+            "AND cardinality(b.path) > :depth "
             "GROUP BY 1) f JOIN org_replica c ON c.id = f.child ORDER BY c.name, c.id"
         ),
         {**params, "m": month},
@@ -472,7 +473,8 @@ async def collection_share(session: AsyncSession, org: OrgNode, year: int) -> Se
             text(
                 f"SELECT {CHILD} AS child, count(*) FILTER (WHERE bills.status = 'paid') AS paid, "  # noqa: S608
                 "count(*) AS issued FROM bills JOIN org_replica b ON b.id = bills.branch_id "
-                f"WHERE bills.month BETWEEN :first_day AND :last_day AND {IN_SUBTREE} GROUP BY 1"
+                "WHERE bills.month BETWEEN :first_day AND :last_day AND bills.status <> 'void' "
+                f"AND {IN_SUBTREE} GROUP BY 1"
             ),
             subtree_params(org.path, year),
         )

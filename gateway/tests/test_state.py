@@ -149,6 +149,17 @@ async def test_a_freeze_or_unfreeze_arriving_after_a_newer_one_changes_nothing()
     frozen.finish_snapshot([let_through])
     await tell(AccountUnfrozen(account_id=let_through, unfrozen_at=t))
     assert let_through in frozen
+    # An account the gateway knows frozen from a snapshot alone (started after the freeze):
+    # an unfreeze from before that snapshot, arriving late, is in it already.
+    fresh = FrozenAccounts()
+    handlers = state_handlers(OrgTree(), fresh, MaintenanceWindows())
+    fresh.begin_snapshot()
+    fresh.finish_snapshot([let_through])
+    await tell(AccountUnfrozen(account_id=let_through, unfrozen_at=t))
+    assert let_through in fresh
+    # One newer than the snapshot is news.
+    await tell(AccountUnfrozen(account_id=let_through, unfrozen_at=datetime.now(UTC)))
+    assert let_through not in fresh
 
 
 class FlakyBus(Bus):

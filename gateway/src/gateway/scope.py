@@ -59,7 +59,10 @@ class FrozenAccounts:
     lanes; a redelivery comes back from its retry queue): an account's freeze or unfreeze older
     than the last one applied to it is ignored, else a late "unfrozen" would let a frozen
     account's tokens through until the next snapshot. When each was applied is kept for
-    `TOLD_HORIZON`, longer than any retry holds an event back.
+    `TOLD_HORIZON`, longer than any retry holds an event back. An account frozen as the last
+    snapshot says was told so when that snapshot began: an unfreeze older than that is in it.
+    (The other way round, a freeze older than the snapshot that listed the account unfrozen,
+    would stop its tokens until the next snapshot: the safe side, and kept for the memory.)
     """
 
     TOLD_HORIZON = timedelta(minutes=10)
@@ -68,6 +71,8 @@ class FrozenAccounts:
         self._ids: set[uuid.UUID] = set()
         self._touched: set[uuid.UUID] | None = None
         self._told_at: dict[uuid.UUID, datetime] = {}  # the latest freeze or unfreeze applied
+        self._snapshot_at: datetime | None = None  # when the snapshot in force began
+        self._snapshot_begun: datetime | None = None
 
     def __contains__(self, account_id: object) -> bool:
         return account_id in self._ids
@@ -89,6 +94,8 @@ class FrozenAccounts:
     def _newest(self, account_id: uuid.UUID, at: datetime | None) -> bool:
         """Whether what happened at `at` is the newest told of the account (and remember it)."""
         told = self._told_at.get(account_id)
+        if told is None and account_id in self._ids:
+            told = self._snapshot_at  # frozen as the snapshot said (None: frozen by an event)
         if at is not None and told is not None and at < told:
             return False
         self._told_at[account_id] = at or datetime.now(UTC)
@@ -100,11 +107,13 @@ class FrozenAccounts:
 
     def begin_snapshot(self) -> None:
         self._touched = set()
+        self._snapshot_begun = datetime.now(UTC)
 
     def finish_snapshot(self, frozen: Iterable[uuid.UUID]) -> None:
         touched = self._touched or set()
         self._touched = None
         self._ids = {a for a in self._ids if a in touched} | {a for a in frozen if a not in touched}
+        self._snapshot_at = self._snapshot_begun
         horizon = datetime.now(UTC) - self.TOLD_HORIZON
         self._told_at = {a: at for a, at in self._told_at.items() if at > horizon}
 

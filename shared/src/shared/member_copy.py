@@ -95,6 +95,13 @@ class MemberCopy:
             await self._apply_changes(session, changed)
         await self._apply_waiting_changes(session)
 
+    async def move(
+        self, session: AsyncSession, member_id: uuid.UUID, branch_id: uuid.UUID, at: datetime
+    ) -> None:
+        """The member in `branch_id` from `at`, told by the service itself ahead of the event
+        (a transfer it completed): the event, when it comes, changes nothing more."""
+        await self._apply_changes(session, {member_id: {"branch_id": Change(str(branch_id), at)}})
+
     async def _apply_changes(
         self, session: AsyncSession, changed: dict[uuid.UUID, dict[str, Change]]
     ) -> None:

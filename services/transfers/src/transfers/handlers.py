@@ -4,14 +4,12 @@ which branch, which branches are active) and of members (who may move, from wher
 from __future__ import annotations
 
 from shared.bus import Subscription
-from shared.member_copy import MemberCopy
 from shared.orgtree import replica_handlers
 from shared.process import Resources
-from transfers.service import members_departed
+from transfers.service import MEMBER_COPY, members_departed
 
 ORG_TREE_QUEUE = "transfers.org-tree"
 MEMBERS_QUEUE = "transfers.members"
-MEMBER_COPY = MemberCopy(members="transfer_members", waiting="transfer_member_updates")
 
 
 def subscriptions(resources: Resources) -> list[Subscription]:

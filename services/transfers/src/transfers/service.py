@@ -32,6 +32,7 @@ from shared.events import (
     TransferRejected,
     TransferRequested,
 )
+from shared.member_copy import MemberCopy
 from shared.orgtree import OrgNode, is_admin_over, replica_node_in_scope
 from shared.outbox import record_event
 from shared.problems import Problem
@@ -40,6 +41,9 @@ from transfers.domain import process
 from transfers.domain.process import Step, Target, TransferRefused
 
 PRODUCER = "transfers"
+# Who may move and from where, fed by member.* events (transfers.handlers) and by the transfers
+# this service completes (take_step).
+MEMBER_COPY = MemberCopy(members="transfer_members", waiting="transfer_member_updates")
 
 
 def refused(refusal: TransferRefused) -> Problem:
@@ -264,13 +268,7 @@ async def take_step(
         # member.transferred came back, a new request from the old branch was accepted, and
         # members then found the member elsewhere and applied neither that transfer nor any
         # word of it. The event, when it comes, is newer and changes nothing more.
-        await session.execute(
-            text(
-                "UPDATE transfer_members SET branch_id = :to, branch_at = :at "
-                "WHERE member_id = :m AND (branch_at IS NULL OR branch_at < :at)"
-            ),
-            {"to": row.to_branch_id, "m": row.member_id, "at": datetime.now(UTC)},
-        )
+        await MEMBER_COPY.move(session, row.member_id, row.to_branch_id, datetime.now(UTC))
     return Opened(transfer_id, step.status, step.due_by or row.due_by)
 
 

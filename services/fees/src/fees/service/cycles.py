@@ -234,30 +234,27 @@ async def bill_members_moved_while_generating(
 # and the payment must find its bill to be owed back (payments.settle_callback). A void bill
 # comes back due should its member be billable again before the month begins. Repriced while
 # a payment is on its way, the provider's "paid" for the old amount is owed back likewise.
+# Bill `b` of member `m`, one of these members, of a month not begun yet (the cases below add
+# the bill's status and whether `m` is billable).
+_UNBEGUN = "b.member_id = m.member_id AND m.member_id = ANY(:ids) AND b.month > :this"
+_BILLABLE = "m.status = 'active' AND m.monthly_fee_fen IS NOT NULL"
+_PAYMENT_BEGUN = "EXISTS (SELECT 1 FROM payments p WHERE p.bill_id = b.id)"
 _FOLLOW_INTO_UNBEGUN_MONTHS = text(
     "WITH gone AS ("  # noqa: S608 (constants and `billable`'s SQL only)
     "  DELETE FROM bills b USING fee_members m "
-    "  WHERE b.member_id = m.member_id AND m.member_id = ANY(:ids) AND b.month > :this "
-    "    AND b.status = 'due' AND (m.status <> 'active' OR m.monthly_fee_fen IS NULL) "
-    "    AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.bill_id = b.id) "
+    f"  WHERE {_UNBEGUN} AND b.status = 'due' AND NOT ({_BILLABLE}) AND NOT {_PAYMENT_BEGUN} "
     "  RETURNING b.month"
     "), voided AS ("
     "  UPDATE bills b SET status = 'void' FROM fee_members m "
-    "  WHERE b.member_id = m.member_id AND m.member_id = ANY(:ids) AND b.month > :this "
-    "    AND b.status = 'due' AND (m.status <> 'active' OR m.monthly_fee_fen IS NULL) "
-    "    AND EXISTS (SELECT 1 FROM payments p WHERE p.bill_id = b.id) "
+    f"  WHERE {_UNBEGUN} AND b.status = 'due' AND NOT ({_BILLABLE}) AND {_PAYMENT_BEGUN} "
     "  RETURNING b.month"
     "), revived AS ("
     "  UPDATE bills b SET status = 'due', branch_id = m.branch_id, amount_fen = m.monthly_fee_fen "
-    "  FROM fee_members m "
-    "  WHERE b.member_id = m.member_id AND m.member_id = ANY(:ids) AND b.month > :this "
-    "    AND b.status = 'void' AND m.status = 'active' AND m.monthly_fee_fen IS NOT NULL "
+    f"  FROM fee_members m WHERE {_UNBEGUN} AND b.status = 'void' AND {_BILLABLE} "
     "  RETURNING b.month"
     "), followed AS ("
     "  UPDATE bills b SET branch_id = m.branch_id, amount_fen = m.monthly_fee_fen "
-    "  FROM fee_members m "
-    "  WHERE b.member_id = m.member_id AND m.member_id = ANY(:ids) AND b.month > :this "
-    "    AND b.status = 'due' AND m.status = 'active' AND m.monthly_fee_fen IS NOT NULL "
+    f"  FROM fee_members m WHERE {_UNBEGUN} AND b.status = 'due' AND {_BILLABLE} "
     "    AND (b.branch_id, b.amount_fen) IS DISTINCT FROM (m.branch_id, m.monthly_fee_fen)"
     "), made AS ("
     "  INSERT INTO bills (member_id, branch_id, month, amount_fen) "

@@ -194,21 +194,16 @@ async def record_cash(where: AsyncSession | Reads, caller: Caller, bill_id: uuid
     return Payment(payment_id, bill_id, bill["amount_fen"], "cash", "paid", bill["paid_at"])
 
 
-# A bill as it stands now, and whether the caller is over its branch (`_PAY_CASH`'s terms).
-_BILL_NOW = Statement.of(
-    "SELECT b.status, o.path IS NOT NULL AND "  # noqa: S608 (constants only)
-    f"{admin_over_sql('o.path')} AS in_scope "
-    "FROM bills b LEFT JOIN org_replica o ON o.id = b.branch_id "
-    "WHERE b.id = CAST(:bill_id AS uuid)"
-)
+# The bill with its branch's path, as it stands now: alone on the driver, or in the session.
+_BILL_NOW = Statement.of(_BILL)
 
 
 async def _why_not_paid(where: AsyncSession | Reads, caller: Caller, bill_id: uuid.UUID) -> Problem:
     """A cash payment that found its bill and wrote nothing: paid before or meanwhile, or
     taken away meanwhile by its member's departure or transfer to a branch out of the caller's
     scope (a bill of a month opened early follows its member). Read again, off the peak path."""
-    now = await run(where, _BILL_NOW, bill_id=bill_id, **admin_over_values(caller))
-    if not now or not now[0]["in_scope"] or now[0]["status"] == "void":
+    now = await run(where, _BILL_NOW, bill_id=bill_id)
+    if not now or not _admin_over_bill(caller, now[0]) or now[0]["status"] == "void":
         return bill_not_found()
     return already_paid()
 

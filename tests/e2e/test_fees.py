@@ -45,10 +45,13 @@ def test_the_month_start_bills_each_member_with_a_profile_once(
 ) -> None:
     imported = root_admin.post(
         f"/orgs/{tree.branch_b}/members/import",
-        files={"file": ("团员.csv", as_csv(list(people(4, random.Random(7)))))},
+        files={"file": ("团员.csv", as_csv(list(people(5, random.Random(7)))))},
     )
     assert imported.status_code == 200, imported.text[:300]
-    salaried, student, undeclared, another_student = (m["id"] for m in imported.json()["members"])
+    # The fifth, a student too, is the one whose dues are paid twice (online and in cash).
+    salaried, student, undeclared, another_student, paid_twice = (
+        m["id"] for m in imported.json()["members"]
+    )
 
     def declare(member: str, body: dict[str, object]) -> int:
         r = root_admin.put(f"/members/{member}/fee-profile", json=body)
@@ -62,6 +65,7 @@ def test_the_month_start_bills_each_member_with_a_profile_once(
     )
     assert declare(student, {"category": "student"}) == 200
     assert declare(another_student, {"category": "student"}) == 200
+    assert declare(paid_twice, {"category": "student"}) == 200
 
     month = next_month(beijing_today())  # the service counts months in Beijing time
     # The worker dies in the middle of the first chunk it takes: bills written, not committed.
@@ -110,17 +114,7 @@ def test_a_member_pays_online_and_the_provider_confirms_through_the_gateway(
 
     started = member.post(f"/bills/{bill['id']}/payments", json={"channel": "online"})
     assert started.status_code == 201 and started.json()["status"] == "pending", started.text
-    raw = json.dumps({"payment_id": started.json()["id"], "status": "paid"}).encode()
-    key = derive_key(running.system.secrets().internal_secret, "fees/provider-callbacks")
-    callback = httpx.post(
-        f"{running.system.gateway_url}/api/v1/payments/callback",
-        content=raw,
-        headers={
-            SIGNATURE_HEADER: callback_signature(key, raw),
-            "Content-Type": "application/json",
-        },
-        timeout=30,
-    )
+    callback = provider_says_paid(running, started.json()["id"])
     assert callback.status_code == 200 and callback.json()["status"] == "paid", callback.text
     mine = member.get(f"/members/{bill['member_id']}/bills").json()["items"]
     assert [(b["status"], b["channel"]) for b in mine if b["id"] == bill["id"]] == [
@@ -213,6 +207,73 @@ def test_the_branch_records_cash_in_the_console_and_its_county_sees_the_rate(
         assert f"/orgs/{tree.branch_b}" in page.url and f"month={month}" in page.url
     finally:
         running.db("fees", held, tree.branch_b, first_of_month, 30)
+
+
+def test_money_paid_twice_goes_back_to_the_member_and_the_console_offers_it(
+    running: Running, root_admin: Api, tree: Tree, page: Page
+) -> None:
+    """A member pays online while the branch takes the same month's dues in cash: the
+    provider's "paid" is answered 409 and the money goes back to the member at once. Had the
+    provider not answered then, the county's dues page lists it as owed back, and gives it back
+    from there."""
+    base, month = running.system.gateway_url, next_month(beijing_today())
+    listed = root_admin.get(f"/orgs/{tree.branch_b}/bills", params={"month": month}).json()
+    bill = next(b for b in listed["items"] if b["status"] == "due")
+    record = {"id": bill["member_id"], "member_no": member_no_of(root_admin, bill["member_id"])}
+    member = activate_member(running, root_admin, tree.branch_b, record)
+    started = member.post(f"/bills/{bill['id']}/payments", json={"channel": "online"})
+    assert started.status_code == 201, started.text
+    cash = root_admin.post(f"/bills/{bill['id']}/payments", json={"channel": "cash"})
+    assert cash.status_code == 201, cash.text
+    callback = provider_says_paid(running, started.json()["id"])
+    assert callback.status_code == 409 and callback.json()["code"] == "fee.already_paid"
+
+    def given_back() -> list[dict[str, Any]]:
+        found = root_admin.get(f"/orgs/{tree.county_b}/refunds", params={"status": "refunded"})
+        assert found.status_code == 200, found.text
+        return [r for r in found.json()["items"] if r["payment_id"] == started.json()["id"]]
+
+    [back] = given_back()
+    assert (back["reason"], back["amount_fen"]) == ("already_paid", bill["amount_fen"])
+
+    # As if the provider had not answered at the callback: the money is still owed.
+    owed_again = (
+        "UPDATE payments SET status = 'refund_due', refund_ref = NULL, refunded_at = NULL, "
+        "refunded_by = NULL WHERE id = $1 RETURNING id"
+    )
+    assert running.db("fees", owed_again, uuid.UUID(started.json()["id"]))
+    assert given_back() == []
+    page.goto(f"{base}/login?next=/orgs/{tree.county_b}%3Ftab%3Dfees%26month%3D{month}")
+    sign_in(page, "admin", STRONG)
+    owed = page.locator("[data-test=refunds-due]")
+    expect(owed).to_contain_text(bill["member_name"])
+    expect(owed).to_contain_text("已用其他方式缴纳")
+    owed.get_by_role("button", name="退款").click()
+    page.get_by_role("dialog").get_by_role("button", name="退款").click()
+    expect(page.get_by_text("已退款")).to_be_visible()
+    expect(owed).to_be_hidden()  # nothing is owed back any more
+    [back] = given_back()
+    assert back["status"] == "refunded" and back["refunded_at"]
+    # The bill stays paid once, by the cash.
+    mine = member.get(f"/members/{bill['member_id']}/bills").json()["items"]
+    assert [(b["status"], b["channel"]) for b in mine if b["id"] == bill["id"]] == [
+        ("paid", "cash")
+    ]
+
+
+def provider_says_paid(running: Running, payment_id: str) -> httpx.Response:
+    """The payment provider's signed callback, through the gateway: the payment is paid."""
+    raw = json.dumps({"payment_id": payment_id, "status": "paid"}).encode()
+    key = derive_key(running.system.secrets().internal_secret, "fees/provider-callbacks")
+    return httpx.post(
+        f"{running.system.gateway_url}/api/v1/payments/callback",
+        content=raw,
+        headers={
+            SIGNATURE_HEADER: callback_signature(key, raw),
+            "Content-Type": "application/json",
+        },
+        timeout=30,
+    )
 
 
 def member_no_of(admin: Api, member_id: str) -> str:

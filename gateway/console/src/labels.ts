@@ -59,6 +59,13 @@ export const FEE_CATEGORY: Record<string, string> = {
   relief: "享受低保团员",
 };
 
+// Why an online payment paid nothing and goes back to the member (待退款).
+export const REFUND_REASON: Record<string, string> = {
+  already_paid: "已用其他方式缴纳",
+  amount_changed: "团费金额已变更",
+  bill_void: "团费已作废（团员离团等）",
+};
+
 export function label(table: Record<string, string>, value: string | null | undefined): string {
   if (!value) return "";
   return table[value] ?? value;

@@ -25,6 +25,7 @@ from fees.service import (
     holdings,
     payments,
     profiles,
+    refunds,
     refused_by_rules,
     remittances,
     usages,
@@ -33,6 +34,7 @@ from fees.service.cycles import CycleState
 from fees.settings import FeesSettings
 from shared.assessment_routes import add_assessment_route
 from shared.calendar import WorkingDayCalendar, beijing_today
+from shared.caller import SYSTEM_CALLER
 from shared.contract import problems
 from shared.documents import uploaded_types
 from shared.http import (
@@ -52,10 +54,12 @@ from shared.http import (
 )
 from shared.idempotency import answered_once, forget, request_hash
 from shared.lane import fast_lane
+from shared.logging import get_logger
 from shared.orgtree import replica_node_in_scope
 from shared.problems import Problem
 from shared.report_sheet import Figure, percent, report_export, xlsx_answer
 
+log = get_logger(__name__)
 router = APIRouter()
 # API.md: POSTs that move money take an `Idempotency-Key`; a repeat with the same key gets the
 # first answer and changes nothing (shared.idempotency), even when the first commit's answer was
@@ -310,15 +314,22 @@ class PaymentIn(BaseModel):
     channel: Literal["cash", "online"]
 
 
+RefundReason = Literal["already_paid", "amount_changed", "bill_void"]
+
+
 class PaymentOut(BaseModel):
     id: uuid.UUID
     bill_id: uuid.UUID
     amount_fen: int
     channel: Literal["cash", "online"]
-    status: Literal["pending", "paid", "failed", "refund_due"] = Field(
-        description="online payments are pending until the provider calls back"
+    status: Literal["pending", "paid", "failed", "refund_due", "refunded"] = Field(
+        description="online payments are pending until the provider calls back; one that paid "
+        "nothing is owed back (refund_due) until the provider has given it back (refunded)"
     )
     paid_at: datetime | None
+    refund_reason: RefundReason | None = Field(
+        default=None, description="why a payment is owed back: see RefundOut.reason"
+    )
 
 
 def _payment_answer(payment: payments.Payment) -> dict[str, object]:
@@ -425,27 +436,123 @@ async def provider_callback(request: Request, session: SessionDep) -> PaymentOut
         raise Problem(422, "request.invalid", "The callback body is not understood.") from exc
     async with session.begin():
         payment = await payments.settle_callback(session, told.payment_id, told.status == "paid")
-    if payment.status == "refund_due" and payment.refund_reason == "bill_void":
+    provider = app_resource(request, "provider", PaymentProvider)
+    if payment.status == "refund_due" and provider is not None:
+        # Owed back: given back at once. A provider that does not answer leaves it listed for an
+        # admin to ask again (`POST /payments/{id}/refund`).
+        try:
+            payment = await refunds.give_back(session, provider, SYSTEM_CALLER, payment.id)
+        except ProviderUnavailable:
+            log.warning("refund_deferred", payment_id=str(payment.id))
+    if payment.refund_reason == "bill_void":
         raise Problem(
             409,
             "fee.bill_void",
             "The bill was taken away (its member left, or pays no dues any more); this payment "
-            "is recorded for a refund.",
+            "is given back to the member.",
         )
-    if payment.status == "refund_due" and payment.refund_reason == "amount_changed":
+    if payment.refund_reason == "amount_changed":
         raise Problem(
             409,
             "fee.amount_changed",
-            "The bill's amount changed after this payment began; this payment is recorded for a "
-            "refund and the bill is still due at its new amount.",
+            "The bill's amount changed after this payment began; this payment is given back to "
+            "the member and the bill is still due at its new amount.",
         )
-    if payment.status == "refund_due":
+    if payment.refund_reason is not None:
         raise Problem(
             409,
             "fee.already_paid",
-            "The bill was paid another way meanwhile; this payment is recorded for a refund.",
+            "The bill was paid another way meanwhile; this payment is given back to the member.",
         )
     return PaymentOut.model_validate(payment, from_attributes=True)
+
+
+@router.post(
+    "/payments/{payment_id}/refund",
+    response_model=PaymentOut,
+    openapi_extra=route_policy(),
+    # fee.payment_not_found, fee.not_refund_due, fee.channel_unavailable,
+    # fee.refund_unavailable
+    responses=problems(404, 409, 422, 503),
+)
+async def refund_payment(
+    payment_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
+) -> PaymentOut:
+    """Gives an online payment owed back (待退款) its money back through the provider: an admin
+    over its bill's branch asks, when the provider did not answer at the callback. Asked again,
+    or by two at once, the money goes back once and the answer is the same (the payment's id is
+    the refund's number at the provider), so no `Idempotency-Key` is needed."""
+    provider = app_resource(request, "provider", PaymentProvider)
+    if provider is None:
+        raise Problem(
+            422,
+            "fee.channel_unavailable",
+            "No payment provider is connected in this installation; nothing can be given back "
+            "through it.",
+        )
+    try:
+        payment = await refunds.give_back(session, provider, caller, payment_id)
+    except ProviderUnavailable as exc:
+        raise Problem(
+            503,
+            "fee.refund_unavailable",
+            "The payment provider did not answer; nothing was given back yet. Try again.",
+            headers={"Retry-After": "30"},
+        ) from exc
+    return PaymentOut.model_validate(payment, from_attributes=True)
+
+
+class RefundOut(BaseModel):
+    payment_id: uuid.UUID
+    bill_id: uuid.UUID
+    member_id: uuid.UUID
+    member_name: str | None
+    branch_id: uuid.UUID
+    branch_name: str
+    month: str
+    amount_fen: int
+    reason: RefundReason = Field(
+        description="already_paid: the bill was paid another way meanwhile; amount_changed: it "
+        "was repriced after the payment began; bill_void: it was taken away (its member left)"
+    )
+    status: Literal["refund_due", "refunded"]
+    created_at: datetime = Field(description="when the member began the payment")
+    refunded_at: datetime | None
+
+
+class RefundPage(BaseModel):
+    items: list[RefundOut]
+    next_cursor: str | None
+
+
+@router.get(
+    "/orgs/{org_id}/refunds",
+    response_model=RefundPage,
+    openapi_extra=route_policy(org_param="org_id"),
+)
+async def list_refunds(
+    org_id: uuid.UUID,
+    session: ReadSessionDep,
+    caller: CallerDep,
+    status: Literal["refund_due", "refunded"] = "refund_due",
+    limit: LimitQuery = 50,
+    cursor: str | None = None,
+) -> RefundPage:
+    """Online payments of the subtree that paid nothing and are owed back to their members
+    (待退款), or were given back (已退款), newest first."""
+    after = read_cursor(
+        cursor, lambda p: (datetime.fromisoformat(str(p["at"])), uuid.UUID(str(p["id"])))
+    )
+    await replica_node_in_scope(session, caller, org_id)
+    found, next_cursor = page_of(
+        await refunds.refunds_of(session, org_id, status, after, limit + 1),
+        limit,
+        lambda r: {"at": r.created_at.isoformat(), "id": str(r.payment_id)},
+    )
+    return RefundPage(
+        items=[RefundOut.model_validate({**vars(r), "month": label(r.month)}) for r in found],
+        next_cursor=next_cursor,
+    )
 
 
 class MemberBillOut(BaseModel):

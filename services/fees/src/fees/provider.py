@@ -1,6 +1,6 @@
-"""The payment provider behind online payments: where a payment is created, and how its signed
-callback is checked. No real provider is connected; `FakeProvider` stands in for tests and local
-trials, and can succeed, fail or time out as told."""
+"""The payment provider behind online payments: where a payment is created and given back, and
+how its signed callback is checked. No real provider is connected; `FakeProvider` stands in for
+tests and local trials, and can succeed, fail or time out as told."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ class PaymentProvider(Protocol):
         """The provider's reference of a new payment the member then completes with it."""
         ...
 
+    async def refund(self, payment_id: uuid.UUID, amount_fen: int) -> str:
+        """Gives a payment's money back to the member; the provider's reference of the refund.
+        The payment's id is the refund's number at the provider, so asking twice (a retry, two
+        admins at once) refunds once and answers the same reference."""
+        ...
+
 
 FakeMode = Literal["succeed", "fail", "time_out"]
 
@@ -32,6 +38,7 @@ class FakeProvider:
         self.mode: FakeMode = mode
         self.time_limit = time_limit
         self.created: list[uuid.UUID] = []
+        self.refunded: dict[uuid.UUID, int] = {}  # payment → fen given back, once each
         # What the provider does before its answer reaches us (a test's callback that comes
         # first: providers call back from elsewhere, whenever they like).
         self.before_answering: Callable[[uuid.UUID], Awaitable[None]] | None = None
@@ -39,6 +46,16 @@ class FakeProvider:
     async def create(self, payment_id: uuid.UUID, amount_fen: int) -> str:
         if self.before_answering is not None:
             await self.before_answering(payment_id)
+        await self._answer_as_told()
+        self.created.append(payment_id)
+        return f"fake-{payment_id.hex[:16]}"
+
+    async def refund(self, payment_id: uuid.UUID, amount_fen: int) -> str:
+        await self._answer_as_told()
+        self.refunded.setdefault(payment_id, amount_fen)
+        return f"fake-refund-{payment_id.hex[:16]}"
+
+    async def _answer_as_told(self) -> None:
         if self.mode == "fail":
             raise ProviderUnavailable("refused")
         if self.mode == "time_out":
@@ -46,8 +63,6 @@ class FakeProvider:
                 await asyncio.wait_for(asyncio.sleep(3600), self.time_limit)
             except TimeoutError as exc:
                 raise ProviderUnavailable("timed out") from exc
-        self.created.append(payment_id)
-        return f"fake-{payment_id.hex[:16]}"
 
 
 def callback_signature(key: bytes, body: bytes) -> str:

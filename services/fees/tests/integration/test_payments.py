@@ -396,37 +396,6 @@ async def test_a_provider_that_fails_or_times_out_charges_nothing(
     assert row.status == "due"  # until the provider calls back
 
 
-async def test_money_for_a_bill_paid_in_cash_meanwhile_is_kept_for_a_refund(
-    client: httpx.AsyncClient,
-    settings: FeesSettings,
-    tree: Tree,
-    admin: Callable,
-    member_caller: Callable,
-    provider: FakeProvider,
-    db,
-) -> None:
-    bill, online = await a_pending_online_payment(client, settings, tree, member_caller, db)
-    cash = await client.post(
-        f"/bills/{bill}/payments", json={"channel": "cash"}, headers=admin(tree.branch_a)
-    )
-    assert cash.status_code == 201
-    r = await client.post(
-        "/payments/callback",
-        **signed(settings, {"payment_id": online["id"], "status": "paid"}),
-    )
-    assert r.status_code == 409 and r.json()["code"] == "fee.already_paid", r.text
-    # A "failed" told late does not take back what is owed to the member.
-    r = await client.post(
-        "/payments/callback",
-        **signed(settings, {"payment_id": online["id"], "status": "failed"}),
-    )
-    assert r.status_code == 409 and r.json()["code"] == "fee.already_paid", r.text
-    rows = await db(
-        "SELECT channel, status FROM payments WHERE bill_id = :b ORDER BY channel", b=bill
-    )
-    assert [(p.channel, p.status) for p in rows] == [("cash", "paid"), ("online", "refund_due")]
-
-
 async def test_a_payment_the_provider_never_took_is_tried_again_under_its_key(
     client: httpx.AsyncClient,
     settings: FeesSettings,

@@ -1,6 +1,6 @@
 """Use cases of the fees service, by topic: fee profiles (profiles.py), a new rate table's
 amounts (amounts.py), the month start (cycles.py), dues lists (bills.py), payments
-(payments.py), the remittance chain (remittances.py, holdings.py, walk.py), fee use (usages.py)."""
+(payments.py) and money owed back (refunds.py), the remittance chain (remittances.py, holdings.py, walk.py), fee use (usages.py)."""
 
 from __future__ import annotations
 

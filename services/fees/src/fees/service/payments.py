@@ -38,7 +38,9 @@ class Payment:
     bill_id: uuid.UUID
     amount_fen: int
     channel: str
-    status: str  # pending (online, until the provider calls back), paid, failed, refund_due
+    # pending (online, until the provider calls back), paid, failed, refund_due (paid nothing:
+    # owed back), refunded (given back: service.refunds)
+    status: str
     paid_at: datetime | None
     # Why a `refund_due` payment did not pay its bill: "already_paid" (paid another way
     # meanwhile), "amount_changed" (the bill's amount changed after the payment began) or
@@ -271,7 +273,9 @@ async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bo
     ).first()
     if payment is None:
         raise Problem(404, "fee.payment_not_found", "No online payment has this id.")
-    if payment.status in ("paid", "refund_due") or (payment.status == "failed" and not paid):
+    if payment.status in ("paid", "refund_due", "refunded") or (
+        payment.status == "failed" and not paid
+    ):
         return Payment(**payment._mapping)  # told already (a refund keeps its reason)
     if not paid:
         await session.execute(

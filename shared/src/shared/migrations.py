@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic import command, context, op
 from alembic.config import Config
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -223,3 +223,37 @@ def drop_member_copy_stamps(members: str, waiting: str) -> None:
     for table in (members, waiting):
         for _, stamp in STAMPED_FIELDS:
             op.execute(f"ALTER TABLE {table} DROP COLUMN {stamp}")
+
+
+# A migration that alters a table the running system writes (a deployment during the month start)
+# gives up rather than queue every write behind it for long: `SET lock_timeout` at its start.
+LOCK_TIMEOUT = "5s"
+
+
+def replace_check(table: str, name: str, values: str) -> None:
+    """A CHECK constraint replaced without holding writes back while the table is read: the new
+    one is added NOT VALID beside the old (a brief lock), validated outside the migration's
+    transaction (under a lock that lets rows be written meanwhile: inside it, the ALTER's own
+    exclusive lock would last through the whole read), then takes the old one's name. Run again
+    after a failure, it starts over."""
+    op.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}_next")
+    op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name}_next CHECK {values} NOT VALID")
+    with op.get_context().autocommit_block():
+        op.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}_next")
+        op.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}")
+        op.execute(f"ALTER TABLE {table} RENAME CONSTRAINT {name}_next TO {name}")
+
+
+def create_index_concurrently(name: str, definition: str) -> None:
+    """`CREATE INDEX CONCURRENTLY name definition` (`ON table (...) [WHERE ...]`), outside the
+    migration's transaction, so that the system's writes go on while it is built. A build that
+    was interrupted leaves an invalid index, which IF NOT EXISTS would keep for good and no
+    query would use: it is dropped and built again."""
+    with op.get_context().autocommit_block():
+        invalid = op.get_bind().scalar(
+            text("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"),
+            {"name": name},
+        )
+        if invalid:
+            op.execute(f"DROP INDEX CONCURRENTLY {name}")
+        op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} {definition}")

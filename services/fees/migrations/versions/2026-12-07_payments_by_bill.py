@@ -10,6 +10,8 @@ Create Date: 2026-12-07
 
 from alembic import op
 
+from shared.migrations import create_index_concurrently
+
 revision = "0016"
 down_revision = "0015"
 branch_labels = None
@@ -19,8 +21,7 @@ depends_on = None
 def upgrade() -> None:
     # Built without blocking the payments being written meanwhile (a deployment during the
     # month start): CONCURRENTLY, outside the migration's transaction.
-    with op.get_context().autocommit_block():
-        op.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS payments_bill ON payments (bill_id)")
+    create_index_concurrently("payments_bill", "ON payments (bill_id)")
 
 
 def downgrade() -> None:

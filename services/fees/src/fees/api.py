@@ -410,6 +410,13 @@ async def pay_bill(
     return JSONResponse(answer.body, status_code=answer.status_code)
 
 
+def _sessions_of(request: Request) -> refunds.Sessions:
+    """A session per transaction, each holding a database turn only while it is open: a route
+    that waits on the payment provider in between must not hold one meanwhile (twenty refunds
+    waiting on a provider that hangs would take every turn from the month start's payments)."""
+    return lambda: session_for(request)
+
+
 class ProviderCallback(BaseModel):
     payment_id: uuid.UUID
     status: Literal["paid", "failed"]
@@ -423,7 +430,7 @@ class ProviderCallback(BaseModel):
     # fee.bill_void, a body not understood
     responses=problems(401, 404, 409, 422),
 )
-async def provider_callback(request: Request, session: SessionDep) -> PaymentOut:
+async def provider_callback(request: Request) -> PaymentOut:
     """The payment provider tells how an online payment ended, signed with the shared key
     (`X-Provider-Signature`: HMAC-SHA256 of the body, hex). Told twice, nothing changes."""
     raw = await request.body()
@@ -434,14 +441,16 @@ async def provider_callback(request: Request, session: SessionDep) -> PaymentOut
         told = ProviderCallback.model_validate_json(raw)
     except ValueError as exc:
         raise Problem(422, "request.invalid", "The callback body is not understood.") from exc
-    async with session.begin():
+    async with session_for(request) as session, session.begin():
         payment = await payments.settle_callback(session, told.payment_id, told.status == "paid")
     provider = app_resource(request, "provider", PaymentProvider)
     if payment.status == "refund_due" and provider is not None:
         # Owed back: given back at once. A provider that does not answer leaves it listed for an
         # admin to ask again (`POST /payments/{id}/refund`).
         try:
-            payment = await refunds.give_back(session, provider, SYSTEM_CALLER, payment.id)
+            payment = await refunds.give_back(
+                _sessions_of(request), provider, SYSTEM_CALLER, payment.id
+            )
         except ProviderUnavailable:
             log.warning("refund_deferred", payment_id=str(payment.id))
     if payment.refund_reason == "bill_void":
@@ -449,20 +458,20 @@ async def provider_callback(request: Request, session: SessionDep) -> PaymentOut
             409,
             "fee.bill_void",
             "The bill was taken away (its member left, or pays no dues any more); this payment "
-            "is given back to the member.",
+            "goes back to the member.",
         )
     if payment.refund_reason == "amount_changed":
         raise Problem(
             409,
             "fee.amount_changed",
-            "The bill's amount changed after this payment began; this payment is given back to "
-            "the member and the bill is still due at its new amount.",
+            "The bill's amount changed after this payment began; this payment goes back to the "
+            "member and the bill is still due at its new amount.",
         )
     if payment.refund_reason is not None:
         raise Problem(
             409,
             "fee.already_paid",
-            "The bill was paid another way meanwhile; this payment is given back to the member.",
+            "The bill was paid another way meanwhile; this payment goes back to the member.",
         )
     return PaymentOut.model_validate(payment, from_attributes=True)
 
@@ -475,9 +484,7 @@ async def provider_callback(request: Request, session: SessionDep) -> PaymentOut
     # fee.refund_unavailable
     responses=problems(404, 409, 422, 503),
 )
-async def refund_payment(
-    payment_id: uuid.UUID, request: Request, session: SessionDep, caller: CallerDep
-) -> PaymentOut:
+async def refund_payment(payment_id: uuid.UUID, request: Request, caller: CallerDep) -> PaymentOut:
     """Gives an online payment owed back (待退款) its money back through the provider: an admin
     over its bill's branch asks, when the provider did not answer at the callback. Asked again,
     or by two at once, the money goes back once and the answer is the same (the payment's id is
@@ -491,7 +498,7 @@ async def refund_payment(
             "through it.",
         )
     try:
-        payment = await refunds.give_back(session, provider, caller, payment_id)
+        payment = await refunds.give_back(_sessions_of(request), provider, caller, payment_id)
     except ProviderUnavailable as exc:
         raise Problem(
             503,

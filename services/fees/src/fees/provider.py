@@ -42,6 +42,8 @@ class FakeProvider:
         # What the provider does before its answer reaches us (a test's callback that comes
         # first: providers call back from elsewhere, whenever they like).
         self.before_answering: Callable[[uuid.UUID], Awaitable[None]] | None = None
+        # The same before it answers a refund (a test's provider that hangs until released).
+        self.before_refunding: Callable[[uuid.UUID], Awaitable[None]] | None = None
 
     async def create(self, payment_id: uuid.UUID, amount_fen: int) -> str:
         if self.before_answering is not None:
@@ -51,6 +53,8 @@ class FakeProvider:
         return f"fake-{payment_id.hex[:16]}"
 
     async def refund(self, payment_id: uuid.UUID, amount_fen: int) -> str:
+        if self.before_refunding is not None:
+            await self.before_refunding(payment_id)
         await self._answer_as_told()
         self.refunded.setdefault(payment_id, amount_fen)
         return f"fake-refund-{payment_id.hex[:16]}"

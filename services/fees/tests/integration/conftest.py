@@ -69,6 +69,7 @@ def provider(app: FastAPI, client: httpx.AsyncClient) -> Iterator[FakeProvider]:
     yield fake
     fake.mode = "succeed"
     fake.before_answering = None
+    fake.before_refunding = None
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from fees.settings import FeesSettings
 from shared.process import build_resources
 
 from .conftest import Tree
-from .test_payments import a_pending_online_payment, signed
+from .test_payments import a_bill, a_pending_online_payment, signed
 
 
 async def owed_back(
@@ -151,6 +151,51 @@ async def test_money_the_provider_did_not_give_back_at_once_is_listed_until_the_
     # The bill is paid once, by the cash, whatever happened to the online payment.
     [paid] = await db("SELECT status, channel FROM bills WHERE id = :b", b=bill)
     assert (paid.status, paid.channel) == ("paid", "cash")
+
+
+async def test_refunds_waiting_on_a_provider_that_hangs_do_not_stop_payments(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    tree: Tree,
+    admin: Callable,
+    member_caller: Callable,
+    provider: FakeProvider,
+    db,
+) -> None:
+    _, payment = await owed_back(client, settings, tree, admin, member_caller, provider, db)
+    other, _ = await a_bill(settings, tree, db)
+    released, all_waiting = asyncio.Event(), asyncio.Event()
+    waiting: list[uuid.UUID] = []
+
+    async def hang(payment_id: uuid.UUID) -> None:
+        waiting.append(payment_id)
+        if len(waiting) == settings.platform.db_pool_size:
+            all_waiting.set()
+        await released.wait()
+
+    provider.before_refunding = hang
+    # As many admins pressing 退款 as the process has database turns, the provider answering
+    # none of them: the month start's cash payments go on meanwhile.
+    asks = [
+        asyncio.create_task(
+            client.post(f"/payments/{payment}/refund", headers=admin(tree.branch_a))
+        )
+        for _ in range(settings.platform.db_pool_size)
+    ]
+    try:
+        await asyncio.wait_for(all_waiting.wait(), timeout=30)
+        cash = await asyncio.wait_for(
+            client.post(
+                f"/bills/{other}/payments", json={"channel": "cash"}, headers=admin(tree.branch_a)
+            ),
+            timeout=30,  # held back, it would wait for the provider: for ever
+        )
+        assert cash.status_code == 201, cash.text
+    finally:
+        released.set()
+    answers = await asyncio.gather(*asks)
+    assert {a.status_code for a in answers} == {200}
+    assert {a.json()["status"] for a in answers} == {"refunded"}
 
 
 async def test_only_money_owed_back_is_given_back(

@@ -12,6 +12,8 @@ once, or a retry after a lost answer, give the money back once.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -28,6 +30,11 @@ from shared.orgtree import is_admin_over
 from shared.problems import Problem
 
 log = get_logger(__name__)
+
+
+# Opens a session for one transaction (the API's `session_for`): the provider is asked between
+# two, and no database turn is held while it answers.
+Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 def payment_not_found() -> Problem:
@@ -60,15 +67,14 @@ def _payment(row: Any, status: str | None = None) -> Payment:
 
 
 async def give_back(
-    session: AsyncSession, provider: PaymentProvider, caller: Caller, payment_id: uuid.UUID
+    sessions: Sessions, provider: PaymentProvider, caller: Caller, payment_id: uuid.UUID
 ) -> Payment:
     """The payment's money back to the member through the provider, asked by an admin over its
     bill's branch (or by the system, for the callback that found it owed). A payment given back
     already answers as it is; one not owed back is 409 `fee.not_refund_due`; a provider that
-    does not answer raises `ProviderUnavailable`, and the payment stays owed.
-
-    The session must be outside a transaction: the provider is asked between two of its own."""
-    async with session.begin():
+    does not answer raises `ProviderUnavailable`, and the payment stays owed (a refund that
+    timed out may have been made: asked again, the provider answers the one it made)."""
+    async with sessions() as session, session.begin():
         row = (await session.execute(_PAYMENT, {"id": payment_id})).first()
     asked_by_system = caller is SYSTEM_CALLER
     if row is None or not (
@@ -84,7 +90,7 @@ async def give_back(
             "This payment is not owed back: it paid its bill, or the provider never took it.",
         )
     reference = await provider.refund(row.id, row.amount_fen)
-    async with session.begin():
+    async with sessions() as session, session.begin():
         changed = await session.scalar(
             _REFUNDED, {"id": row.id, "ref": reference, "by": caller.account_id}
         )

@@ -256,8 +256,8 @@ def test_money_paid_twice_goes_back_to_the_member_and_the_console_offers_it(
     assert back["status"] == "refunded" and back["refunded_at"]
     # The bill stays paid once, by the cash.
     mine = member.get(f"/members/{bill['member_id']}/bills").json()["items"]
-    assert [(b["status"], b["channel"]) for b in mine if b["id"] == bill["id"]] == [
-        ("paid", "cash")
+    assert [(b["status"], b["channel"], b["refunds"]) for b in mine if b["id"] == bill["id"]] == [
+        ("paid", "cash", [{"amount_fen": bill["amount_fen"], "status": "refunded"}])
     ]
 
 

@@ -562,6 +562,13 @@ async def list_refunds(
     )
 
 
+class BillRefundOut(BaseModel):
+    amount_fen: int
+    status: Literal["refund_due", "refunded"] = Field(
+        description="refund_due: going back to the member; refunded: given back"
+    )
+
+
 class MemberBillOut(BaseModel):
     id: uuid.UUID
     month: str
@@ -569,6 +576,11 @@ class MemberBillOut(BaseModel):
     status: Literal["due", "paid"]
     paid_at: datetime | None
     channel: Literal["cash", "online"] | None
+    refunds: list[BillRefundOut] = Field(
+        default_factory=list,
+        description="online payments of this bill that paid nothing (it was paid another way "
+        "meanwhile, or repriced): their money goes back to the member",
+    )
 
 
 class MemberBillPage(BaseModel):

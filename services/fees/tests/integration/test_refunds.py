@@ -78,6 +78,11 @@ async def test_money_for_a_bill_paid_in_cash_meanwhile_goes_back_to_the_member_a
     ]
     [row] = await db("SELECT status, channel FROM bills WHERE id = :b", b=bill)
     assert (row.status, row.channel) == ("paid", "cash")  # paid once, by the cash
+    # The member, seeing the bill paid in cash, sees where the online payment went.
+    [member] = await db("SELECT member_id FROM bills WHERE id = :b", b=bill)
+    mine = await client.get(f"/members/{member.member_id}/bills", headers=admin(tree.branch_a))
+    [line] = [b for b in mine.json()["items"] if b["id"] == str(bill)]
+    assert line["refunds"] == [{"amount_fen": 1_500, "status": "refunded"}]
 
 
 async def test_money_the_provider_did_not_give_back_at_once_is_listed_until_the_branch_does(

@@ -329,11 +329,19 @@ class MemberBill:
     status: str
     paid_at: datetime | None
     channel: str | None
+    # The bill's online payments that paid nothing (paid another way meanwhile, repriced, void):
+    # {"amount_fen", "status": refund_due | refunded}, oldest first. The member who sees the bill
+    # paid in cash sees where the online payment went.
+    refunds: list[dict[str, Any]]
 
 
-# Newest first through the (member_id, month) unique index, read backwards: no sort.
+# Newest first through the (member_id, month) unique index, read backwards: no sort. A bill's
+# refunds through the payments-by-bill index, a probe a bill.
 MEMBER_BILLS = text(
-    "SELECT id, to_char(month, 'YYYY-MM') AS month, amount_fen, status, paid_at, channel "
+    "SELECT id, to_char(month, 'YYYY-MM') AS month, amount_fen, status, paid_at, channel, "
+    "(SELECT coalesce(json_agg(json_build_object('amount_fen', p.amount_fen, 'status', p.status) "
+    "  ORDER BY p.created_at), '[]')::text FROM payments p WHERE p.bill_id = bills.id "
+    "  AND p.status IN ('refund_due', 'refunded')) AS refunds "
     "FROM bills WHERE member_id = :m AND (CAST(:before AS date) IS NULL OR month < :before) "
     "AND status <> 'void' "
     "ORDER BY bills.month DESC LIMIT :limit"
@@ -345,4 +353,4 @@ async def member_bills(
 ) -> list[MemberBill]:
     """A member's bills, newest month first, before the month `before` (a page's cursor)."""
     rows = await session.execute(MEMBER_BILLS, {"m": member_id, "before": before, "limit": limit})
-    return [MemberBill(**row._mapping) for row in rows]
+    return [MemberBill(**{**row._mapping, "refunds": json.loads(row.refunds)}) for row in rows]

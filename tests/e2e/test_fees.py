@@ -45,11 +45,12 @@ def test_the_month_start_bills_each_member_with_a_profile_once(
 ) -> None:
     imported = root_admin.post(
         f"/orgs/{tree.branch_b}/members/import",
-        files={"file": ("团员.csv", as_csv(list(people(5, random.Random(7)))))},
+        files={"file": ("团员.csv", as_csv(list(people(7, random.Random(7)))))},
     )
     assert imported.status_code == 200, imported.text[:300]
-    # The fifth, a student too, is the one whose dues are paid twice (online and in cash).
-    salaried, student, undeclared, another_student, paid_twice = (
+    # Students too: two whose cash the branch records in one go, and one whose dues are paid
+    # twice (online and in cash).
+    salaried, student, undeclared, another_student, paid_twice, *in_one_go = (
         m["id"] for m in imported.json()["members"]
     )
 
@@ -65,7 +66,8 @@ def test_the_month_start_bills_each_member_with_a_profile_once(
     )
     assert declare(student, {"category": "student"}) == 200
     assert declare(another_student, {"category": "student"}) == 200
-    assert declare(paid_twice, {"category": "student"}) == 200
+    for member in (paid_twice, *in_one_go):
+        assert declare(member, {"category": "student"}) == 200
 
     month = next_month(beijing_today())  # the service counts months in Beijing time
     # The worker dies in the middle of the first chunk it takes: bills written, not committed.
@@ -175,10 +177,19 @@ def test_the_branch_records_cash_in_the_console_and_its_county_sees_the_rate(
     shown = page.locator("[data-test=bill-totals]")
     expect(shown).to_contain_text(f"应交 {before['count']} 笔")
     expect(shown).to_contain_text(f"已交 {before['paid_count']} 笔")
-    page.get_by_role("button", name="记录现金缴纳").first.click()
+    page.get_by_role("button", name="记录现金缴纳", exact=True).first.click()
     page.get_by_role("button", name="确认", exact=True).click()
     expect(shown).to_contain_text(f"已交 {before['paid_count'] + 1} 笔")
     assert totals()["paid_count"] == before["paid_count"] + 1
+    # Cash handed over at a meeting: two members ticked, recorded in one go.
+    due_rows = page.locator(".el-table__body tr").filter(has_text="应交")
+    for n in range(2):
+        due_rows.nth(n).locator(".el-checkbox").click()
+    page.locator("[data-test=cash-chosen]").click()
+    page.get_by_role("button", name="确认", exact=True).click()
+    expect(page.get_by_text("已记录 2 笔")).to_be_visible()
+    expect(shown).to_contain_text(f"已交 {before['paid_count'] + 3} 笔")
+    assert totals()["paid_count"] == before["paid_count"] + 3
 
     page.goto(f"{base}/orgs/{tree.county_b}?tab=fees&month={month}")
     after = totals()

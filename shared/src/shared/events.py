@@ -283,6 +283,21 @@ class MemberTransferred(Event):
     to_path: list[uuid.UUID]
 
 
+@register
+class MemberTransferRefused(Event):
+    """A completed transfer the record did not follow: by the time its completion came, the
+    member had left the rolls (`departed`: the departure raced the transfer, before the members
+    service heard of its request) or was in another branch (`elsewhere`). transfers records the
+    transfer as ended without the move; no copy of members moves."""
+
+    type: ClassVar[str] = "member.transfer_refused"
+    member_id: uuid.UUID
+    transfer_id: uuid.UUID
+    from_branch_id: uuid.UUID
+    to_branch_id: uuid.UUID
+    reason: Literal["departed", "elsewhere"]
+
+
 DepartureReason = Literal["over_age", "joined_party", "removed", "deceased", "other"]
 
 

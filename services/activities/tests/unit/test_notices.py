@@ -44,6 +44,13 @@ def test_a_rejection_says_who_refused_and_why_when_the_system_did() -> None:
         TransferRejected(**STEP, at="in", code="transfer.target_inactive")
     )[0]
     assert "停止接收" in by_system.body
+    # Ended because the member left the rolls, or was in another branch: nobody refused it.
+    left = TEMPLATES["transfer.rejected"](TransferRejected(**STEP, at="in", code="member.departed"))
+    assert all("驳回" not in n.body and "离团" in n.body for n in left)
+    elsewhere = TEMPLATES["transfer.rejected"](
+        TransferRejected(**STEP, at="in", code="member.elsewhere")
+    )
+    assert all("未生效" in n.title for n in elsewhere)
 
 
 def test_a_dues_month_tells_each_branch_and_all_its_members() -> None:

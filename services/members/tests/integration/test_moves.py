@@ -159,6 +159,14 @@ async def test_a_departure_ends_the_record_once(
     await step(settings, transfer["requested"], transfer["completed"])
     body = (await read(client, admin(tree.branch_a), member)).json()
     assert (body["status"], body["branch_id"]) == ("left", member["branch_id"])
+    # And transfers hears that it was not followed, for it not to stand as completed.
+    [refused] = await db(
+        "SELECT envelope->'data' AS data FROM outbox WHERE type = 'member.transfer_refused' "
+        "AND envelope->'data'->>'member_id' = :m",
+        m=member["id"],
+    )
+    assert refused.data["transfer_id"] == str(transfer["completed"].transfer_id)
+    assert refused.data["reason"] == "departed"
 
 
 async def test_a_departure_is_refused_while_transferring_out_of_scope_or_in_the_future(

@@ -25,6 +25,7 @@ from shared.events import (
     Envelope,
     Event,
     MemberDeparted,
+    MemberTransferRefused,
     TransferCancelled,
     TransferCompleted,
     TransferEvent,
@@ -524,6 +525,8 @@ async def timeliness_share(session: AsyncSession, org: OrgNode, year: int) -> li
 
 # The system's code on a transfer ended because its member left.
 DEPARTED = "member.departed"
+# The system's codes on a completed transfer the record did not follow, by members' reason.
+NOT_FOLLOWED = {"departed": DEPARTED, "elsewhere": "member.elsewhere"}
 
 
 async def members_departed(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
@@ -566,3 +569,42 @@ async def end_transfers_of_departed(session: AsyncSession, members: Sequence[uui
             PRODUCER,
         )
     return len(ended)
+
+
+async def completion_not_followed(session: AsyncSession, event: Event, envelope: Envelope) -> None:
+    """members did not move the record for a transfer completed here: its member had left the
+    rolls meanwhile (the departure raced the request, before members heard of it, and
+    `member.departed` reached us after the completion), or was in another branch. The transfer
+    must not stand as completed: it ends rejected by the system, with its step and event, and
+    the copy of members goes back to the branch the member left from."""
+    assert isinstance(event, MemberTransferRefused)
+    ended = (
+        await session.execute(
+            text(
+                "UPDATE transfers SET status = 'rejected', ended_at = now() "
+                "WHERE id = :id AND status = 'completed' "
+                "RETURNING id, member_id, from_branch_id, to_branch_id"
+            ),
+            {"id": event.transfer_id},
+        )
+    ).first()
+    if ended is None:
+        return  # not ours, or ended already
+    code = NOT_FOLLOWED[event.reason]
+    await _record_step(
+        session, SYSTEM_CALLER, ended.id, "rejected", beijing_today(), None, code, None
+    )
+    await record_event(
+        session,
+        TransferRejected(
+            transfer_id=ended.id,
+            member_id=ended.member_id,
+            from_branch_id=ended.from_branch_id,
+            to_branch_id=ended.to_branch_id,
+            at="in",
+            code=code,
+        ),
+        PRODUCER,
+    )
+    if event.reason == "departed":
+        await MEMBER_COPY.move(session, ended.member_id, ended.from_branch_id, envelope.occurred_at)

@@ -14,9 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.calendar import WorkingDayCalendar
 from shared.caller import Caller
-from shared.events import ImportedMember, MemberDeparted, MembersImported, MemberUpdated
+from shared.events import (
+    ImportedMember,
+    MemberDeparted,
+    MembersImported,
+    MemberTransferRefused,
+    MemberUpdated,
+)
 from shared.problems import Problem
+from shared.testing import deliver as deliver_events
 from transfers import service
+from transfers.handlers import NOT_FOLLOWED_QUEUE, subscriptions
 from transfers.settings import TransfersSettings
 
 from .conftest import Tree, admin_of, deliver, member_caller
@@ -298,3 +306,55 @@ async def test_a_member_who_leaves_has_the_open_transfer_ended_by_the_system(
         409,
         "transfer.member_not_active",
     )
+
+
+async def test_a_completion_the_record_did_not_follow_ends_the_transfer_rejected(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: TransfersSettings,
+    tree: Tree,
+    new_member: NewMember,
+    db: Db,
+) -> None:
+    member = await new_member(tree.branch_a)
+    opened = await ask(sessions, admin_of(tree.branch_a), member, tree.branch_b)
+    await step(sessions, admin_of(tree.branch_a), opened.id, "approve")
+    done = await step(sessions, admin_of(tree.branch_b), opened.id, "approve")
+    assert done.status == "completed"
+    # The member had left before members heard of the request: the departure reaches us after
+    # the completion, and members says it did not move the record.
+    departed = MemberDeparted(
+        member_id=member, branch_id=tree.branch_a, reason="joined_party", on=TODAY
+    )
+    await deliver(settings, departed)
+    refused = MemberTransferRefused(
+        member_id=member,
+        transfer_id=opened.id,
+        from_branch_id=tree.branch_a,
+        to_branch_id=tree.branch_b,
+        reason="departed",
+    )
+    await deliver_events(settings, subscriptions, NOT_FOLLOWED_QUEUE, refused, refused)
+    async with sessions() as session:
+        history = await service.transfer_history(session, admin_of(tree.county_b), opened.id)
+    assert history.status == "rejected"
+    assert [s["step"] for s in history.steps] == [
+        "requested",
+        "out_approved",
+        "completed",
+        "rejected",  # once, though told twice
+    ]
+    assert (history.steps[-1]["actor_role"], history.steps[-1]["reason"]) == (
+        "system",
+        "member.departed",
+    )
+    assert await events_of(db, opened.id) == [
+        "transfer.requested",
+        "transfer.out_approved",
+        "transfer.completed",
+        "transfer.rejected",
+    ]
+    # The copy of members is where the record is: the old branch, left.
+    [copied] = await db(
+        "SELECT branch_id, status FROM transfer_members WHERE member_id = :m", m=member
+    )
+    assert (copied.branch_id, copied.status) == (tree.branch_a, "left")

@@ -95,8 +95,24 @@ def transfer_completed(e: Event) -> list[Notice]:
     )
 
 
+# Transfers ended by the system, not by a branch (their codes): the member left the rolls, or
+# the record was in another branch when the completion came (transfers.service).
+ENDED_BY_THE_SYSTEM = {
+    "member.departed": (
+        ("组织关系转接已终止", "你已离团，组织关系转接终止。"),
+        ("组织关系转接已终止", "一名团员已离团，其组织关系转接终止。"),
+    ),
+    "member.elsewhere": (
+        ("组织关系转接未生效", "你的团员关系已在其他团支部，本次转接未生效。"),
+        ("组织关系转接未生效", "一名团员的团员关系已在其他团支部，本次转接未生效。"),
+    ),
+}
+
+
 def transfer_rejected(e: Event) -> list[Notice]:
     assert isinstance(e, TransferRejected)
+    if e.code in ENDED_BY_THE_SYSTEM:
+        return _transfer_notices(e, *ENDED_BY_THE_SYSTEM[e.code])
     by = "转出团支部" if e.at == "out" else "转入团支部"
     why = "转入团支部已停止接收" if e.code == "transfer.target_inactive" else "请查看驳回理由"
     return _transfer_notices(

@@ -31,6 +31,7 @@ from shared.events import (
     Event,
     MemberDeparted,
     MemberTransferred,
+    MemberTransferRefused,
     TransferCompleted,
     TransferEvent,
     TransferRequested,
@@ -119,15 +120,29 @@ async def _move(session: AsyncSession, event: TransferCompleted, directory: OrgD
     """The record, its pending reviews with it, into the new branch; `member.transferred`."""
     member = await load_member(session, event.member_id, lock=True)
     if member.branch_id != event.from_branch_id or member.status == "left":
-        # Already moved (a redelivery past the inbox cannot happen, but a record that left
-        # meanwhile can): say so, and keep the record where it is.
+        # A record that left meanwhile (its departure raced the transfer's request), or that is
+        # in another branch: kept where it is, and transfers told, for the transfer not to stand
+        # as completed. One already in the target branch needs nothing.
+        moved_already = member.branch_id == event.to_branch_id and member.status != "left"
         log.warning(
             "transfer_not_applied",
             transfer_id=str(event.transfer_id),
             member_id=str(member.id),
             member_status=member.status,
-            moved_already=member.branch_id == event.to_branch_id,
+            moved_already=moved_already,
         )
+        if not moved_already:
+            await record_event(
+                session,
+                MemberTransferRefused(
+                    member_id=member.id,
+                    transfer_id=event.transfer_id,
+                    from_branch_id=event.from_branch_id,
+                    to_branch_id=event.to_branch_id,
+                    reason="departed" if member.status == "left" else "elsewhere",
+                ),
+                PRODUCER,
+            )
         return
     target = await directory.node(session, event.to_branch_id)
     if target is None:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -553,22 +553,33 @@ async def end_transfers_of_departed(session: AsyncSession, members: Sequence[uui
             {"members": list(members)},
         )
     ).all()
-    today = beijing_today()
     for row in ended:
-        await _record_step(session, SYSTEM_CALLER, row.id, "rejected", today, None, DEPARTED, None)
-        await record_event(
-            session,
-            TransferRejected(
-                transfer_id=row.id,
-                member_id=row.member_id,
-                from_branch_id=row.from_branch_id,
-                to_branch_id=row.to_branch_id,
-                at="out" if row.was == "pending_out" else "in",
-                code=DEPARTED,
-            ),
-            PRODUCER,
+        await _rejected_by_the_system(
+            session, row, "out" if row.was == "pending_out" else "in", DEPARTED
         )
     return len(ended)
+
+
+async def _rejected_by_the_system(
+    session: AsyncSession, transfer: Any, at: Literal["out", "in"], code: str
+) -> None:
+    """The step and event of a transfer the system ended (`transfer`: a row with its id, member
+    and branches), with the code that says why."""
+    await _record_step(
+        session, SYSTEM_CALLER, transfer.id, "rejected", beijing_today(), None, code, None
+    )
+    await record_event(
+        session,
+        TransferRejected(
+            transfer_id=transfer.id,
+            member_id=transfer.member_id,
+            from_branch_id=transfer.from_branch_id,
+            to_branch_id=transfer.to_branch_id,
+            at=at,
+            code=code,
+        ),
+        PRODUCER,
+    )
 
 
 async def completion_not_followed(session: AsyncSession, event: Event, envelope: Envelope) -> None:
@@ -590,21 +601,6 @@ async def completion_not_followed(session: AsyncSession, event: Event, envelope:
     ).first()
     if ended is None:
         return  # not ours, or ended already
-    code = NOT_FOLLOWED[event.reason]
-    await _record_step(
-        session, SYSTEM_CALLER, ended.id, "rejected", beijing_today(), None, code, None
-    )
-    await record_event(
-        session,
-        TransferRejected(
-            transfer_id=ended.id,
-            member_id=ended.member_id,
-            from_branch_id=ended.from_branch_id,
-            to_branch_id=ended.to_branch_id,
-            at="in",
-            code=code,
-        ),
-        PRODUCER,
-    )
+    await _rejected_by_the_system(session, ended, "in", NOT_FOLLOWED[event.reason])
     if event.reason == "departed":
         await MEMBER_COPY.move(session, ended.member_id, ended.from_branch_id, envelope.occurred_at)

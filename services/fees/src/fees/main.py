@@ -1,5 +1,6 @@
 """Entry points of the fees service: `zhtj-fees api|events|worker|relay|consume|migrate|topology|dlq`
-and the operator's `open-cycle`, `check-conservation`, `recompute-amounts` and `trace`."""
+and the operator's `open-cycle`, `check-conservation`, `recompute-amounts`, `trace` and
+`give-back`."""
 
 from __future__ import annotations
 
@@ -213,6 +214,34 @@ def _trace(spec: ServiceSpec, args: argparse.Namespace) -> int:
     return 0
 
 
+def _give_back(spec: ServiceSpec, _: argparse.Namespace) -> int:
+    """`zhtj-fees give-back`: every online payment still owed back (待退款), given back through
+    the provider, as an admin's 退款 would, one at a time: after a provider outage. Prints
+    progress to stderr and one JSON line; exit 1 if the provider still did not answer for
+    some, 2 if no provider is connected."""
+    from fees.service.refunds import GivenBack, give_back_all
+
+    assert isinstance(spec.settings, FeesSettings)
+    if spec.settings.provider != "fake":
+        print("no payment provider is connected (FEES_PROVIDER)", file=sys.stderr)
+        return 2
+    provider = FakeProvider()
+
+    def progress(done: GivenBack) -> None:
+        print(f"{done.given} given back, {done.still_owed} still owed", file=sys.stderr)
+
+    async def use(resources: Resources) -> GivenBack:
+        return await give_back_all(resources.sessions, provider, progress)
+
+    done = _with_database(spec, use)
+    print(json.dumps({"given": done.given, "still_owed": done.still_owed}))
+    return 1 if done.still_owed else 0
+
+
+def _no_args(_: argparse.ArgumentParser) -> None:
+    pass
+
+
 def _remittance_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("remittance_id", type=uuid.UUID, help="the remittance's id")
 
@@ -261,6 +290,7 @@ def cli() -> None:
                 "check-conservation": (_check_conservation, _month_arg),
                 "recompute-amounts": (_recompute_amounts, _on_day_arg),
                 "trace": (_trace, _remittance_arg),
+                "give-back": (_give_back, _no_args),
             },
         )
     )

@@ -203,6 +203,40 @@ async def test_refunds_waiting_on_a_provider_that_hangs_do_not_stop_payments(
     assert {a.json()["status"] for a in answers} == {"refunded"}
 
 
+async def test_after_an_outage_every_refund_owed_is_given_back_in_one_go(
+    client: httpx.AsyncClient,
+    settings: FeesSettings,
+    tree: Tree,
+    admin: Callable,
+    member_caller: Callable,
+    provider: FakeProvider,
+    db,
+) -> None:
+    owed = [
+        (await owed_back(client, settings, tree, admin, member_caller, provider, db))[1]
+        for _ in range(2)
+    ]
+    resources = build_resources(settings)
+    try:
+        # The provider is away: nothing given back, all counted as still owed.
+        provider.mode = "fail"
+        away = await refunds.give_back_all(resources.sessions, provider)
+        assert away.given == 0 and away.still_owed >= 2
+        # Back: the operator's `zhtj-fees give-back` gives every one back.
+        provider.mode = "succeed"
+        seen: list[refunds.GivenBack] = []
+        back = await refunds.give_back_all(resources.sessions, provider, seen.append)
+    finally:
+        await resources.engine.dispose()
+    assert back.given >= 2 and back.still_owed == 0
+    assert seen and seen[-1] == back  # progress, ending with the whole
+    rows = await db(
+        "SELECT status FROM payments WHERE id = ANY(:ids)", ids=[uuid.UUID(p) for p in owed]
+    )
+    assert [r.status for r in rows] == ["refunded", "refunded"]
+    assert all(provider.refunded[uuid.UUID(p)] == 1_500 for p in owed)
+
+
 async def test_only_money_owed_back_is_given_back(
     client: httpx.AsyncClient,
     settings: FeesSettings,

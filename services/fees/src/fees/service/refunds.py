@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fees.provider import PaymentProvider
+from fees.provider import PaymentProvider, ProviderUnavailable
 from fees.service.payments import Payment
 from shared.audit import audit
 from shared.caller import SYSTEM_CALLER, Caller
@@ -98,6 +98,41 @@ async def give_back(
             await audit(session, caller, "fee.refunded", "payment", row.id)
     log.info("payment_refunded", payment_id=str(row.id), amount_fen=row.amount_fen)
     return _payment(row, "refunded")
+
+
+@dataclass(frozen=True)
+class GivenBack:
+    given: int  # refunded now
+    still_owed: int  # the provider did not answer for these
+
+
+# Every payment still owed back, oldest first, over the partial index of the refund states.
+_OWED = text(
+    "SELECT id FROM payments WHERE status IN ('refund_due', 'refunded') "
+    "AND status = 'refund_due' ORDER BY created_at, id"
+)
+
+
+async def give_back_all(
+    sessions: Sessions,
+    provider: PaymentProvider,
+    progress: Callable[[GivenBack], None] | None = None,
+) -> GivenBack:
+    """Every payment still owed back, given back by the system one at a time (after a provider
+    outage: the admins' 退款, without the clicking). Those the provider still does not answer
+    for stay owed and are counted."""
+    async with sessions() as session:
+        owed = list((await session.scalars(_OWED)).all())
+    given = still_owed = 0
+    for n, payment_id in enumerate(owed, start=1):
+        try:
+            await give_back(sessions, provider, SYSTEM_CALLER, payment_id)
+            given += 1
+        except ProviderUnavailable:
+            still_owed += 1
+        if progress is not None and (n % 100 == 0 or n == len(owed)):
+            progress(GivenBack(given, still_owed))
+    return GivenBack(given, still_owed)
 
 
 @dataclass(frozen=True)

@@ -13,22 +13,17 @@ Create Date: 2026-12-07
 
 from alembic import op
 
+from shared.migrations import replace_check
+
 revision = "0018"
 down_revision = "0017"
 branch_labels = None
 depends_on = None
 
 
-def _check(table: str, name: str, values: str) -> None:
-    # NOT VALID, then VALIDATE: the table is read under a lock that lets payments go on.
-    op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
-    op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} CHECK {values} NOT VALID")
-    op.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}")
-
-
 def upgrade() -> None:
-    _check("bills", "bills_status_check", "(status IN ('due', 'paid', 'void'))")
-    _check(
+    replace_check("bills", "bills_status_check", "(status IN ('due', 'paid', 'void'))")
+    replace_check(
         "payments",
         "payments_refund_reason_check",
         "(refund_reason IN ('already_paid', 'amount_changed', 'bill_void'))",
@@ -38,8 +33,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("UPDATE bills SET status = 'due' WHERE status = 'void'")
     op.execute("UPDATE payments SET refund_reason = 'already_paid' WHERE refund_reason = 'bill_void'")
-    _check("bills", "bills_status_check", "(status IN ('due', 'paid'))")
-    _check(
+    replace_check("bills", "bills_status_check", "(status IN ('due', 'paid'))")
+    replace_check(
         "payments",
         "payments_refund_reason_check",
         "(refund_reason IN ('already_paid', 'amount_changed'))",

@@ -32,12 +32,17 @@ T = TypeVar("T")
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
 
+def _provider(settings: FeesSettings) -> FakeProvider | None:
+    """The payment provider `FEES_PROVIDER` names (None: no online payment)."""
+    return FakeProvider() if settings.provider == "fake" else None
+
+
 async def _on_startup(resources: Resources, _: FastAPI) -> None:
     settings = resources.settings
     assert isinstance(settings, FeesSettings)
     resources.extra["rules"] = fee_rules(settings)
     resources.extra["calendar"] = default_calendar()
-    resources.extra["provider"] = FakeProvider() if settings.provider == "fake" else None
+    resources.extra["provider"] = _provider(settings)
     resources.extra["callback_key"] = (
         settings.provider_secret.encode()
         if settings.provider_secret
@@ -222,10 +227,10 @@ def _give_back(spec: ServiceSpec, _: argparse.Namespace) -> int:
     from fees.service.refunds import GivenBack, give_back_all
 
     assert isinstance(spec.settings, FeesSettings)
-    if spec.settings.provider != "fake":
+    provider = _provider(spec.settings)
+    if provider is None:
         print("no payment provider is connected (FEES_PROVIDER)", file=sys.stderr)
         return 2
-    provider = FakeProvider()
 
     def progress(done: GivenBack) -> None:
         print(f"{done.given} given back, {done.still_owed} still owed", file=sys.stderr)

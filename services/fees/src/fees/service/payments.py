@@ -52,6 +52,10 @@ def bill_not_found() -> Problem:
     return Problem(404, "fee.bill_not_found", "No such bill, or not one you may see.")
 
 
+def payment_not_found() -> Problem:
+    return Problem(404, "fee.payment_not_found", "No online payment has this id.")
+
+
 def already_paid() -> Problem:
     return Problem(409, "fee.already_paid", "This bill is paid already.")
 
@@ -272,7 +276,7 @@ async def settle_callback(session: AsyncSession, payment_id: uuid.UUID, paid: bo
         )
     ).first()
     if payment is None:
-        raise Problem(404, "fee.payment_not_found", "No online payment has this id.")
+        raise payment_not_found()
     if payment.status in ("paid", "refund_due", "refunded") or (
         payment.status == "failed" and not paid
     ):

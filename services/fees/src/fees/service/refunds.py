@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fees.provider import PaymentProvider, ProviderUnavailable
-from fees.service.payments import Payment
+from fees.service.payments import Payment, payment_not_found
 from shared.audit import audit
 from shared.caller import SYSTEM_CALLER, Caller
 from shared.logging import get_logger
@@ -35,10 +35,6 @@ log = get_logger(__name__)
 # Opens a session for one transaction (the API's `session_for`): the provider is asked between
 # two, and no database turn is held while it answers.
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
-
-
-def payment_not_found() -> Problem:
-    return Problem(404, "fee.payment_not_found", "No online payment has this id.")
 
 
 # An online payment with its bill's branch path, for the scope check.
@@ -76,10 +72,7 @@ async def give_back(
     timed out may have been made: asked again, the provider answers the one it made)."""
     async with sessions() as session, session.begin():
         row = (await session.execute(_PAYMENT, {"id": payment_id})).first()
-    asked_by_system = caller is SYSTEM_CALLER
-    if row is None or not (
-        asked_by_system or (row.branch_path is not None and is_admin_over(caller, row.branch_path))
-    ):
+    if row is None or not is_admin_over(caller, row.branch_path or ()):
         raise payment_not_found()
     if row.status == "refunded":
         return _payment(row)

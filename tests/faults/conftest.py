@@ -48,6 +48,7 @@ class Plant:
     world: World
     load: Load
     vhost: str
+    log: Path  # every process's output, as `make up` writes it
     report: list[dict[str, Any]] = field(default_factory=lambda: REPORT)
 
     @property
@@ -164,7 +165,7 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plant]:
         admin = first_login(system.gateway_url, "admin", result["initial_password"])
         world = seed(running, admin)
         load = Load(world)
-        yield Plant(running, admin, world, load, vhost)
+        yield Plant(running, admin, world, load, vhost, var_dir / "system.log")
     finally:
         if load is not None:
             load.stop()

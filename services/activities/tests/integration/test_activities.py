@@ -172,6 +172,40 @@ async def test_fifty_members_race_for_ten_places_and_exactly_ten_get_one(
     assert not mine(await client.get(org_list, headers=admin(tree.county_a)))
 
 
+async def test_a_member_signing_up_and_taking_it_back_at_once_gets_answers_not_errors(
+    client: httpx.AsyncClient,
+    settings: ActivitiesSettings,
+    tree: Tree,
+    admin: Admin,
+    member: Member,
+    db: Db,
+) -> None:
+    # The same member on two phones (or a double tap): sign-up and take-back of one place meet.
+    # They take the activity's row in the same order, so they wait for each other instead of
+    # deadlocking (which PostgreSQL breaks by failing one of them: a 500).
+    [someone] = await new_members(settings, tree.branch_a, 1)
+    published = await client.post(
+        f"/orgs/{tree.county_a}/activities", json=activity(capacity=5), headers=admin(tree.county_a)
+    )
+    url = f"/activities/{published.json()['id']}/signups"
+    phone = member(someone, tree.branch_a)
+    for _ in range(30):
+        answers = await asyncio.gather(
+            client.post(url, headers=phone),
+            client.delete(f"{url}/me", headers=phone),
+            client.post(url, headers=phone),
+        )
+        assert {r.status_code for r in answers} <= {201, 204, 404, 409}, [
+            (r.status_code, r.text[:200]) for r in answers
+        ]
+    [held] = await db(
+        "SELECT a.signups, (SELECT count(*) FROM activity_signups s WHERE s.activity_id = a.id) "
+        "AS rows FROM activities a WHERE a.id = :a",
+        a=published.json()["id"],
+    )
+    assert held.signups == held.rows <= 1  # the count is the sign-ups there are
+
+
 async def test_who_may_sign_up_and_until_when(
     client: httpx.AsyncClient,
     settings: ActivitiesSettings,

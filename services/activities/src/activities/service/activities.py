@@ -198,6 +198,15 @@ async def of_org(
     return list(rows)
 
 
+async def _take_turn(session: AsyncSession, activity_id: uuid.UUID) -> None:
+    """Sign-ups and take-backs of one activity take turns on its row: the count and the
+    capacity are checked under it. Both take it before touching a sign-up: the other order
+    (the sign-up's row, then the activity's) deadlocks against a sign-up of the same member."""
+    await session.execute(
+        text("SELECT 1 FROM activities WHERE id = :id FOR UPDATE"), {"id": activity_id}
+    )
+
+
 async def sign_up(
     session: AsyncSession, caller: Caller, activity_id: uuid.UUID, now: datetime
 ) -> datetime:
@@ -205,10 +214,7 @@ async def sign_up(
     if caller.member_id is None:
         raise Problem(403, "auth.member_only", "Members sign up for activities themselves.")
     found = await visible(session, caller, activity_id)
-    # Sign-ups of one activity take turns: the count and the capacity are checked under it.
-    await session.execute(
-        text("SELECT 1 FROM activities WHERE id = :id FOR UPDATE"), {"id": activity_id}
-    )
+    await _take_turn(session, activity_id)
     try:
         rules.check_signup_open(now, found.starts_at, found.signup_deadline)
     except Refused as refusal:
@@ -245,6 +251,7 @@ async def cancel_signup(
         rules.check_cancel_allowed(now, found.starts_at)
     except Refused as refusal:
         raise refused(refusal) from None
+    await _take_turn(session, activity_id)
     removed = await session.scalar(
         text(
             "WITH removed AS (DELETE FROM activity_signups WHERE activity_id = :a "

@@ -20,7 +20,7 @@ from shared.operations import install_observability, warn_if_default_secret
 from shared.problems import Problem, install_problem_handlers
 from shared.process import ServiceSpec, build_resources
 from shared.queue_metrics import QueueGauges
-from shared.retry import RetryWhenTheDatabaseIsLost
+from shared.retry import RetryAfterDatabaseFailure
 from shared.telemetry import setup_tracing
 
 log = get_logger(__name__)
@@ -80,8 +80,9 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     install_problem_handlers(app)
     # The `@fast_lane` routes (shared.lane), inside the retry below.
     app.add_middleware(Lane)
-    # A request whose database connection was lost is tried once more before it answers 503.
-    app.add_middleware(RetryWhenTheDatabaseIsLost)
+    # A request the database failed (connection lost, deadlock victim) is tried once more before
+    # it answers 503.
+    app.add_middleware(RetryAfterDatabaseFailure)
     install_observability(app)
 
     @app.get("/readyz", include_in_schema=False)

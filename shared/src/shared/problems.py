@@ -1,8 +1,9 @@
 """RFC 9457 problem details: one exception type with a stable `code`, and the handlers that render it.
 
 This is also the one place that decides what is a transient fault (503 with Retry-After, never a
-500): a database connection lost, refused or timed out (`database_gone`), a pool with no
-connection free, and a service or outside system we call that does not answer."""
+500): a database connection lost, refused or timed out (`database_gone`), a transaction the
+database rolled back to let another go on (`gave_way`), a pool with no connection free, and a
+service or outside system we call that does not answer."""
 
 from __future__ import annotations
 
@@ -96,6 +97,19 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
 UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300", "55000", "3D000")
 
 
+# SQLSTATEs of a transaction the database rolled back whole to let another go on: 40P01, the
+# victim of a deadlock; 40001, a serialization failure. The connection is good and nothing was
+# written; the same request tried again goes through (shared.retry).
+GAVE_WAY_SQLSTATES = ("40P01", "40001")
+
+
+def gave_way(exc: BaseException) -> bool:
+    """The database rolled the transaction back to break a deadlock or keep transactions
+    serializable (SQLAlchemy's error or the driver's)."""
+    error = getattr(exc, "orig", None) or exc
+    return str(getattr(error, "sqlstate", "") or "") in GAVE_WAY_SQLSTATES
+
+
 def database_gone(exc: BaseException) -> bool:
     """The connection broke or could not be made, as opposed to a statement the database refused.
 
@@ -131,7 +145,7 @@ def install_problem_handlers(app: FastAPI, *, database: bool = True) -> None:
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from shared.retry import mark_database_lost
+    from shared.retry import mark_worth_another_try
 
     async def on_problem(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -163,8 +177,11 @@ def install_problem_handlers(app: FastAPI, *, database: bool = True) -> None:
 
     async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
         if database_gone(exc):
-            mark_database_lost(request.scope)  # tried once more on a fresh connection
+            mark_worth_another_try(request.scope)  # tried once more on a fresh connection
             return await on_database_unavailable(request, exc)
+        if gave_way(exc):
+            mark_worth_another_try(request.scope)
+            return await on_gave_way(request, exc)
         # SQLSTATE class 22 is "data exception": a value the database cannot hold (a NUL
         # character, a number or date out of range). It came from the request, so it is the
         # client's to fix; the transaction was rolled back, nothing was written.
@@ -186,12 +203,15 @@ def install_problem_handlers(app: FastAPI, *, database: bool = True) -> None:
         # asyncpg's own error, not wrapped by SQLAlchemy: one raised while connecting, or the
         # connection closing under a COPY (shared.db.copy_rows).
         if database_gone(exc):
-            mark_database_lost(request.scope)
+            mark_worth_another_try(request.scope)
             return await on_database_unavailable(request, exc)
+        if gave_way(exc):
+            mark_worth_another_try(request.scope)
+            return await on_gave_way(request, exc)
         return await on_unexpected(request, exc)
 
     async def on_connection_lost(request: Request, exc: Exception) -> JSONResponse:
-        mark_database_lost(request.scope)
+        mark_worth_another_try(request.scope)
         return await on_database_unavailable(request, exc)
 
     async def on_database_unavailable(_: Request, exc: Exception) -> JSONResponse:
@@ -203,6 +223,26 @@ def install_problem_handlers(app: FastAPI, *, database: bool = True) -> None:
                 503,
                 "ops.database_unavailable",
                 "The database does not answer; try again shortly.",
+                headers={"Retry-After": "1"},
+            )
+        )
+
+    async def on_gave_way(_: Request, exc: Exception) -> JSONResponse:
+        # The first try's answer is held back and the request tried again (shared.retry); a
+        # second try rolled back too goes out. A deadlock means two of our paths lock rows in
+        # opposite orders, a bug to fix: logged with the driver's error and SQLSTATE (never the
+        # statement's values).
+        refused = getattr(exc, "orig", None) or exc
+        log.warning(
+            "transaction_gave_way",
+            error=type(refused).__name__,
+            sqlstate=str(getattr(refused, "sqlstate", "")),
+        )
+        return problem_response(
+            Problem(
+                503,
+                "ops.database_busy",
+                "The request met another at the same moment and was undone; try again.",
                 headers={"Retry-After": "1"},
             )
         )

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from shared.db import copy_rows, make_engine, make_sessionmaker
 from shared.problems import install_problem_handlers
 from shared.reads import Query, Reads
-from shared.retry import RetryWhenTheDatabaseIsLost
+from shared.retry import RetryAfterDatabaseFailure
 
 BACKEND = Query.of(select(func.pg_backend_pid().label("pid")))
 
@@ -112,7 +112,7 @@ async def test_a_connection_killed_under_a_request_answers_503(sessions) -> None
 def retrying_app() -> FastAPI:
     app = FastAPI()
     install_problem_handlers(app)
-    app.add_middleware(RetryWhenTheDatabaseIsLost)
+    app.add_middleware(RetryAfterDatabaseFailure)
     return app
 
 
@@ -210,6 +210,70 @@ async def test_a_database_that_stays_away_is_tried_once_more_then_503(sessions) 
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         r = await client.get("/killed")
     assert r.status_code == 503 and r.json()["code"] == "ops.database_unavailable"
+    assert r.headers["retry-after"] == "1" and len(tries) == 2
+
+
+async def test_the_victim_of_a_deadlock_is_tried_once_more_and_both_requests_succeed(
+    sessions,
+) -> None:
+    import httpx
+
+    # Two requests update the same two rows in opposite orders, each holding its first row
+    # until the other holds its own: PostgreSQL breaks the deadlock by rolling one back.
+    tries: list[str] = []
+    arrived: list[str] = []
+    both = asyncio.Event()
+    app = retrying_app()
+
+    @app.post("/cross/{first}/{second}")
+    async def cross(first: int, second: int) -> int:
+        tries.append(f"{first}{second}")
+        async with sessions() as session, session.begin():
+            bump = text("UPDATE deadlock_rows SET n = n + 1 WHERE id = :id")
+            await session.execute(bump, {"id": first})
+            arrived.append(f"{first}{second}")
+            if len(arrived) == 2:
+                both.set()
+            await both.wait()
+            await session.execute(bump, {"id": second})
+        return first
+
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    async with sessions() as session, session.begin():
+        await session.execute(text("DROP TABLE IF EXISTS deadlock_rows"))
+        await session.execute(text("CREATE TABLE deadlock_rows (id int PRIMARY KEY, n int)"))
+        await session.execute(text("INSERT INTO deadlock_rows VALUES (1, 0), (2, 0)"))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answers = await asyncio.gather(client.post("/cross/1/2"), client.post("/cross/2/1"))
+    assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
+    assert len(tries) == 3  # the victim's second try, after the other committed
+    async with sessions() as session:
+        counts = (await session.execute(text("SELECT n FROM deadlock_rows ORDER BY id"))).all()
+    assert [n for (n,) in counts] == [2, 2]  # each request's two updates, once
+
+
+async def test_a_transaction_rolled_back_again_on_its_second_try_answers_503(sessions) -> None:
+    import httpx
+
+    tries = []
+    app = retrying_app()
+
+    @app.post("/unlucky")
+    async def unlucky() -> int:
+        tries.append(1)
+        async with sessions() as session, session.begin():
+            await session.execute(
+                text(
+                    "DO $$ BEGIN RAISE EXCEPTION 'could not serialize access' "
+                    "USING ERRCODE = 'serialization_failure'; END $$"
+                )
+            )
+        return 1
+
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.post("/unlucky")
+    assert r.status_code == 503 and r.json()["code"] == "ops.database_busy"
     assert r.headers["retry-after"] == "1" and len(tries) == 2
 
 

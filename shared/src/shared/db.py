@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any, cast
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 import asyncpg
 from sqlalchemy import ColumnElement, literal, tuple_
@@ -19,6 +20,22 @@ from sqlalchemy.ext.asyncio import (
 
 from shared.observe import trace_statements
 from shared.problems import Problem
+
+V = TypeVar("V")
+
+
+def in_lock_order(rows: Mapping[uuid.UUID, V]) -> dict[uuid.UUID, V]:
+    """`rows`, keyed by the ids a bulk `UPDATE … FROM unnest(…)` (or `INSERT … SELECT … FROM
+    unnest(…)`) will lock, in id order. Such a statement locks its rows in its arrays' order (a
+    nested loop over the unnest: the plan for a batch), and two transactions locking the same
+    rows in opposite orders deadlock, say two consumer processes with the same members in their
+    batches. In one order, one waits for the other instead."""
+    return dict(sorted(rows.items()))
+
+
+def ids_in_lock_order(ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    """`ids` once each, in the order `in_lock_order` keeps."""
+    return sorted(set(ids))
 
 
 def make_engine(url: str, *, pool_size: int = 20, instrument: bool = True) -> AsyncEngine:

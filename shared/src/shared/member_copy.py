@@ -15,12 +15,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.batching import BatchHandler, BatchingInbox
 from shared.bus import Subscription
+from shared.db import ids_in_lock_order, in_lock_order
 from shared.events import (
     MEMBER_CREATION_EVENTS,
     MEMBER_MOVE_EVENTS,
@@ -66,7 +68,7 @@ class MemberCopy:
         (its creation failed once and waits for its retry) is kept and applied when the member
         comes. Each field takes a change only over an older one (by its event's occurred_at): the
         copy ends as the members service has it, whatever the order of arrival."""
-        created = members_created_in(event for event, _ in batch)
+        created = sorted(members_created_in(event for event, _ in batch), key=_member_id)
         if created:
             await session.execute(
                 text(
@@ -92,8 +94,20 @@ class MemberCopy:
                     if field not in mine or mine[field].at < envelope.occurred_at:
                         mine[field] = Change(value, envelope.occurred_at)
         if changed:
-            await self._apply_changes(session, changed)
+            await self._apply_changes(session, in_lock_order(changed))
         await self._apply_waiting_changes(session)
+
+    async def hold(self, session: AsyncSession, member_ids: Sequence[uuid.UUID]) -> None:
+        """The members' rows of the copy locked, in id order, for a transaction that is to
+        change their row after it has locked others: it takes the copy's rows first, as a batch
+        of member events does (`apply`, then the service's own `then`), not last."""
+        await session.execute(
+            text(
+                f"SELECT 1 FROM {self.members} WHERE member_id = ANY(CAST(:ids AS uuid[])) "  # noqa: S608 (names are constants)
+                "ORDER BY member_id FOR NO KEY UPDATE"
+            ),
+            {"ids": ids_in_lock_order(member_ids)},
+        )
 
     async def move(
         self, session: AsyncSession, member_id: uuid.UUID, branch_id: uuid.UUID, at: datetime
@@ -143,6 +157,11 @@ class MemberCopy:
                 "FROM w WHERE m.member_id = w.member_id"
             )
         )
+
+
+def _member_id(event: Any) -> uuid.UUID:
+    member_id: uuid.UUID = event.member_id
+    return member_id
 
 
 @dataclass(frozen=True)

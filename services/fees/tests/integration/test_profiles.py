@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import httpx
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import text
 
 from fees.handlers import MEMBER_COPY, MEMBERS_QUEUE, subscriptions
 from fees.rules import fee_rules
 from fees.settings import FeesSettings
 from shared.events import (
+    Envelope,
     Event,
     ImportedMember,
     MemberDeparted,
@@ -164,6 +168,87 @@ async def test_a_change_delivered_late_does_not_undo_a_newer_one(
         "SELECT branch_id, name FROM fee_members WHERE member_id = :m", m=late.member_id
     )
     assert (row.branch_id, row.name) == (tree.branch_b, "新名")
+
+
+async def test_two_processes_renaming_the_same_members_in_opposite_orders_both_commit(
+    settings: FeesSettings, tree: Tree, db
+) -> None:
+    """Two consumer processes, each with a batch that changes the same two members, one in the
+    other's order. Each locks the members' rows in id order: the second waits for the first,
+    where locking them in its batch's order deadlocked (one batch rolled back, a retry later)."""
+    x, y = (
+        ImportedMember(
+            member_id=uuid.uuid4(),
+            member_no=f"20261208000{n}",
+            name="甲乙",
+            joined_on=date(2024, 5, 4),
+        )
+        for n in (1, 2)
+    )
+    await deliver(settings, MembersImported(branch_id=tree.branch_a, members=[x, y]))
+
+    def renamed(member: ImportedMember, name: str) -> tuple[Event, Envelope]:
+        event = MemberUpdated(
+            member_id=member.member_id,
+            branch_id=tree.branch_a,
+            changed_fields=["name"],
+            values={"name": name},
+        )
+        return event, event.envelope("members")
+
+    resources = build_resources(settings)
+    try:
+        async with (
+            resources.sessions() as holder,
+            resources.sessions() as one,
+            resources.sessions() as other,
+        ):
+            # The first member's row held, so that each batch is stopped at its first lock:
+            # in its own order, the first would then hold y and wait for x, the other the
+            # reverse.
+            await holder.begin()
+            await MEMBER_COPY.hold(holder, [x.member_id])
+            first = asyncio.create_task(
+                apply_and_commit(one, [renamed(x, "一甲"), renamed(y, "一乙")])
+            )
+            await waiting_for_a_lock(db, first)
+            second = asyncio.create_task(
+                apply_and_commit(other, [renamed(y, "二乙"), renamed(x, "二甲")])
+            )
+            await asyncio.sleep(0.3)  # the second batch meets the locks
+            await holder.commit()
+            await asyncio.gather(first, second)
+    finally:
+        await resources.engine.dispose()
+    rows = await db(
+        "SELECT name FROM fee_members WHERE member_id = ANY(:ids) ORDER BY name",
+        ids=[x.member_id, y.member_id],
+    )
+    assert len({r.name[0] for r in rows}) == 1  # both from one batch: the one that ran last
+
+
+async def apply_and_commit(session: Any, batch: list[tuple[Event, Envelope]]) -> None:
+    await session.begin()
+    # The plan of a province's copy (millions of rows): the batch's arrays walked in order, each
+    # member found by its key. A test's few rows would be scanned in the table's order instead.
+    for planner in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
+        await session.execute(text(f"SET LOCAL {planner} = off"))
+    await MEMBER_COPY.apply(session, batch)
+    await session.commit()
+
+
+async def waiting_for_a_lock(db: Any, task: asyncio.Task[None]) -> None:
+    """Until some backend of the fees database waits for a row lock (the task's)."""
+    for _ in range(250):
+        assert not task.done(), task
+        [waiting] = await db(
+            "SELECT count(*) AS n FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        if waiting.n:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the batch never waited for the held row")
 
 
 async def test_a_change_kept_while_another_process_copied_the_member_is_applied_next(

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import in_lock_order
 from shared.events import (
     AccountFrozen,
     Envelope,
@@ -61,6 +62,7 @@ async def _move(session: AsyncSession, moved: dict[uuid.UUID, Placement]) -> Non
     """Each account into its new branch, unless a later transfer put it where it is."""
     if not moved:
         return
+    moved = in_lock_order(moved)
     # Tokens issued before carry the old branch until they expire (the gateway decides
     # member access by member id, and admins' scope by the records' own places).
     await session.execute(

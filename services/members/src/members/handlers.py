@@ -12,6 +12,7 @@ from members.service.moves import TRANSFER_STEPS, on_transfer_steps
 from members.settings import MembersSettings
 from shared.batching import BatchingInbox
 from shared.bus import Subscription
+from shared.db import in_lock_order
 from shared.events import AccountCreated, Envelope, Event
 from shared.orgtree import OrgDirectory, replica_handlers
 from shared.process import Resources
@@ -24,11 +25,13 @@ TRANSFERS_QUEUE = "members.transfers"
 async def accounts_created(session: AsyncSession, batch: Sequence[tuple[Event, Envelope]]) -> None:
     """When each member's account was opened, in one statement for the whole batch (an import
     brings 10,000, and one transaction each held up the relay sharing the process)."""
-    opened = {
-        event.member_id: envelope.occurred_at
-        for event, envelope in batch
-        if isinstance(event, AccountCreated) and event.member_id is not None
-    }
+    opened = in_lock_order(
+        {
+            event.member_id: envelope.occurred_at
+            for event, envelope in batch
+            if isinstance(event, AccountCreated) and event.member_id is not None
+        }
+    )
     if not opened:
         return
     await session.execute(

@@ -197,3 +197,27 @@ async def test_a_sheet_longer_than_the_limit_is_refused_without_reading_it_all(
     r = await upload(client, admin(tree.branch_a), tree.branch_a, as_csv(rows))
     assert r.status_code == 422
     assert any(str(settings.max_import_rows) in e["message"] for e in r.json()["errors"])
+
+
+async def test_two_branches_importing_the_same_people_at_once_get_one_import_and_a_refusal(
+    client: httpx.AsyncClient, tree: Tree, admin: Callable, db
+) -> None:
+    # A county's list sent to two branches by mistake, each uploading it at the same moment,
+    # one sheet in the other's order. The people are registered once, in one of the branches;
+    # the other is told why (never a 500, which the two COPYs waiting on each other's rows in
+    # opposite orders gave).
+    import asyncio
+
+    for _ in range(5):
+        people = [person(rng) for _ in range(300)]
+        before = await count(db, tree.branch_a) + await count(db, tree.branch_b)
+        answers = await asyncio.gather(
+            upload(client, admin(tree.branch_a), tree.branch_a, as_csv(people)),
+            upload(client, admin(tree.branch_b), tree.branch_b, as_csv(people[::-1])),
+        )
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses in ([200, 409], [200, 422]), [r.text[:200] for r in answers]
+        [refused] = [r for r in answers if r.status_code != 200]
+        assert refused.json()["code"] in ("member.duplicate", "member.import_invalid"), refused.text
+        after = await count(db, tree.branch_a) + await count(db, tree.branch_b)
+        assert after == before + len(people)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from org.service import settle_dissolutions, supervision
 from shared.batching import BatchingInbox
 from shared.bus import PermanentError, Subscription
+from shared.db import in_lock_order
 from shared.events import (
     MEMBER_CREATION_EVENTS,
     MEMBER_MOVE_EVENTS,
@@ -63,7 +64,7 @@ async def member_counts(session: AsyncSession, batch: Sequence[tuple[Event, Enve
     follows, since nothing other services copy has changed.
     """
     changes = count_changes([event for event, _ in batch])
-    added = {branch: n for branch, n in changes.items() if n}
+    added = in_lock_order({branch: n for branch, n in changes.items() if n})
     if not added:
         return
     await session.execute(

@@ -230,6 +230,13 @@ async def take_step(
     reason: str = "",
 ) -> Opened:
     """`approve`, `reject` (with a reason) or `cancel`, by whoever the rules allow."""
+    # The member's row of the copy before the transfer's, as a batch of member events takes
+    # them (a departure: the copy, then the member's open transfers); a completion moves it.
+    member_id = await session.scalar(
+        text("SELECT member_id FROM transfers WHERE id = :id"), {"id": transfer_id}
+    )
+    if member_id is not None:
+        await MEMBER_COPY.hold(session, [member_id])
     row = await _with_paths(session, transfer_id, lock=True)
     if row is None or not _sees(caller, row):
         raise transfer_not_found()
@@ -589,6 +596,7 @@ async def completion_not_followed(session: AsyncSession, event: Event, envelope:
     must not stand as completed: it ends rejected by the system, with its step and event, and
     the copy of members goes back to the branch the member left from."""
     assert isinstance(event, MemberTransferRefused)
+    await MEMBER_COPY.hold(session, [event.member_id])  # before the transfer, as in take_step
     ended = (
         await session.execute(
             text(

@@ -26,6 +26,7 @@ from members.service import (
 )
 from shared.audit import audit
 from shared.caller import Caller
+from shared.db import ids_in_lock_order
 from shared.events import (
     DepartureReason,
     Event,
@@ -96,7 +97,7 @@ async def on_transfer_steps(
                 "endings": [ending for _, ending in ended],
             },
         )
-    touched = list({e.member_id for e in events if isinstance(e, TransferEvent)})
+    touched = ids_in_lock_order(e.member_id for e in events if isinstance(e, TransferEvent))
     if touched:
         # Held while any of their transfers is open; those who left stay as they are.
         await session.execute(
@@ -111,9 +112,10 @@ async def on_transfer_steps(
             ),
             {"ids": touched},
         )
-    for event in events:
-        if isinstance(event, TransferCompleted):
-            await _move(session, event, directory)
+    # Members in id order too (a member's own completions keep theirs: the sort is stable).
+    completed = [e for e in events if isinstance(e, TransferCompleted)]
+    for event in sorted(completed, key=lambda e: e.member_id):
+        await _move(session, event, directory)
 
 
 async def _move(session: AsyncSession, event: TransferCompleted, directory: OrgDirectory) -> None:

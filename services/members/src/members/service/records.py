@@ -134,7 +134,11 @@ async def insert_members(
         "One of these ID numbers was registered a moment ago by someone else; nothing was imported.",
         remedy="transfer",
     ):
-        await copy_rows(session, Member.__tablename__, rows)
+        # In the order of the unique keyed hash: two imports of the same people in different
+        # orders then wait for one another (and the second answers 409), where each waiting
+        # on a row the other wrote first deadlocked. The answer keeps the sheet's order.
+        by_hash = sorted(rows, key=lambda row: str(row["id_number_hash"]))
+        await copy_rows(session, Member.__tablename__, by_hash)
     await record_events(session, creation_events(branch.id, rows, imported=imported), PRODUCER)
     # The rows as written: reading 10,000 records back as ORM objects cost more than writing them.
     return rows

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.db import Member, Review
@@ -307,6 +307,16 @@ async def approve(
     protection: IdProtection,
     today: date,
 ) -> Review:
+    # The member's row before the review's: the order of every path that holds both (an edit,
+    # a change request, a transfer's move take the member, then its pending reviews). The other
+    # order deadlocks against a transfer of the member completed at the same moment.
+    await session.execute(
+        text(
+            "SELECT 1 FROM members WHERE id = (SELECT member_id FROM reviews WHERE id = :id) "
+            "FOR UPDATE"
+        ),
+        {"id": review_id},
+    )
     review = await _pending_review(session, caller, review_id)
     if review.kind == "change_request":
         member = await load_member(session, review.member_id, lock=True)

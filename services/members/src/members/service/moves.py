@@ -66,6 +66,17 @@ async def on_transfer_steps(
     """A batch of transfer steps, in the consumer's transaction (inbox rows included): which
     transfers opened and ended in one statement each, the members they hold or free in one
     more, then each completed transfer's move."""
+    touched = ids_in_lock_order(e.member_id for e in events if isinstance(e, TransferEvent))
+    if touched:
+        # Their records locked first, in id order, before anything else: another consumer
+        # process's batch (or the approval of a change request, which takes the member before
+        # its review) then waits for this one instead of deadlocking with it.
+        await session.execute(
+            text(
+                "SELECT 1 FROM members WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR UPDATE"
+            ),
+            {"ids": touched},
+        )
     opened = [e for e in events if isinstance(e, TransferRequested)]
     ended = [
         (e, ENDINGS[e.type]) for e in events if isinstance(e, TransferEvent) and e.type in ENDINGS
@@ -97,7 +108,6 @@ async def on_transfer_steps(
                 "endings": [ending for _, ending in ended],
             },
         )
-    touched = ids_in_lock_order(e.member_id for e in events if isinstance(e, TransferEvent))
     if touched:
         # Held while any of their transfers is open; those who left stay as they are.
         await session.execute(
@@ -112,10 +122,9 @@ async def on_transfer_steps(
             ),
             {"ids": touched},
         )
-    # Members in id order too (a member's own completions keep theirs: the sort is stable).
-    completed = [e for e in events if isinstance(e, TransferCompleted)]
-    for event in sorted(completed, key=lambda e: e.member_id):
-        await _move(session, event, directory)
+    for event in events:
+        if isinstance(event, TransferCompleted):
+            await _move(session, event, directory)
 
 
 async def _move(session: AsyncSession, event: TransferCompleted, directory: OrgDirectory) -> None:

@@ -100,6 +100,20 @@ class Subscription:
         return sorted(self.handlers)
 
 
+@dataclass(frozen=True)
+class LatestOnly:
+    """Events a service publishes at a flood's rate that no service consumes (yet): fees'
+    `fee.paid`, millions at a month start. Bound to a queue of their own that keeps the latest
+    `keep` (the oldest dropped), so they are routed and never reach `league.unrouted`, which
+    would keep every one of them for a week (GBs on the broker's disk, its memory alarm near).
+    An operator still sees the latest there; a service that comes to consume them binds its own
+    queue and gets every one from then on."""
+
+    queue: str
+    event_types: tuple[str, ...]
+    keep: int = 10_000
+
+
 def dead_letter_queue(queue: str) -> str:
     return f"{queue}.dlq"
 
@@ -157,6 +171,19 @@ class Bus:
     async def declare(self, subscription: Subscription) -> AbstractQueue:
         """Declare a subscription's queues and bindings; safe to repeat."""
         return await declare_subscription(self.publish_channel, subscription, self.platform)
+
+    async def declare_latest_only(self, latest: LatestOnly) -> AbstractQueue:
+        """Declare a `LatestOnly` queue and its bindings; safe to repeat."""
+        events = await declare_exchanges(self.publish_channel)
+        queue = await self.publish_channel.declare_queue(
+            latest.queue,
+            durable=True,
+            # A classic queue: a sample to look at, not work to do; dropping its head is cheap.
+            arguments={"x-max-length": latest.keep, "x-overflow": "drop-head"},
+        )
+        for event_type in latest.event_types:
+            await queue.bind(events, routing_key=event_type)
+        return queue
 
     async def publish_event(
         self, body: bytes, *, event_type: str, message_id: str, headers: dict[str, Any]

@@ -82,6 +82,8 @@ async def _topology(spec: ServiceSpec) -> None:
         # Work queues too: commands the API records before any worker runs are kept.
         for subscription in [*spec.subscriptions(resources), *spec.work(resources)]:
             await bus.declare(subscription)
+        for latest in spec.latest_only:
+            await bus.declare_latest_only(latest)
     finally:
         await bus.close()
         await resources.engine.dispose()

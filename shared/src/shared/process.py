@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.bus import Bus, Subscription
+from shared.bus import Bus, LatestOnly, Subscription
 from shared.db import asyncpg_dsn, make_engine, make_sessionmaker
 from shared.heap import settle_heap
 from shared.logging import configure_logging
@@ -75,6 +75,8 @@ class ServiceSpec:
     # Work queues of commands (`worker` role): processes that can run in any number and share
     # the work, as the month start's bill generation does.
     work: SubscriptionFactory = lambda _: []
+    # Events it publishes at a flood's rate that nobody consumes: only the latest kept.
+    latest_only: Sequence[LatestOnly] = ()
     # What a worker does besides its queues, until `stop` (a clock: the month start's opening).
     # Every worker runs it: it must be safe to run in any number at once.
     worker_duty: Callable[[Resources, asyncio.Event], Awaitable[None]] | None = None

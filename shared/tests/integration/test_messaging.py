@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.bus import Bus, Outgoing, Subscription
+from shared.bus import UNROUTED_EXCHANGE, Bus, LatestOnly, Outgoing, Subscription
 from shared.db import asyncpg_dsn
 from shared.deadletters import list_dead_letters, replay_dead_letters
 from shared.events import Envelope, Event, OrgCreated
@@ -116,6 +116,31 @@ async def test_relay_publishes_confirmed_and_marks_the_row_sent(
             )
         ).scalar_one()
     assert sent_at is not None
+
+
+async def test_a_flood_nobody_consumes_keeps_only_its_latest_and_never_reaches_unrouted(
+    bus: Bus,
+) -> None:
+    """fee.paid's case: millions a month start, no consumer. Kept in league.unrouted they would
+    stay a week; bound to a LatestOnly queue, the broker keeps the latest few."""
+    flood = f"test.flood-{uuid.uuid4().hex[:8]}"
+    latest = LatestOnly(f"test.latest-{uuid.uuid4().hex[:8]}", (flood,), keep=3)
+    queue = await bus.declare_latest_only(latest)
+    await bus.declare_latest_only(latest)  # the topology runs again at every release
+
+    async def unrouted() -> int:
+        declared = await bus.publish_channel.declare_queue(UNROUTED_EXCHANGE, passive=True)
+        return int(declared.declaration_result.message_count or 0)
+
+    before = await unrouted()
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    await bus.publish_events([Outgoing(b"{}", flood, id_, {}) for id_ in ids])
+    kept = []
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        kept.append(message.message_id)
+    assert kept == ids[-3:]  # the latest, in order; the two oldest dropped
+    assert await unrouted() == before
+    await queue.delete(if_unused=False, if_empty=False)
 
 
 async def test_a_relay_round_of_many_events_reaches_a_consumer_each_once(

@@ -19,6 +19,7 @@ from fees.provider import FakeProvider
 from fees.rules import fee_rules
 from fees.settings import FeesSettings
 from fees.worker import work, worker_duties
+from shared.bus import LatestOnly
 from shared.calendar import beijing_today, default_calendar
 from shared.cli import run_cli
 from shared.crypto import derive_key
@@ -74,6 +75,8 @@ def make_spec(settings: FeesSettings | None = None) -> ServiceSpec:
         worker_duty=worker_duties,
         on_startup=_on_startup,
         on_scrape=_on_scrape,
+        # One fee.paid a payment, ~5 million at a month start, and no service consumes them.
+        latest_only=[LatestOnly("fees.paid.latest", ("fee.paid",))],
     )
 
 

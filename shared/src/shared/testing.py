@@ -195,3 +195,37 @@ async def deliver(
         for given in events:
             event, envelope = given if isinstance(given, tuple) else (given, None)
             await handlers[event.type](event, envelope or event.envelope(producer))
+
+
+async def planned_as_for_a_province(session: AsyncSession) -> None:
+    """The session's statements planned as on a province's tables (millions of rows): a batch's
+    arrays walked in order, each row found by its key. A test's few rows would be scanned in the
+    table's order instead, which hides the order a batch locks its rows in."""
+    from sqlalchemy import text
+
+    for planner in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
+        await session.execute(text(f"SET LOCAL {planner} = off"))
+
+
+async def until_waiting_for_a_lock(
+    sessions: async_sessionmaker[AsyncSession], task: asyncio.Task[Any], within: float = 5.0
+) -> None:
+    """Until some backend of the database waits for a lock (the task's, which has not finished:
+    a test holding a row stops it there). Each look in a transaction of its own: one transaction
+    sees pg_stat_activity as it was at its first look."""
+    from sqlalchemy import text
+
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        assert not task.done(), task
+        async with sessions() as session:
+            waiting = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+        if waiting:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("nothing waited for the held row")

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import text
 
 from fees.handlers import MEMBER_COPY, MEMBERS_QUEUE, subscriptions
 from fees.rules import fee_rules
@@ -28,7 +27,7 @@ from shared.events import (
 )
 from shared.process import build_resources
 from shared.testing import deliver as deliver_events
-from shared.testing import seed_branch_tree
+from shared.testing import planned_as_for_a_province, seed_branch_tree, until_waiting_for_a_lock
 
 from .conftest import Tree
 
@@ -211,13 +210,14 @@ async def test_two_processes_renaming_the_same_members_in_opposite_orders_both_c
             first = asyncio.create_task(
                 apply_and_commit(one, [renamed(x, "一甲"), renamed(y, "一乙")])
             )
-            await waiting_for_a_lock(db, first)
+            await until_waiting_for_a_lock(resources.sessions, first)
             second = asyncio.create_task(
                 apply_and_commit(other, [renamed(y, "二乙"), renamed(x, "二甲")])
             )
             await asyncio.sleep(0.3)  # the second batch meets the locks
             await holder.commit()
-            await asyncio.gather(first, second)
+            failed = await asyncio.gather(first, second, return_exceptions=True)
+            assert failed == [None, None], failed  # no batch deadlocked
     finally:
         await resources.engine.dispose()
     rows = await db(
@@ -229,26 +229,9 @@ async def test_two_processes_renaming_the_same_members_in_opposite_orders_both_c
 
 async def apply_and_commit(session: Any, batch: list[tuple[Event, Envelope]]) -> None:
     await session.begin()
-    # The plan of a province's copy (millions of rows): the batch's arrays walked in order, each
-    # member found by its key. A test's few rows would be scanned in the table's order instead.
-    for planner in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
-        await session.execute(text(f"SET LOCAL {planner} = off"))
+    await planned_as_for_a_province(session)
     await MEMBER_COPY.apply(session, batch)
     await session.commit()
-
-
-async def waiting_for_a_lock(db: Any, task: asyncio.Task[None]) -> None:
-    """Until some backend of the fees database waits for a row lock (the task's)."""
-    for _ in range(250):
-        assert not task.done(), task
-        [waiting] = await db(
-            "SELECT count(*) AS n FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        if waiting.n:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the batch never waited for the held row")
 
 
 async def test_a_change_kept_while_another_process_copied_the_member_is_applied_next(

@@ -3,24 +3,36 @@ remains, `dissolving` at once, `dissolved` when the events confirm it is still e
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from org.handlers import DISSOLUTIONS_QUEUE, MEMBER_COUNT_QUEUE, TRANSFERS_QUEUE, subscriptions
+from org.handlers import (
+    DISSOLUTIONS_QUEUE,
+    MEMBER_COUNT_QUEUE,
+    TRANSFERS_QUEUE,
+    member_counts,
+    subscriptions,
+)
 from org.settings import OrgSettings
 from shared.events import (
+    Envelope,
     Event,
     ImportedMember,
     MemberDeparted,
     MembersImported,
+    MemberTransferred,
     OrgUpdated,
     TransferRejected,
     TransferRequested,
 )
-from shared.testing import deliver
+from shared.process import resources_of
+from shared.testing import deliver, planned_as_for_a_province, until_waiting_for_a_lock
 
 from .test_org_api import admin, create
 
@@ -171,3 +183,54 @@ async def test_a_dissolution_recorded_after_its_deadline_is_marked_late(
     ).json()
     r = await client.post(f"/orgs/{on_time['id']}/dissolution", json=BODY, headers=headers)
     assert r.json()["dissolution_late"] is False
+
+
+async def test_two_processes_counting_transfers_both_ways_between_two_branches_both_commit(
+    client: httpx.AsyncClient, settings: OrgSettings, root_id: str
+) -> None:
+    """Two consumer processes of the member counts, one with a transfer from X to Y, the other
+    with one from Y to X: each locks both branches' rows, in id order, so the second waits for
+    the first, where each batch's own order deadlocked (one batch rolled back, a retry later)."""
+    headers = admin(settings, root_id)
+    x, y = [
+        (await create(client, headers, root_id, f"计数{uuid.uuid4().hex[:6]}", "branch")).json()
+        for _ in range(2)
+    ]
+    ids = {org["id"]: uuid.UUID(org["id"]) for org in (x, y)}
+
+    def moved(old: dict[str, Any], new: dict[str, Any]) -> tuple[Event, Envelope]:
+        event = MemberTransferred(
+            member_id=uuid.uuid4(),
+            transfer_id=uuid.uuid4(),
+            from_branch_id=ids[old["id"]],
+            to_branch_id=ids[new["id"]],
+            from_path=old["path"],
+            to_path=new["path"],
+        )
+        return event, event.envelope("members")
+
+    async with resources_of(settings) as resources:
+        sessions = resources.sessions
+
+        async def count(session: AsyncSession, batch: list[tuple[Event, Envelope]]) -> None:
+            await session.begin()
+            await planned_as_for_a_province(session)
+            await member_counts(session, batch)
+            await session.commit()
+
+        async with sessions() as holder, sessions() as one, sessions() as other:
+            # The first branch's row held, so that each batch is stopped at its first lock: in
+            # its own order, one would then hold Y and wait for X, the other the reverse.
+            await holder.begin()
+            await holder.execute(
+                text("SELECT 1 FROM orgs WHERE id = :id FOR UPDATE"), {"id": ids[x["id"]]}
+            )
+            first = asyncio.create_task(count(one, [moved(x, y)]))
+            await until_waiting_for_a_lock(sessions, first)
+            second = asyncio.create_task(count(other, [moved(y, x)]))
+            await asyncio.sleep(0.3)  # the second batch meets the locks
+            await holder.commit()
+            failed = await asyncio.gather(first, second, return_exceptions=True)
+            assert failed == [None, None], failed  # no batch deadlocked
+    for org in (x, y):
+        assert (await read(client, settings, org))["member_count"] == 0  # one out, one in

@@ -134,13 +134,16 @@ async def count_overdue_holdings(
     return int(found or 0)
 
 
-# Overdue holdings of the whole province not yet told, marked told in the same statement.
+# Overdue holdings of the whole province not yet told, marked told in the same statement; in
+# key order, so that workers looking at once wait for each other on a notice's key instead of
+# deadlocking over two of them.
 NEWLY_OVERDUE_SQL = (
     OVERDUE_SQL  # noqa: S608 (constants only)
     + """
 , told AS (
   INSERT INTO overdue_notices (org_id, month, since)
   SELECT org_id, month, since FROM held
+  ORDER BY org_id, month, since
   ON CONFLICT DO NOTHING
   RETURNING org_id, month, since
 )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import asyncpg
-from sqlalchemy import ColumnElement, literal, tuple_
+from sqlalchemy import ColumnElement, literal, text, tuple_
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -36,6 +36,26 @@ def in_lock_order(rows: Mapping[uuid.UUID, V]) -> dict[uuid.UUID, V]:
 def ids_in_lock_order(ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
     """`ids` once each, in the order `in_lock_order` keeps."""
     return sorted(set(ids))
+
+
+async def lock_in_id_order(
+    session: AsyncSession,
+    table: str,
+    key: str,
+    ids: Iterable[uuid.UUID],
+    *,
+    strength: Literal["UPDATE", "NO KEY UPDATE"] = "UPDATE",
+) -> None:
+    """The rows of `table` whose `key` is in `ids` locked first, in id order, by a transaction
+    that is to lock other rows after them: another one taking the same rows then waits for it
+    instead of deadlocking with it. `table` and `key` are our constants, never input."""
+    await session.execute(
+        text(
+            f"SELECT 1 FROM {table} WHERE {key} = ANY(CAST(:ids AS uuid[])) "  # noqa: S608 (constants)
+            f"ORDER BY {key} FOR {strength}"
+        ),
+        {"ids": ids_in_lock_order(ids)},
+    )
 
 
 def make_engine(url: str, *, pool_size: int = 20, instrument: bool = True) -> AsyncEngine:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.batching import BatchHandler, BatchingInbox
 from shared.bus import Subscription
-from shared.db import ids_in_lock_order, in_lock_order
+from shared.db import in_lock_order, lock_in_id_order
 from shared.events import (
     MEMBER_CREATION_EVENTS,
     MEMBER_MOVE_EVENTS,
@@ -101,12 +101,8 @@ class MemberCopy:
         """The members' rows of the copy locked, in id order, for a transaction that is to
         change their row after it has locked others: it takes the copy's rows first, as a batch
         of member events does (`apply`, then the service's own `then`), not last."""
-        await session.execute(
-            text(
-                f"SELECT 1 FROM {self.members} WHERE member_id = ANY(CAST(:ids AS uuid[])) "  # noqa: S608 (names are constants)
-                "ORDER BY member_id FOR NO KEY UPDATE"
-            ),
-            {"ids": ids_in_lock_order(member_ids)},
+        await lock_in_id_order(
+            session, self.members, "member_id", member_ids, strength="NO KEY UPDATE"
         )
 
     async def move(

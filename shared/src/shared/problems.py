@@ -175,13 +175,20 @@ def install_problem_handlers(app: FastAPI, *, database: bool = True) -> None:
             Problem(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
         )
 
-    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    async def on_transient(request: Request, exc: Exception) -> JSONResponse | None:
+        """503 for a connection lost or a transaction the database undid, the request marked
+        to be tried once more (shared.retry); None for any other error."""
         if database_gone(exc):
             mark_worth_another_try(request.scope)  # tried once more on a fresh connection
             return await on_database_unavailable(request, exc)
         if gave_way(exc):
             mark_worth_another_try(request.scope)
             return await on_gave_way(request, exc)
+        return None
+
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        if (transient := await on_transient(request, exc)) is not None:
+            return transient
         # SQLSTATE class 22 is "data exception": a value the database cannot hold (a NUL
         # character, a number or date out of range). It came from the request, so it is the
         # client's to fix; the transaction was rolled back, nothing was written.
@@ -202,13 +209,7 @@ def install_problem_handlers(app: FastAPI, *, database: bool = True) -> None:
     async def on_driver_error(request: Request, exc: Exception) -> JSONResponse:
         # asyncpg's own error, not wrapped by SQLAlchemy: one raised while connecting, or the
         # connection closing under a COPY (shared.db.copy_rows).
-        if database_gone(exc):
-            mark_worth_another_try(request.scope)
-            return await on_database_unavailable(request, exc)
-        if gave_way(exc):
-            mark_worth_another_try(request.scope)
-            return await on_gave_way(request, exc)
-        return await on_unexpected(request, exc)
+        return await on_transient(request, exc) or await on_unexpected(request, exc)
 
     async def on_connection_lost(request: Request, exc: Exception) -> JSONResponse:
         mark_worth_another_try(request.scope)

@@ -26,7 +26,7 @@ from members.service import (
 )
 from shared.audit import audit
 from shared.caller import Caller
-from shared.db import ids_in_lock_order
+from shared.db import ids_in_lock_order, lock_in_id_order
 from shared.events import (
     DepartureReason,
     Event,
@@ -71,12 +71,7 @@ async def on_transfer_steps(
         # Their records locked first, in id order, before anything else: another consumer
         # process's batch (or the approval of a change request, which takes the member before
         # its review) then waits for this one instead of deadlocking with it.
-        await session.execute(
-            text(
-                "SELECT 1 FROM members WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR UPDATE"
-            ),
-            {"ids": touched},
-        )
+        await lock_in_id_order(session, "members", "id", touched)
     opened = [e for e in events if isinstance(e, TransferRequested)]
     ended = [
         (e, ENDINGS[e.type]) for e in events if isinstance(e, TransferEvent) and e.type in ENDINGS
